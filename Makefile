@@ -1,0 +1,51 @@
+# make test   - set up .venv, fetch libuv, build, run the whole test suite
+# make bench  - the same setup, then the side-by-side loop benchmark
+# Idempotent: each step is skipped when its inputs have not changed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_DEPS := $(VENV)/.deps-stamp
+STAMP_BENCH := $(VENV)/.bench-stamp
+LIBUV_STAMP := vendor/libuv/.uvcffi-stamp
+EXT := $(wildcard src/uvcffi/_uvcffi*.so)
+BUILD_STAMP := $(VENV)/.build-stamp$(if $(UVCFFI_USE_SYSTEM_LIBUV),-system)
+
+.PHONY: test bench build venv clean fetch lint
+
+test: build
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: build $(STAMP_BENCH)
+	bash bench/setup.sh
+	$(PY) -m bench --quick $(BENCH_ARGS)
+
+build: $(BUILD_STAMP)
+
+fetch: $(LIBUV_STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q --disable-pip-version-check setuptools wheel "cffi>=1.16" pytest pytest-timeout
+	touch $@
+
+$(STAMP_BENCH): $(STAMP_DEPS) pyproject.toml
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[bench]" --no-build-isolation
+	touch $@
+
+$(LIBUV_STAMP): vendor/libuv.lock vendor/fetch_libuv.py
+	$(PY) vendor/fetch_libuv.py
+
+# The extension is rebuilt when the builder, the version or the lock changes.
+$(BUILD_STAMP): $(STAMP_DEPS) $(LIBUV_STAMP) build_ffi.py src/uvcffi/_version.py setup.py
+	rm -f $(VENV)/.build-stamp*
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	touch $@
+
+lint:
+	$(PY) -m ruff check src tests bench build_ffi.py
+
+clean:
+	rm -rf build src/uvcffi/_uvcffi*.so src/uvcffi/_uvcffi*.c $(VENV)/.build-stamp*

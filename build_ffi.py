@@ -1,0 +1,456 @@
+"""The one cffi builder of uvcffi: C declarations, C helpers, and where libuv comes from.
+
+Out-of-line API mode: cffi compiles a real C extension against ``uv.h``, so struct sizes and
+constants are the compiler's, never guessed. Structs are declared with ``...;`` and only the
+fields Python touches.
+
+libuv is bundled by default: libuv's own ``.c`` files from ``vendor/libuv/`` (placed there by
+``python vendor/fetch_libuv.py``) are compiled into the extension with ``-fPIC``.
+``UVCFFI_USE_SYSTEM_LIBUV=1`` links the system's shared libuv found by pkg-config instead
+(Debian: ``libuv1-dev``). The declarations below stay within libuv 1.44's API so both work.
+
+C reaches Python only through the ``extern "Python"`` functions declared at the end of the
+cdef (implemented in ``src/uvcffi/_callbacks.py``). The pure-C helpers in ``C_SOURCE`` never
+call Python: they are callbacks whose work needs no Python (wake-ups, buffer allocation).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LIBUV = os.path.join(HERE, "vendor", "libuv")
+
+
+def package_version() -> str:
+    text = open(os.path.join(HERE, "src", "uvcffi", "_version.py")).read()
+    return re.search(r'__version__\s*=\s*"([^"]+)"', text).group(1)  # type: ignore[union-attr]
+
+
+CDEF = r"""
+/* ---- basic types ------------------------------------------------------------------------ */
+typedef int... uv_os_sock_t;
+typedef int... uv_os_fd_t;
+typedef int... uv_file;
+typedef int... uv_uid_t;
+typedef int... uv_gid_t;
+typedef int... ssize_t;
+
+typedef struct { char* base; size_t len; ...; } uv_buf_t;
+
+typedef int... sa_family_t;
+struct sockaddr { sa_family_t sa_family; ...; };
+struct sockaddr_storage { sa_family_t ss_family; ...; };
+struct sockaddr_in { sa_family_t sin_family; unsigned short sin_port; ...; };
+struct sockaddr_in6 { sa_family_t sin6_family; unsigned short sin6_port; uint32_t sin6_flowinfo;
+                      uint32_t sin6_scope_id; ...; };
+struct sockaddr_un { sa_family_t sun_family; char sun_path[...]; ...; };
+struct addrinfo {
+    int ai_flags; int ai_family; int ai_socktype; int ai_protocol;
+    size_t ai_addrlen; struct sockaddr* ai_addr; char* ai_canonname; struct addrinfo* ai_next;
+    ...;
+};
+#define NI_MAXHOST ...
+#define NI_MAXSERV ...
+
+/* ---- handles and requests (opaque but for the fields Python reads) ------------------------ */
+typedef struct uv_loop_s { void* data; ...; } uv_loop_t;
+typedef struct uv_handle_s { void* data; uv_loop_t* loop; ...; } uv_handle_t;
+typedef struct uv_stream_s { void* data; uv_loop_t* loop; size_t write_queue_size; ...; } uv_stream_t;
+typedef struct uv_tcp_s { void* data; uv_loop_t* loop; size_t write_queue_size; ...; } uv_tcp_t;
+typedef struct uv_pipe_s { void* data; uv_loop_t* loop; size_t write_queue_size; ...; } uv_pipe_t;
+typedef struct uv_tty_s { void* data; ...; } uv_tty_t;
+typedef struct uv_udp_s { void* data; uv_loop_t* loop; size_t send_queue_size; size_t send_queue_count; ...; } uv_udp_t;
+typedef struct uv_poll_s { void* data; ...; } uv_poll_t;
+typedef struct uv_timer_s { void* data; ...; } uv_timer_t;
+typedef struct uv_async_s { void* data; ...; } uv_async_t;
+typedef struct uv_idle_s { void* data; ...; } uv_idle_t;
+typedef struct uv_check_s { void* data; ...; } uv_check_t;
+typedef struct uv_prepare_s { void* data; ...; } uv_prepare_t;
+typedef struct uv_signal_s { void* data; int signum; ...; } uv_signal_t;
+typedef struct uv_process_s { void* data; int pid; ...; } uv_process_t;
+
+typedef struct uv_req_s { void* data; ...; } uv_req_t;
+typedef struct uv_write_s { void* data; ...; } uv_write_t;
+typedef struct uv_connect_s { void* data; ...; } uv_connect_t;
+typedef struct uv_shutdown_s { void* data; ...; } uv_shutdown_t;
+typedef struct uv_udp_send_s { void* data; ...; } uv_udp_send_t;
+typedef struct uv_getaddrinfo_s { void* data; struct addrinfo* addrinfo; ...; } uv_getaddrinfo_t;
+typedef struct uv_getnameinfo_s { void* data; char host[...]; char service[...]; ...; } uv_getnameinfo_t;
+
+typedef enum { UV_RUN_DEFAULT, UV_RUN_ONCE, UV_RUN_NOWAIT } uv_run_mode;
+typedef enum {
+    UV_UNKNOWN_HANDLE, UV_ASYNC, UV_CHECK, UV_FS_EVENT, UV_FS_POLL, UV_HANDLE, UV_IDLE,
+    UV_NAMED_PIPE, UV_POLL, UV_PREPARE, UV_PROCESS, UV_STREAM, UV_TCP, UV_TIMER, UV_TTY,
+    UV_UDP, UV_SIGNAL, UV_FILE, ...
+} uv_handle_type;
+
+typedef enum { UV_IGNORE, UV_CREATE_PIPE, UV_INHERIT_FD, UV_INHERIT_STREAM,
+               UV_READABLE_PIPE, UV_WRITABLE_PIPE, UV_NONBLOCK_PIPE, ... } uv_stdio_flags;
+typedef struct uv_stdio_container_s {
+    uv_stdio_flags flags;
+    union { uv_stream_t* stream; int fd; } data;
+} uv_stdio_container_t;
+
+typedef void (*uv_close_cb)(uv_handle_t*);
+typedef void (*uv_walk_cb)(uv_handle_t*, void*);
+typedef void (*uv_alloc_cb)(uv_handle_t*, size_t, uv_buf_t*);
+typedef void (*uv_read_cb)(uv_stream_t*, ssize_t, const uv_buf_t*);
+typedef void (*uv_write_cb)(uv_write_t*, int);
+typedef void (*uv_connect_cb)(uv_connect_t*, int);
+typedef void (*uv_shutdown_cb)(uv_shutdown_t*, int);
+typedef void (*uv_connection_cb)(uv_stream_t*, int);
+typedef void (*uv_timer_cb)(uv_timer_t*);
+typedef void (*uv_async_cb)(uv_async_t*);
+typedef void (*uv_idle_cb)(uv_idle_t*);
+typedef void (*uv_check_cb)(uv_check_t*);
+typedef void (*uv_prepare_cb)(uv_prepare_t*);
+typedef void (*uv_poll_cb)(uv_poll_t*, int, int);
+typedef void (*uv_signal_cb)(uv_signal_t*, int);
+typedef void (*uv_exit_cb)(uv_process_t*, int64_t, int);
+typedef void (*uv_udp_send_cb)(uv_udp_send_t*, int);
+typedef void (*uv_udp_recv_cb)(uv_udp_t*, ssize_t, const uv_buf_t*, const struct sockaddr*, unsigned);
+typedef void (*uv_getaddrinfo_cb)(uv_getaddrinfo_t*, int, struct addrinfo*);
+typedef void (*uv_getnameinfo_cb)(uv_getnameinfo_t*, int, const char*, const char*);
+
+typedef struct uv_process_options_s {
+    uv_exit_cb exit_cb;
+    const char* file;
+    char** args;
+    char** env;
+    const char* cwd;
+    unsigned int flags;
+    int stdio_count;
+    uv_stdio_container_t* stdio;
+    uv_uid_t uid;
+    uv_gid_t gid;
+} uv_process_options_t;
+
+#define UV_PROCESS_SETUID ...
+#define UV_PROCESS_SETGID ...
+#define UV_PROCESS_DETACHED ...
+#define UV_READABLE ...
+#define UV_WRITABLE ...
+#define UV_DISCONNECT ...
+#define UV_PRIORITIZED ...
+#define UV_TCP_IPV6ONLY ...
+#define UV_UDP_IPV6ONLY ...
+#define UV_UDP_REUSEADDR ...
+#define UV_UDP_PARTIAL ...
+#define UV_EOF ...
+#define UV_EAGAIN ...
+#define UV_ECANCELED ...
+#define UV_EBADF ...
+#define UV_ENOBUFS ...
+#define UV_UDP_MMSG_CHUNK ...
+#define UV_UDP_MMSG_FREE ...
+
+/* ---- versions, errors, misc --------------------------------------------------------------- */
+unsigned int uv_version(void);
+const char* uv_version_string(void);
+const char* uv_strerror(int err);
+const char* uv_err_name(int err);
+int uv_translate_sys_error(int sys_errno);
+uint64_t uv_hrtime(void);
+size_t uv_loop_size(void);
+size_t uv_handle_size(uv_handle_type type);
+size_t uv_req_size(int type);
+
+/* ---- loop ---------------------------------------------------------------------------------- */
+int uv_loop_init(uv_loop_t* loop);
+int uv_loop_close(uv_loop_t* loop);
+int uv_run(uv_loop_t*, uv_run_mode mode);
+void uv_stop(uv_loop_t*);
+int uv_loop_alive(const uv_loop_t* loop);
+uint64_t uv_now(const uv_loop_t*);
+void uv_update_time(uv_loop_t*);
+int uv_backend_fd(const uv_loop_t*);
+int uv_loop_fork(uv_loop_t* loop);
+void uv_walk(uv_loop_t* loop, uv_walk_cb walk_cb, void* arg);
+
+/* ---- handle -------------------------------------------------------------------------------- */
+void uv_close(uv_handle_t* handle, uv_close_cb close_cb);
+int uv_is_closing(const uv_handle_t* handle);
+int uv_is_active(const uv_handle_t* handle);
+void uv_ref(uv_handle_t*);
+void uv_unref(uv_handle_t*);
+int uv_has_ref(const uv_handle_t*);
+int uv_fileno(const uv_handle_t* handle, uv_os_fd_t* fd);
+int uv_send_buffer_size(uv_handle_t* handle, int* value);
+int uv_recv_buffer_size(uv_handle_t* handle, int* value);
+uv_handle_type uv_guess_handle(uv_file file);
+
+/* ---- timer, async, idle, check, prepare ---------------------------------------------------- */
+int uv_timer_init(uv_loop_t*, uv_timer_t* handle);
+int uv_timer_start(uv_timer_t* handle, uv_timer_cb cb, uint64_t timeout, uint64_t repeat);
+int uv_timer_stop(uv_timer_t* handle);
+int uv_async_init(uv_loop_t*, uv_async_t* async, uv_async_cb async_cb);
+int uv_async_send(uv_async_t* async);
+int uv_idle_init(uv_loop_t*, uv_idle_t* idle);
+int uv_idle_start(uv_idle_t* idle, uv_idle_cb cb);
+int uv_idle_stop(uv_idle_t* idle);
+int uv_check_init(uv_loop_t*, uv_check_t* check);
+int uv_check_start(uv_check_t* check, uv_check_cb cb);
+int uv_check_stop(uv_check_t* check);
+int uv_prepare_init(uv_loop_t*, uv_prepare_t* prepare);
+int uv_prepare_start(uv_prepare_t* prepare, uv_prepare_cb cb);
+int uv_prepare_stop(uv_prepare_t* prepare);
+
+/* ---- poll, signal ---------------------------------------------------------------------------- */
+int uv_poll_init(uv_loop_t* loop, uv_poll_t* handle, int fd);
+int uv_poll_init_socket(uv_loop_t* loop, uv_poll_t* handle, uv_os_sock_t socket);
+int uv_poll_start(uv_poll_t* handle, int events, uv_poll_cb cb);
+int uv_poll_stop(uv_poll_t* handle);
+int uv_signal_init(uv_loop_t* loop, uv_signal_t* handle);
+int uv_signal_start(uv_signal_t* handle, uv_signal_cb signal_cb, int signum);
+int uv_signal_start_oneshot(uv_signal_t* handle, uv_signal_cb signal_cb, int signum);
+int uv_signal_stop(uv_signal_t* handle);
+
+/* ---- streams, tcp, pipe, tty -------------------------------------------------------------- */
+int uv_listen(uv_stream_t* stream, int backlog, uv_connection_cb cb);
+int uv_accept(uv_stream_t* server, uv_stream_t* client);
+int uv_read_start(uv_stream_t*, uv_alloc_cb alloc_cb, uv_read_cb read_cb);
+int uv_read_stop(uv_stream_t*);
+int uv_write(uv_write_t* req, uv_stream_t* handle, const uv_buf_t bufs[], unsigned int nbufs, uv_write_cb cb);
+int uv_write2(uv_write_t* req, uv_stream_t* handle, const uv_buf_t bufs[], unsigned int nbufs,
+              uv_stream_t* send_handle, uv_write_cb cb);
+int uv_try_write(uv_stream_t* handle, const uv_buf_t bufs[], unsigned int nbufs);
+int uv_shutdown(uv_shutdown_t* req, uv_stream_t* handle, uv_shutdown_cb cb);
+int uv_is_readable(const uv_stream_t* handle);
+int uv_is_writable(const uv_stream_t* handle);
+int uv_stream_set_blocking(uv_stream_t* handle, int blocking);
+size_t uv_stream_get_write_queue_size(const uv_stream_t* stream);
+
+int uv_tcp_init(uv_loop_t*, uv_tcp_t* handle);
+int uv_tcp_init_ex(uv_loop_t*, uv_tcp_t* handle, unsigned int flags);
+int uv_tcp_open(uv_tcp_t* handle, uv_os_sock_t sock);
+int uv_tcp_nodelay(uv_tcp_t* handle, int enable);
+int uv_tcp_keepalive(uv_tcp_t* handle, int enable, unsigned int delay);
+int uv_tcp_simultaneous_accepts(uv_tcp_t* handle, int enable);
+int uv_tcp_bind(uv_tcp_t* handle, const struct sockaddr* addr, unsigned int flags);
+int uv_tcp_getsockname(const uv_tcp_t* handle, struct sockaddr* name, int* namelen);
+int uv_tcp_getpeername(const uv_tcp_t* handle, struct sockaddr* name, int* namelen);
+int uv_tcp_close_reset(uv_tcp_t* handle, uv_close_cb close_cb);
+int uv_tcp_connect(uv_connect_t* req, uv_tcp_t* handle, const struct sockaddr* addr, uv_connect_cb cb);
+
+int uv_pipe_init(uv_loop_t*, uv_pipe_t* handle, int ipc);
+int uv_pipe_open(uv_pipe_t*, uv_file file);
+int uv_pipe_bind(uv_pipe_t* handle, const char* name);
+void uv_pipe_connect(uv_connect_t* req, uv_pipe_t* handle, const char* name, uv_connect_cb cb);
+int uv_pipe_getsockname(const uv_pipe_t* handle, char* buffer, size_t* size);
+int uv_pipe_getpeername(const uv_pipe_t* handle, char* buffer, size_t* size);
+int uv_pipe_chmod(uv_pipe_t* handle, int flags);
+
+int uv_tty_init(uv_loop_t*, uv_tty_t*, uv_file fd, int readable);
+
+/* ---- udp ------------------------------------------------------------------------------------ */
+int uv_udp_init(uv_loop_t*, uv_udp_t* handle);
+int uv_udp_init_ex(uv_loop_t*, uv_udp_t* handle, unsigned int flags);
+int uv_udp_open(uv_udp_t* handle, uv_os_sock_t sock);
+int uv_udp_bind(uv_udp_t* handle, const struct sockaddr* addr, unsigned int flags);
+int uv_udp_connect(uv_udp_t* handle, const struct sockaddr* addr);
+int uv_udp_getpeername(const uv_udp_t* handle, struct sockaddr* name, int* namelen);
+int uv_udp_getsockname(const uv_udp_t* handle, struct sockaddr* name, int* namelen);
+int uv_udp_set_broadcast(uv_udp_t* handle, int on);
+int uv_udp_send(uv_udp_send_t* req, uv_udp_t* handle, const uv_buf_t bufs[], unsigned int nbufs,
+                const struct sockaddr* addr, uv_udp_send_cb send_cb);
+int uv_udp_try_send(uv_udp_t* handle, const uv_buf_t bufs[], unsigned int nbufs, const struct sockaddr* addr);
+int uv_udp_recv_start(uv_udp_t* handle, uv_alloc_cb alloc_cb, uv_udp_recv_cb recv_cb);
+int uv_udp_recv_stop(uv_udp_t* handle);
+size_t uv_udp_get_send_queue_size(const uv_udp_t* handle);
+size_t uv_udp_get_send_queue_count(const uv_udp_t* handle);
+
+/* ---- processes ------------------------------------------------------------------------------ */
+int uv_spawn(uv_loop_t* loop, uv_process_t* handle, const uv_process_options_t* options);
+int uv_process_kill(uv_process_t*, int signum);
+int uv_kill(int pid, int signum);
+int uv_process_get_pid(const uv_process_t*);
+void uv_disable_stdio_inheritance(void);
+
+/* ---- dns (libuv's threadpool) -------------------------------------------------------------- */
+int uv_getaddrinfo(uv_loop_t* loop, uv_getaddrinfo_t* req, uv_getaddrinfo_cb getaddrinfo_cb,
+                   const char* node, const char* service, const struct addrinfo* hints);
+void uv_freeaddrinfo(struct addrinfo* ai);
+int uv_getnameinfo(uv_loop_t* loop, uv_getnameinfo_t* req, uv_getnameinfo_cb getnameinfo_cb,
+                   const struct sockaddr* addr, int flags);
+int uv_cancel(uv_req_t* req);
+int uv_ip4_addr(const char* ip, int port, struct sockaddr_in* addr);
+int uv_ip6_addr(const char* ip, int port, struct sockaddr_in6* addr);
+int uv_ip4_name(const struct sockaddr_in* src, char* dst, size_t size);
+int uv_ip6_name(const struct sockaddr_in6* src, char* dst, size_t size);
+int uv_inet_pton(int af, const char* src, void* dst);
+int uv_inet_ntop(int af, const void* src, char* dst, size_t size);
+
+/* ---- uvcffi's C helpers (C_SOURCE below): no Python is called from these ------------------- */
+extern const char UVCFFI_BUILD_VERSION[];
+void uvcffi_noop_timer_cb(uv_timer_t* handle);
+void uvcffi_noop_async_cb(uv_async_t* handle);
+void uvcffi_drain_poll_cb(uv_poll_t* handle, int status, int events);
+void uvcffi_shared_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+int uvcffi_count_handles(uv_loop_t* loop);
+int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
+int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
+
+/* ---- C -> Python: the only entry points, implemented in uvcffi/_callbacks.py -------------- */
+extern "Python" {
+    void _uvcffi_on_close(uv_handle_t*);
+    void _uvcffi_on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
+    void _uvcffi_on_buffered_alloc(uv_handle_t*, size_t, uv_buf_t*);
+    void _uvcffi_on_write(uv_write_t*, int);
+    void _uvcffi_on_connect(uv_connect_t*, int);
+    void _uvcffi_on_shutdown(uv_shutdown_t*, int);
+    void _uvcffi_on_connection(uv_stream_t*, int);
+    void _uvcffi_on_poll(uv_poll_t*, int, int);
+    void _uvcffi_on_signal(uv_signal_t*, int);
+    void _uvcffi_on_exit(uv_process_t*, int64_t, int);
+    void _uvcffi_on_udp_send(uv_udp_send_t*, int);
+    void _uvcffi_on_udp_recv(uv_udp_t*, ssize_t, const uv_buf_t*, const struct sockaddr*, unsigned);
+    void _uvcffi_on_getaddrinfo(uv_getaddrinfo_t*, int, struct addrinfo*);
+    void _uvcffi_on_getnameinfo(uv_getnameinfo_t*, int, const char*, const char*);
+    void _uvcffi_on_timer(uv_timer_t*);
+    void _uvcffi_on_async(uv_async_t*);
+    void _uvcffi_on_idle(uv_idle_t*);
+    void _uvcffi_on_check(uv_check_t*);
+}
+"""
+
+C_SOURCE = r"""
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdlib.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <uv.h>
+
+const char UVCFFI_BUILD_VERSION[] = "%(version)s";
+
+void uvcffi_noop_timer_cb(uv_timer_t* handle) { (void)handle; }
+void uvcffi_noop_async_cb(uv_async_t* handle) { (void)handle; }
+
+/* The loop's signal wake-up socket: Python's C-level signal handler writes to it
+   (signal.set_wakeup_fd); draining it here makes uv_run return so the interpreter can run
+   the Python-level handler. */
+void uvcffi_drain_poll_cb(uv_poll_t* handle, int status, int events) {
+    char buf[256];
+    int fd;
+    (void)status; (void)events;
+    if (uv_fileno((uv_handle_t*)handle, &fd) != 0) return;
+    while (read(fd, buf, sizeof buf) > 0) {}
+}
+
+/* One read buffer per thread. libuv calls the alloc callback and then the read callback
+   at once; the read callback copies what it needs into Python bytes before returning, so
+   the buffer is free again before the next alloc on this thread. A loop runs on one thread
+   and loops never nest on a thread, so one buffer per thread is enough. Allocated once:
+   a fresh large buffer per read would make glibc mmap/munmap every time. */
+#define UVCFFI_READ_BUFFER (256 * 1024)
+static __thread char* uvcffi_read_buffer;
+
+void uvcffi_shared_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+    (void)handle; (void)suggested;
+    if (uvcffi_read_buffer == NULL) uvcffi_read_buffer = malloc(UVCFFI_READ_BUFFER);
+    buf->base = uvcffi_read_buffer;
+    buf->len = uvcffi_read_buffer ? UVCFFI_READ_BUFFER : 0;
+}
+
+static void uvcffi_count_cb(uv_handle_t* handle, void* arg) { (void)handle; ++*(int*)arg; }
+
+int uvcffi_count_handles(uv_loop_t* loop) {
+    int n = 0;
+    uv_walk(loop, uvcffi_count_cb, &n);
+    return n;
+}
+
+struct uvcffi_close_arg { uv_close_cb cb; int n; };
+
+static void uvcffi_close_cb(uv_handle_t* handle, void* arg) {
+    struct uvcffi_close_arg* a = arg;
+    if (!uv_is_closing(handle)) { uv_close(handle, a->cb); a->n++; }
+}
+
+int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb) {
+    struct uvcffi_close_arg a = { cb, 0 };
+    uv_walk(loop, uvcffi_close_cb, &a);
+    return a.n;
+}
+
+/* One turn of the loop, in one crossing: arm the loop's single timer for the earliest
+   Python deadline (timeout_us < 0: none, 0: poll), then uv_run(mode).
+   libuv's timers count whole milliseconds from a cached clock, so round up: the Python
+   side re-checks deadlines against its own clock and never runs a timer early. */
+int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode) {
+    if (timeout_us >= 0) {
+        uint64_t ms = (uint64_t)((timeout_us + 999) / 1000);
+        uv_update_time(loop);
+        uv_timer_start(timer, uvcffi_noop_timer_cb, ms, 0);
+    } else {
+        uv_timer_stop(timer);
+    }
+    return uv_run(loop, (uv_run_mode)mode);
+}
+"""
+
+LIBUV_SOURCES = [
+    "src/fs-poll.c", "src/idna.c", "src/inet.c", "src/random.c", "src/strscpy.c", "src/strtok.c",
+    "src/thread-common.c", "src/threadpool.c", "src/timer.c", "src/uv-common.c",
+    "src/uv-data-getter-setters.c", "src/version.c",
+    "src/unix/async.c", "src/unix/core.c", "src/unix/dl.c", "src/unix/fs.c",
+    "src/unix/getaddrinfo.c", "src/unix/getnameinfo.c", "src/unix/loop-watcher.c",
+    "src/unix/loop.c", "src/unix/pipe.c", "src/unix/poll.c", "src/unix/process.c",
+    "src/unix/random-devurandom.c", "src/unix/signal.c", "src/unix/stream.c", "src/unix/tcp.c",
+    "src/unix/thread.c", "src/unix/tty.c", "src/unix/udp.c",
+    "src/unix/proctitle.c",
+    "src/unix/linux.c", "src/unix/procfs-exepath.c", "src/unix/random-getrandom.c",
+    "src/unix/random-sysctl-linux.c",
+]
+
+
+def _pkg_config(*args: str) -> list[str]:
+    try:
+        out = subprocess.run(["pkg-config", *args, "libuv"], check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit("build_ffi: UVCFFI_USE_SYSTEM_LIBUV=1 but pkg-config cannot find libuv "
+                 f"({exc}). Install it: apt-get install -y libuv1-dev pkg-config")
+    return shlex.split(out)
+
+
+def build_kwargs() -> dict:
+    if os.environ.get("UVCFFI_USE_SYSTEM_LIBUV") == "1":
+        cflags = _pkg_config("--cflags")
+        libs = _pkg_config("--libs")
+        return dict(
+            include_dirs=[f[2:] for f in cflags if f.startswith("-I")],
+            library_dirs=[f[2:] for f in libs if f.startswith("-L")],
+            libraries=[f[2:] for f in libs if f.startswith("-l")],
+            define_macros=[("UVCFFI_SYSTEM_LIBUV", "1")],
+        )
+    if not os.path.exists(os.path.join(LIBUV, "include", "uv.h")):
+        sys.exit("build_ffi: libuv's source is missing from vendor/libuv/. "
+                 "Fetch it with: python vendor/fetch_libuv.py   (or: make test)")
+    return dict(
+        sources=[os.path.relpath(os.path.join(LIBUV, s), HERE) for s in LIBUV_SOURCES],
+        include_dirs=[os.path.join(LIBUV, "include"), os.path.join(LIBUV, "src")],
+        define_macros=[("_GNU_SOURCE", None), ("_FILE_OFFSET_BITS", "64"), ("_LARGEFILE_SOURCE", None)],
+        extra_compile_args=["-fPIC", "-fno-strict-aliasing", "-O2", "-Wno-unused-parameter",
+                            "-Wno-sign-compare"],
+        libraries=["pthread", "dl", "rt"],
+    )
+
+
+ffibuilder = FFI()
+ffibuilder.cdef(CDEF)
+ffibuilder.set_source("uvcffi._uvcffi", C_SOURCE % {"version": package_version()}, **build_kwargs())
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

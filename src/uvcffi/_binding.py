@@ -1,0 +1,78 @@
+"""The compiled extension, checked; and the one place where libuv errors become Python errors.
+
+The package version is baked into the extension at build time (``UVCFFI_BUILD_VERSION``) and
+compared with the Python package's at import, so a stale build fails loudly instead of
+misbehaving: rebuilding is one command, named in the error.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import socket
+
+from ._version import __version__
+
+try:
+    from ._uvcffi import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the build
+    raise ImportError(
+        f"uvcffi's compiled extension is missing or broken ({exc}). Build it with `make build` "
+        "(or `pip install -e .` after `python vendor/fetch_libuv.py`)."
+    ) from exc
+
+_built = ffi.string(lib.UVCFFI_BUILD_VERSION).decode()
+if _built != __version__:  # pragma: no cover - depends on the build
+    raise ImportError(
+        f"uvcffi's compiled extension was built for version {_built}, but the Python package is "
+        f"{__version__}: the build is stale. Rebuild it with `make build` (or `pip install -e .`)."
+    )
+
+__all__ = ["ffi", "lib", "libuv_version", "convert_error", "uv_error_name"]
+
+
+def libuv_version() -> str:
+    """The version of the libuv in use (bundled, or the system's with UVCFFI_USE_SYSTEM_LIBUV=1)."""
+    return ffi.string(lib.uv_version_string()).decode()
+
+
+def uv_error_name(code: int) -> str:
+    return ffi.string(lib.uv_err_name(code)).decode()
+
+
+# libuv's getaddrinfo errors (UV_EAI_*) have no errno; map them to socket's EAI_* numbers.
+_EAI = {}
+for _name in ("EAI_ADDRFAMILY", "EAI_AGAIN", "EAI_BADFLAGS", "EAI_FAIL", "EAI_FAMILY", "EAI_MEMORY",
+              "EAI_NODATA", "EAI_NONAME", "EAI_OVERFLOW", "EAI_SERVICE", "EAI_SOCKTYPE", "EAI_SYSTEM"):
+    if hasattr(socket, _name):
+        _EAI["UV_" + _name] = getattr(socket, _name)
+
+
+def convert_error(code: int) -> BaseException:
+    """This is the only place where a negative libuv status becomes a Python exception.
+
+    libuv's codes on Unix are ``-errno``, so ``OSError(errno, msg)`` picks the right subclass
+    (``ConnectionRefusedError``, ``BrokenPipeError``, ...). DNS failures become
+    ``socket.gaierror`` with socket's own ``EAI_*`` numbers; ``UV_ECANCELED`` becomes
+    asyncio's ``CancelledError``.
+    """
+    name = uv_error_name(code)
+    if name.startswith("EAI_"):
+        eai = _EAI.get("UV_" + name)
+        msg = ffi.string(lib.uv_strerror(code)).decode()
+        return socket.gaierror(eai if eai is not None else code, msg)
+    if code == lib.UV_ECANCELED:
+        import asyncio
+
+        return asyncio.CancelledError()
+    if code == lib.UV_EOF:
+        return ConnectionResetError(_errno.ECONNRESET, "end of file")
+    err = -code
+    msg = ffi.string(lib.uv_strerror(code)).decode()
+    return OSError(err, msg)
+
+
+def check(code: int) -> int:
+    """Raise the converted error when a libuv call returned a negative status."""
+    if code < 0:
+        raise convert_error(code)
+    return code

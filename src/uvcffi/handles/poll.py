@@ -1,0 +1,45 @@
+"""``uv_poll_t``: readiness of a file descriptor libuv does not own.
+
+Two uses: the loop's signal wake-up socket (``start_drain``: a C callback empties the socket,
+no Python involved, so that ``uv_run`` returns and the interpreter runs its signal handlers),
+and ``add_reader``/``add_writer`` (``start``: events reach ``_on_poll`` through
+``_callbacks.py``).
+"""
+
+from __future__ import annotations
+
+from .._binding import check, lib
+from .base import UVHandle
+
+__all__ = ["Poll"]
+
+
+class Poll(UVHandle):
+    CTYPE = "uv_poll_t*"
+
+    def __init__(self, loop, fd: int) -> None:
+        super().__init__(loop)
+        self._fd = fd
+        self._callback = None
+        self._registered(lib.uv_poll_init(loop._uv, self._ptr, fd))
+
+    def start_drain(self) -> None:
+        check(lib.uv_poll_start(self._ptr, lib.UV_READABLE, lib.uvcffi_drain_poll_cb))
+
+    def start(self, events: int, callback) -> None:
+        """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error."""
+        self._callback = callback
+        check(lib.uv_poll_start(self._ptr, events, lib._uvcffi_on_poll))
+
+    def stop(self) -> None:
+        if not self._closing:
+            check(lib.uv_poll_stop(self._ptr))
+
+    def _on_poll(self, status: int, events: int) -> None:
+        cb = self._callback
+        if cb is not None:
+            cb(status, events)
+
+    def close(self) -> None:
+        self._callback = None
+        super().close()

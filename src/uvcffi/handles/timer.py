@@ -1,0 +1,22 @@
+"""The loop's one libuv timer.
+
+uvcffi keeps every ``call_later``/``call_at`` in a Python heap; libuv sees a single
+``uv_timer_t`` per loop, armed for the earliest deadline by ``uvcffi_run_turn`` (C) in the
+same crossing as ``uv_run``. Its callback is a C no-op: firing only has to make ``uv_run``
+return, after which the loop pops the due entries of its heap. See ``loop.py``.
+"""
+
+from __future__ import annotations
+
+from .._binding import lib
+from .base import UVHandle
+
+__all__ = ["LoopTimer"]
+
+
+class LoopTimer(UVHandle):
+    CTYPE = "uv_timer_t*"
+
+    def __init__(self, loop) -> None:
+        super().__init__(loop)
+        self._registered(lib.uv_timer_init(loop._uv, self._ptr))

@@ -1,0 +1,672 @@
+"""The uvcffi event loop: asyncio's scheduling model on top of ``uv_run``.
+
+How a turn works (``_run_once``, the only place where scheduled callbacks are called):
+
+1. Pick the turn's timeout: zero if callbacks are ready or the loop is stopping, else until
+   the earliest deadline of the timer heap, else forever.
+2. One FFI crossing, ``uvcffi_run_turn``: arm the loop's single libuv timer for that timeout
+   and ``uv_run(UV_RUN_ONCE or UV_RUN_NOWAIT)``. I/O callbacks run inside it, through
+   ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops.
+3. Move every timer whose deadline has passed (by ``loop.time()``, never early) from the heap
+   to the ready deque, then run the deque's callbacks present at that moment, a fixed
+   snapshot: callbacks they schedule wait for the next turn, as in asyncio.
+
+Timers. ``call_later``/``call_at`` push ``(when, seq, handle)`` onto a Python heap: tuples
+compare in C, and ``seq`` keeps equal deadlines in scheduling order. Cancelling only marks the
+handle; cancelled entries are dropped when they reach the top, or all at once when they are
+more than half of a large heap (asyncio's rule). libuv sees one ``uv_timer_t`` per loop. A
+timer per ``call_later`` (uvloop's way) costs an allocation and several C calls per timer and
+rounds every deadline to libuv's millisecond clock; here a timer costs one heap push.
+
+Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop's
+``uv_async_t``, whose C callback does nothing: waking ``uv_run`` is all it has to do.
+
+Signals. While the loop runs in the main thread, Python's C-level signal handler writes to a
+socket libuv polls (``signal.set_wakeup_fd``); the poll callback (C) drains it, ``uv_run``
+returns, and the interpreter runs the Python-level handler, so Ctrl-C raises
+``KeyboardInterrupt`` promptly even while libuv sleeps in ``epoll_wait``.
+
+Errors from C callbacks reach ``_callback_error``: ``KeyboardInterrupt``/``SystemExit`` stop
+``uv_run`` and are re-raised by ``_run_once``; anything else goes to the exception handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextvars
+import heapq
+import itertools
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import warnings
+import weakref
+from asyncio import events, format_helpers
+
+from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
+from ._binding import check, ffi, lib
+from .handles.async_ import Async
+from .handles.poll import Poll
+from .handles.timer import LoopTimer
+
+__all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
+
+logger = logging.getLogger("asyncio")
+
+_RUN_ONCE = lib.UV_RUN_ONCE
+_RUN_NOWAIT = lib.UV_RUN_NOWAIT
+_MIN_CANCELLED_TO_CLEAN = 100  # heap size from which cancelled entries are swept in bulk
+_MAX_SLOW_TIMEOUT_US = 2**62
+
+_monotonic = time.monotonic
+_copy_context = contextvars.copy_context
+
+
+def _is_debug_mode() -> bool:
+    return sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
+
+
+class Handle(events.Handle):
+    """asyncio's ``Handle`` (same class hierarchy, repr, ``cancel``), built without a method call."""
+
+    __slots__ = ()
+
+    def __init__(self, callback, args, loop, context=None) -> None:
+        self._context = _copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = format_helpers.extract_stack(sys._getframe(1)) if loop._debug else None
+
+
+class TimerHandle(events.TimerHandle):
+    """asyncio's ``TimerHandle``; the loop's heap holds it inside a ``(when, seq, handle)`` tuple."""
+
+    __slots__ = ()
+
+    def __init__(self, when, callback, args, loop, context=None) -> None:
+        self._context = _copy_context() if context is None else context
+        self._loop = loop
+        self._callback = callback
+        self._args = args
+        self._cancelled = False
+        self._repr = None
+        if loop._debug:
+            self._source_traceback = format_helpers.extract_stack(sys._getframe(2))
+        else:
+            self._source_traceback = None
+        self._when = when
+        self._scheduled = True
+
+
+class Loop(asyncio.AbstractEventLoop):
+    """An asyncio event loop running on libuv. Create it with ``uvcffi.new_event_loop()``."""
+
+    # Class attributes as defaults: a half-built loop still reprs and finalizes.
+    _uv = None
+    _closed = False
+    _stopping = False
+    _thread_id = None
+    _debug = False
+    _timer = None
+    _async = None
+    _signal_poll = None
+    _signal_socks = None
+    _pending_exc = None
+    _current_handle = None
+
+    def __init__(self) -> None:
+        self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
+        self._uv = ffi.new("uv_loop_t*")
+        check(lib.uv_loop_init(self._uv))
+        self._ready: collections.deque = collections.deque()
+        self._scheduled: list = []  # heap of (when, seq, TimerHandle)
+        self._timer_cancelled_count = 0
+        self._seq = itertools.count()
+        self._exception_handler = None
+        self._task_factory = None
+        self._default_executor = None
+        self._executor_shutdown_called = False
+        self._asyncgens: weakref.WeakSet = weakref.WeakSet()
+        self._asyncgens_shutdown_called = False
+        self.slow_callback_duration = 0.1
+        self._debug = _is_debug_mode()
+        self._timer = LoopTimer(self)
+        self._async = Async(self)
+
+    # ------------------------------------------------------------------ representation, state
+    def __repr__(self) -> str:
+        return (f"<{type(self).__name__} running={self.is_running()} "
+                f"closed={self._closed} debug={self._debug}>")
+
+    def is_running(self) -> bool:
+        return self._thread_id is not None
+
+    def is_closed(self) -> bool:
+        return self._closed
+
+    def get_debug(self) -> bool:
+        return self._debug
+
+    def set_debug(self, enabled: bool) -> None:
+        self._debug = bool(enabled)
+        if self.is_running():
+            self.call_soon_threadsafe(self._set_coroutine_origin_tracking, self._debug)
+
+    def time(self) -> float:
+        """Monotonic float seconds (``time.monotonic``: nanosecond resolution on Linux)."""
+        return _monotonic()
+
+    def _check_closed(self) -> None:
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+
+    def _check_callback(self, callback, method: str) -> None:
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError(f"coroutines cannot be used with {method}()")
+        if not callable(callback):
+            raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
+
+    def _check_thread(self) -> None:
+        if self._thread_id is None:
+            return
+        if threading.get_ident() != self._thread_id:
+            raise RuntimeError("Non-thread-safe operation invoked on an event loop other "
+                               "than the current one")
+
+    # ------------------------------------------------------------------ scheduling
+    def call_soon(self, callback, *args, context=None) -> Handle:
+        """Schedule ``callback(*args)`` for the next turn of the loop (FIFO)."""
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_soon")
+        handle = Handle(callback, args, self, context)
+        self._ready.append(handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback, *args, context=None) -> Handle:
+        """Like ``call_soon``, from any thread: wakes the loop through its ``uv_async_t``."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = Handle(callback, args, self, context)
+        self._ready.append(handle)
+        self._async.send()
+        return handle
+
+    def call_later(self, delay, callback, *args, context=None) -> TimerHandle:
+        """Schedule ``callback(*args)`` to run ``delay`` seconds from now, never earlier."""
+        if delay is None:
+            raise TypeError("delay must not be None")
+        return self.call_at(_monotonic() + delay, callback, *args, context=context)
+
+    def call_at(self, when, callback, *args, context=None) -> TimerHandle:
+        """Schedule ``callback(*args)`` to run when ``loop.time()`` reaches ``when``."""
+        if when is None:
+            raise TypeError("when cannot be None")
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        handle = TimerHandle(when, callback, args, self, context)
+        heapq.heappush(self._scheduled, (when, next(self._seq), handle))
+        return handle
+
+    def _timer_handle_cancelled(self, handle) -> None:
+        if handle._scheduled:
+            self._timer_cancelled_count += 1
+
+    # ------------------------------------------------------------------ running
+    def run_forever(self) -> None:
+        """Run until ``stop()`` is called. Raises ``RuntimeError`` if the loop is closed or
+        already running, or another loop runs in this thread."""
+        self._check_closed()
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+        self._set_coroutine_origin_tracking(self._debug)
+        old_agen_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        old_wakeup_fd = self._install_signal_wakeup()
+        try:
+            events._set_running_loop(self)
+            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
+                                   finalizer=self._asyncgen_finalizer_hook)
+            run_once = self._run_once
+            while True:
+                run_once()
+                if self._stopping:
+                    break
+        finally:
+            self._stopping = False
+            self._thread_id = None
+            events._set_running_loop(None)
+            self._set_coroutine_origin_tracking(False)
+            sys.set_asyncgen_hooks(*old_agen_hooks)
+            self._restore_signal_wakeup(old_wakeup_fd)
+
+    def run_until_complete(self, future):
+        """Run until ``future`` (a future, task or coroutine) is done; return its result or
+        raise its exception. ``RuntimeError`` if the loop stopped before it was done."""
+        self._check_closed()
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        new_task = not asyncio.isfuture(future)
+        future = asyncio.ensure_future(future, loop=self)
+        if new_task:
+            # The task is ours: an exception in it is reported by raising here, not logged.
+            future._log_destroy_pending = False
+        future.add_done_callback(_stop_when_done)
+        try:
+            self.run_forever()
+        except BaseException:
+            if new_task and future.done() and not future.cancelled():
+                future.exception()  # mark it retrieved: the caller gets the original error
+            raise
+        finally:
+            future.remove_done_callback(_stop_when_done)
+        if not future.done():
+            raise RuntimeError("Event loop stopped before Future completed.")
+        return future.result()
+
+    def stop(self) -> None:
+        """Stop after the current turn: callbacks already ready still run once."""
+        self._stopping = True
+
+    def _run_once(self) -> None:
+        ready = self._ready
+        heap = self._scheduled
+
+        if heap:
+            if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
+                    self._timer_cancelled_count * 2 > len(heap):
+                self._sweep_cancelled_timers()
+            else:
+                while heap and heap[0][2]._cancelled:
+                    heapq.heappop(heap)[2]._scheduled = False
+                    self._timer_cancelled_count -= 1
+
+        if ready or self._stopping:
+            lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_NOWAIT)
+        elif heap:
+            delay = heap[0][0] - _monotonic()
+            timeout_us = int(delay * 1e6) + 1 if delay > 0 else 0
+            if timeout_us > _MAX_SLOW_TIMEOUT_US:
+                timeout_us = _MAX_SLOW_TIMEOUT_US
+            lib.uvcffi_run_turn(self._uv, self._timer._ptr, timeout_us, _RUN_ONCE)
+        else:
+            lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_ONCE)
+
+        exc = self._pending_exc
+        if exc is not None:
+            self._pending_exc = None
+            raise exc
+
+        if heap:
+            now = _monotonic()
+            while heap and heap[0][0] <= now:
+                handle = heapq.heappop(heap)[2]
+                if handle._cancelled:
+                    self._timer_cancelled_count -= 1
+                else:
+                    ready.append(handle)
+                handle._scheduled = False
+
+        ntodo = len(ready)
+        if self._debug:
+            self._run_ready_debug(ntodo)
+            return
+        popleft = ready.popleft
+        for _ in range(ntodo):
+            handle = popleft()
+            if not handle._cancelled:
+                handle._run()
+
+    def _run_ready_debug(self, ntodo: int) -> None:
+        ready = self._ready
+        for _ in range(ntodo):
+            handle = ready.popleft()
+            if handle._cancelled:
+                continue
+            self._current_handle = handle
+            try:
+                t0 = _monotonic()
+                handle._run()
+                dt = _monotonic() - t0
+                if dt >= self.slow_callback_duration:
+                    logger.warning("Executing %s took %.3f seconds", _format_handle(handle), dt)
+            finally:
+                self._current_handle = None
+
+    def _sweep_cancelled_timers(self) -> None:
+        kept = []
+        for entry in self._scheduled:
+            if entry[2]._cancelled:
+                entry[2]._scheduled = False
+            else:
+                kept.append(entry)
+        heapq.heapify(kept)
+        self._scheduled = kept
+        self._timer_cancelled_count = 0
+
+    def _callback_error(self, exc: BaseException, owner) -> None:
+        """An exception escaped Python code called from a libuv callback (``_callbacks.py``)."""
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            if self._pending_exc is None:
+                self._pending_exc = exc
+            lib.uv_stop(self._uv)
+            return
+        self.call_exception_handler({
+            "message": f"Unhandled exception in a libuv callback of {owner!r}",
+            "exception": exc,
+        })
+
+    # ------------------------------------------------------------------ signals wake-up
+    def _install_signal_wakeup(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        if self._signal_poll is None:
+            rsock, wsock = socket.socketpair()
+            rsock.setblocking(False)
+            wsock.setblocking(False)
+            self._signal_socks = (rsock, wsock)
+            poll = Poll(self, rsock.fileno())
+            poll.start_drain()
+            poll.unref()  # never the reason the loop stays alive
+            self._signal_poll = poll
+        try:
+            return signal.set_wakeup_fd(self._signal_socks[1].fileno(), warn_on_full_buffer=False)
+        except (ValueError, OSError):
+            return None
+
+    def _restore_signal_wakeup(self, old_fd) -> None:
+        if old_fd is None:
+            return
+        try:
+            signal.set_wakeup_fd(old_fd)
+        except (ValueError, OSError):
+            pass
+
+    # ------------------------------------------------------------------ closing
+    def close(self) -> None:
+        """Close the loop: every libuv handle is closed and its memory released; pending
+        callbacks are dropped; the default executor is shut down without waiting.
+        ``RuntimeError`` if the loop is running; idempotent otherwise."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self._closed:
+            return
+        if self._debug:
+            logger.debug("Close %r", self)
+        self._closed = True
+        self._ready.clear()
+        self._scheduled.clear()
+        self._timer_cancelled_count = 0
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is not None:
+            self._default_executor = None
+            executor.shutdown(wait=False)
+        self._close_uv()
+
+    def _close_uv(self) -> None:
+        uv = self._uv
+        if uv is None:
+            return
+        for h in list(self._live_handles):
+            h.close()
+        lib.uvcffi_close_all(uv, lib._uvcffi_on_close)  # anything not tracked (never expected)
+        for _ in range(1000):
+            if lib.uv_run(uv, lib.UV_RUN_NOWAIT) == 0 and not self._live_handles:
+                break
+        else:  # pragma: no cover - a libuv request that never completes
+            lib.uv_run(uv, lib.UV_RUN_DEFAULT)
+        status = lib.uv_loop_close(uv)
+        if status < 0:  # pragma: no cover - see _debug_live_handles
+            raise RuntimeError(f"libuv loop still busy after closing all handles ({status})")
+        self._uv = None  # the uv_loop_t memory goes with the last reference
+        if self._signal_socks is not None:
+            for s in self._signal_socks:
+                s.close()
+            self._signal_socks = None
+        self._signal_poll = None
+        self._timer = self._async = None
+
+    def _debug_live_handles(self) -> int:
+        """Handles libuv still holds: Python-tracked ones plus any found by ``uv_walk``."""
+        n = len(self._live_handles)
+        if self._uv is not None:
+            n = max(n, lib.uvcffi_count_handles(self._uv))
+        return n
+
+    def __del__(self, _warn=warnings.warn) -> None:
+        if not self._closed and self._uv is not None:
+            _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
+            if not self.is_running():
+                self.close()
+
+    # ------------------------------------------------------------------ futures and tasks
+    def create_future(self):
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro, *, name=None, context=None, **kwargs):
+        """Schedule a coroutine as a task; a task factory gets ``(loop, coro, **kwargs)``."""
+        self._check_closed()
+        if self._task_factory is None:
+            if context is not None:
+                kwargs["context"] = context
+            task = asyncio.Task(coro, loop=self, name=name, **kwargs)
+            if task._source_traceback:
+                del task._source_traceback[-1]
+        else:
+            if context is not None:
+                kwargs["context"] = context
+            task = self._task_factory(self, coro, **kwargs)
+            if name is not None:
+                try:
+                    task.set_name(name)
+                except AttributeError:
+                    pass
+        return task
+
+    def set_task_factory(self, factory) -> None:
+        if factory is not None and not callable(factory):
+            raise TypeError("task factory must be a callable or None")
+        self._task_factory = factory
+
+    def get_task_factory(self):
+        return self._task_factory
+
+    # ------------------------------------------------------------------ exception handling
+    def get_exception_handler(self):
+        return self._exception_handler
+
+    def set_exception_handler(self, handler) -> None:
+        if handler is not None and not callable(handler):
+            raise TypeError(f"A callable object or None is expected, got {handler!r}")
+        self._exception_handler = handler
+
+    def default_exception_handler(self, context) -> None:
+        """Log ``context`` on the ``asyncio`` logger, as asyncio's default handler does."""
+        message = context.get("message") or "Unhandled exception in event loop"
+        exception = context.get("exception")
+        exc_info = (type(exception), exception, exception.__traceback__) if exception is not None else False
+        if ("source_traceback" not in context and self._current_handle is not None
+                and self._current_handle._source_traceback):
+            context["handle_traceback"] = self._current_handle._source_traceback
+        lines = [message]
+        for key in sorted(context):
+            if key in ("message", "exception"):
+                continue
+            value = context[key]
+            if key == "source_traceback":
+                value = "Object created at (most recent call last):\n" + \
+                    "".join(traceback.format_list(value)).rstrip()
+            elif key == "handle_traceback":
+                value = "Handle created at (most recent call last):\n" + \
+                    "".join(traceback.format_list(value)).rstrip()
+            else:
+                value = repr(value)
+            lines.append(f"{key}: {value}")
+        logger.error("\n".join(lines), exc_info=exc_info)
+
+    def call_exception_handler(self, context) -> None:
+        """Send ``context`` to the handler set by ``set_exception_handler`` (or the default);
+        an error in a custom handler is logged through the default handler."""
+        handler = self._exception_handler
+        if handler is None:
+            try:
+                self.default_exception_handler(context)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler", exc_info=True)
+            return
+        try:
+            handler(self, context)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            try:
+                self.default_exception_handler({
+                    "message": "Unhandled error in exception handler",
+                    "exception": exc,
+                    "context": context,
+                })
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException:
+                logger.error("Exception in default exception handler while handling an "
+                             "unexpected error in custom exception handler", exc_info=True)
+
+    # ------------------------------------------------------------------ executor
+    def run_in_executor(self, executor, func, *args):
+        """Run ``func(*args)`` in ``executor`` (the default thread pool if None); returns an
+        awaitable asyncio future. ``RuntimeError`` once the default executor is shut down."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            if self._executor_shutdown_called:
+                raise RuntimeError("Executor shutdown has been called")
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="uvcffi")
+                self._default_executor = executor
+        return asyncio.wrap_future(executor.submit(func, *args), loop=self)
+
+    def set_default_executor(self, executor) -> None:
+        if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
+            raise TypeError("executor must be ThreadPoolExecutor")
+        self._default_executor = executor
+
+    async def shutdown_default_executor(self, timeout=None) -> None:
+        """Wait for the default executor's threads to finish (at most ``timeout`` seconds,
+        then warn and stop waiting). Later ``run_in_executor(None, ...)`` raises."""
+        self._executor_shutdown_called = True
+        executor = self._default_executor
+        if executor is None:
+            return
+        future = self.create_future()
+        thread = threading.Thread(target=self._do_shutdown, args=(executor, future))
+        thread.start()
+        try:
+            if timeout is None:
+                await future
+            else:
+                await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            warnings.warn("The executor did not finishing joining its threads within "
+                          f"{timeout} seconds.", RuntimeWarning, stacklevel=2)
+            executor.shutdown(wait=False)
+        else:
+            thread.join()
+
+    def _do_shutdown(self, executor, future) -> None:
+        try:
+            executor.shutdown(wait=True)
+            if not self.is_closed():
+                self.call_soon_threadsafe(_set_result_unless_done, future, None)
+        except Exception as exc:
+            if not self.is_closed():
+                self.call_soon_threadsafe(_set_exception_unless_done, future, exc)
+
+    # ------------------------------------------------------------------ async generators
+    def _asyncgen_finalizer_hook(self, agen) -> None:
+        self._asyncgens.discard(agen)
+        if not self.is_closed():
+            self.call_soon_threadsafe(self.create_task, agen.aclose())
+
+    def _asyncgen_firstiter_hook(self, agen) -> None:
+        if self._asyncgens_shutdown_called:
+            warnings.warn(f"asynchronous generator {agen!r} was scheduled after "
+                          "loop.shutdown_asyncgens() call", ResourceWarning, source=self)
+        self._asyncgens.add(agen)
+
+    async def shutdown_asyncgens(self) -> None:
+        """Close every async generator still alive that this loop saw start."""
+        self._asyncgens_shutdown_called = True
+        if not len(self._asyncgens):
+            return
+        closing = list(self._asyncgens)
+        self._asyncgens.clear()
+        results = await asyncio.gather(*[ag.aclose() for ag in closing], return_exceptions=True)
+        for result, agen in zip(results, closing):
+            if isinstance(result, Exception):
+                self.call_exception_handler({
+                    "message": f"an error occurred during closing of asynchronous generator {agen!r}",
+                    "exception": result,
+                    "asyncgen": agen,
+                })
+
+    def _set_coroutine_origin_tracking(self, enabled: bool) -> None:
+        if not hasattr(sys, "set_coroutine_origin_tracking_depth"):
+            return
+        if enabled:
+            sys.set_coroutine_origin_tracking_depth(asyncio.coroutines._DEBUG_STACK_DEPTH
+                                                    if hasattr(asyncio.coroutines, "_DEBUG_STACK_DEPTH")
+                                                    else 10)
+        else:
+            sys.set_coroutine_origin_tracking_depth(0)
+
+
+def _format_handle(handle) -> str:
+    cb = handle._callback
+    if isinstance(getattr(cb, "__self__", None), asyncio.Task):
+        return repr(cb.__self__)
+    return str(handle)
+
+
+def _stop_when_done(fut) -> None:
+    if not fut.cancelled() and fut.exception() is not None and \
+            isinstance(fut.exception(), (SystemExit, KeyboardInterrupt)):
+        return  # run_forever is about to raise it anyway
+    fut.get_loop().stop()
+
+
+def _set_result_unless_done(fut, result) -> None:
+    if not fut.done():
+        fut.set_result(result)
+
+
+def _set_exception_unless_done(fut, exc) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+def new_event_loop() -> Loop:
+    """A new uvcffi event loop (``asyncio.run(main(), loop_factory=uvcffi.new_event_loop)``)."""
+    return Loop()

@@ -1,0 +1,93 @@
+"""Shared fixtures: one test body, two loops.
+
+Every test that takes ``loop`` (or ``loop_factory``) runs twice: on asyncio's stock loop (the
+oracle) and on uvcffi's. Teardown is strict, so a test cannot pass while it leaks:
+
+* the loop is closed, and for uvcffi no libuv handle may be left alive afterwards;
+* no task of the loop may be left pending;
+* nothing may reach the loop's exception handler unless the test asked for the
+  ``handler_calls`` fixture (then the test asserts on what arrived).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+LOOP_NAMES = ["asyncio", "uvcffi"]
+
+
+def make_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "asyncio":
+        return asyncio.new_event_loop()
+    import uvcffi
+
+    return uvcffi.new_event_loop()
+
+
+@pytest.fixture(params=LOOP_NAMES)
+def loop_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def loop_factory(loop_name):
+    """A factory of fresh loops of the parametrized kind; every loop it made is checked at teardown."""
+    made = []
+
+    def factory():
+        lp = make_loop(loop_name)
+        made.append(lp)
+        return lp
+
+    yield factory
+    for lp in made:
+        if not lp.is_closed():
+            lp.close()
+        _assert_no_live_handles(lp)
+
+
+def _assert_no_live_handles(lp) -> None:
+    live = getattr(lp, "_debug_live_handles", None)
+    if live is not None:
+        assert live() == 0, f"{lp!r} left {live()} libuv handles alive after close()"
+
+
+@pytest.fixture
+def handler_calls():
+    """The contexts the loop's exception handler received, for tests that expect some."""
+    return []
+
+
+@pytest.fixture
+def loop(request, loop_factory):
+    lp = loop_factory()
+    calls = request.getfixturevalue("handler_calls") if "handler_calls" in request.fixturenames else None
+    recorded: list = []
+
+    def handler(loop, context):
+        recorded.append(context)
+        if calls is not None:
+            calls.append(context)
+
+    lp.set_exception_handler(handler)
+    asyncio.set_event_loop(lp)
+    try:
+        yield lp
+    finally:
+        asyncio.set_event_loop(None)
+        pending = [t for t in asyncio.all_tasks(lp) if not t.done()] if not lp.is_closed() else []
+        for t in pending:
+            t.cancel()
+        if pending and not lp.is_closed():
+            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        if not lp.is_closed():
+            lp.run_until_complete(lp.shutdown_asyncgens())
+            lp.close()
+        gc.collect()
+        _assert_no_live_handles(lp)
+        assert not pending, f"test left tasks pending: {pending!r}"
+        if calls is None:
+            assert not recorded, f"unexpected exception handler calls: {recorded!r}"
