@@ -55,6 +55,8 @@ from ._binding import check, ffi, lib
 from .handles.async_ import Async
 from .handles.poll import Poll
 from .handles.timer import LoopTimer
+from .net import NetMixin
+from .unix_events import OSMixin
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
 
@@ -85,7 +87,8 @@ class Handle(events.Handle):
         self._args = args
         self._cancelled = False
         self._repr = None
-        self._source_traceback = format_helpers.extract_stack(sys._getframe(1)) if loop._debug else None
+        # In debug mode: where the call_soon* caller stands (two frames up).
+        self._source_traceback = format_helpers.extract_stack(sys._getframe(2)) if loop._debug else None
 
 
 class TimerHandle(events.TimerHandle):
@@ -108,7 +111,7 @@ class TimerHandle(events.TimerHandle):
         self._scheduled = True
 
 
-class Loop(asyncio.AbstractEventLoop):
+class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop running on libuv. Create it with ``uvcffi.new_event_loop()``."""
 
     # Class attributes as defaults: a half-built loop still reprs and finalizes.
@@ -176,6 +179,12 @@ class Loop(asyncio.AbstractEventLoop):
         if not callable(callback):
             raise TypeError(f"a callable object was expected by {method}(), got {callback!r}")
 
+    def _check_running(self) -> None:
+        if self.is_running():
+            raise RuntimeError("This event loop is already running")
+        if events._get_running_loop() is not None:
+            raise RuntimeError("Cannot run the event loop while another loop is running")
+
     def _check_thread(self) -> None:
         if self._thread_id is None:
             return
@@ -209,7 +218,10 @@ class Loop(asyncio.AbstractEventLoop):
         """Schedule ``callback(*args)`` to run ``delay`` seconds from now, never earlier."""
         if delay is None:
             raise TypeError("delay must not be None")
-        return self.call_at(_monotonic() + delay, callback, *args, context=context)
+        handle = self.call_at(_monotonic() + delay, callback, *args, context=context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]  # the call_later frame itself
+        return handle
 
     def call_at(self, when, callback, *args, context=None) -> TimerHandle:
         """Schedule ``callback(*args)`` to run when ``loop.time()`` reaches ``when``."""
@@ -233,10 +245,7 @@ class Loop(asyncio.AbstractEventLoop):
         """Run until ``stop()`` is called. Raises ``RuntimeError`` if the loop is closed or
         already running, or another loop runs in this thread."""
         self._check_closed()
-        if self.is_running():
-            raise RuntimeError("This event loop is already running")
-        if events._get_running_loop() is not None:
-            raise RuntimeError("Cannot run the event loop while another loop is running")
+        self._check_running()
         self._set_coroutine_origin_tracking(self._debug)
         old_agen_hooks = sys.get_asyncgen_hooks()
         self._thread_id = threading.get_ident()
@@ -262,8 +271,7 @@ class Loop(asyncio.AbstractEventLoop):
         """Run until ``future`` (a future, task or coroutine) is done; return its result or
         raise its exception. ``RuntimeError`` if the loop stopped before it was done."""
         self._check_closed()
-        if self.is_running():
-            raise RuntimeError("This event loop is already running")
+        self._check_running()
         new_task = not asyncio.isfuture(future)
         future = asyncio.ensure_future(future, loop=self)
         if new_task:
@@ -359,7 +367,7 @@ class Loop(asyncio.AbstractEventLoop):
             else:
                 kept.append(entry)
         heapq.heapify(kept)
-        self._scheduled = kept
+        self._scheduled[:] = kept  # in place: _run_once holds a reference to the list
         self._timer_cancelled_count = 0
 
     def _callback_error(self, exc: BaseException, owner) -> None:
