@@ -1,0 +1,379 @@
+"""The Future: a pure-Python twin of asyncio's, built for speed and for mixing with asyncio.
+
+Why our own Future at all?  The C ``_asyncio.Future`` is fast on CPython but does not exist on
+PyPy, and asyncio's pure-Python ``_PyFuture`` pays for generality on every operation.  The Task
+layer of uvcffi creates, completes and awaits a future on almost every switch, so this class is on
+the hot path: ``__await__`` finishes without a method call when the result is ready, callbacks are a
+plain list of ``(callback, context)`` pairs, and the defaults live on the class so that ``__init__``
+stores only what differs.
+
+Interoperability is the other constraint, and it decides the details:
+
+* ``_asyncio_future_blocking`` is a class attribute, so ``asyncio.isfuture()`` is true and
+  asyncio's own Task (C or Python) can await this Future: it finds the flag, calls ``get_loop()``
+  and ``add_done_callback(..., context=...)``, and later ``result()``.
+* The state names are asyncio's strings (``'PENDING'``...), the errors are asyncio's classes
+  (``asyncio.CancelledError``, ``asyncio.InvalidStateError``), and the private attributes that
+  asyncio's combinators read on any future (``_cancel_message``, ``_make_cancelled_error``,
+  ``_log_traceback``, ``_source_traceback``, ``_callbacks``) exist with the same meaning.
+* Callbacks are always scheduled with ``loop.call_soon(callback, future, context=ctx)``: the
+  only loop API used, so the Future runs on any asyncio loop.
+
+Cancellation follows CPython 3.13: ``cancel(msg)`` keeps the message for the ``CancelledError``
+that ``result()`` raises, and a Task that ended because its coroutine raised ``CancelledError``
+re-raises that very exception (``_cancelled_exc``), so the traceback chain is kept.
+
+Prior art: asyncio's ``futures.py`` (the state machine and its errors), its ``_asynciomodule.c``
+(the "finish ``__await__`` without a call" shortcut), trio's ``Outcome`` (state stored once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import reprlib
+import sys
+from types import GenericAlias
+from typing import Any, Callable, Optional
+
+__all__ = ("Future", "wrap_future", "isfuture")
+
+try:  # the helpers asyncio uses for its own reprs and debug tracebacks (3.9 .. 3.13)
+    from asyncio.format_helpers import _format_callback_source, extract_stack
+except ImportError:  # pragma: no cover - a future CPython that moved them
+    import traceback
+
+    def _format_callback_source(func: Any, args: Any) -> str:
+        return repr(func)
+
+    def extract_stack(f: Any = None, limit: Any = None) -> Any:
+        return traceback.StackSummary.extract(traceback.walk_stack(f), limit=limit, lookup_lines=False)
+
+
+CancelledError = asyncio.CancelledError
+InvalidStateError = asyncio.InvalidStateError
+isfuture = asyncio.isfuture
+
+# The three states. A Future goes PENDING -> CANCELLED or PENDING -> FINISHED, once; every
+# transition is guarded where it happens (``InvalidStateError`` otherwise). The strings are
+# asyncio's, and they are compared with ``is`` internally (we only ever store these objects).
+_PENDING = "PENDING"
+_CANCELLED = "CANCELLED"
+_FINISHED = "FINISHED"
+
+_copy_context = contextvars.copy_context
+
+
+class Future:
+    """An eventual result, awaitable by any asyncio Task; not thread-safe.
+
+    Same API, states and errors as :class:`asyncio.Future`.
+    """
+
+    # Class attributes are the defaults: a half-built Future still reprs and finalizes.
+    _state = _PENDING
+    _result: Any = None
+    _exception: Optional[BaseException] = None
+    _exception_tb: Any = None
+    _loop: Any = None
+    _source_traceback: Any = None
+    _cancel_message: Any = None
+    # The CancelledError raised by a Task's coroutine, re-raised as is by result()/exception().
+    _cancelled_exc: Optional[BaseException] = None
+    # Invariant: a list while PENDING (the callbacks to schedule when done); [] once done.
+    _callbacks: list = []
+    # True between "awaited by a Task" (set in __await__) and "the Task saw it" (reset by the
+    # Task). ``None`` would mean "not a future" to asyncio.isfuture().
+    _asyncio_future_blocking = False
+    # True while an exception is set and nobody has looked at it: __del__ then reports it.
+    _log_traceback = False
+
+    def __init__(self, *, loop: Any = None) -> None:
+        if loop is None:
+            loop = asyncio.get_event_loop()
+        self._loop = loop
+        self._callbacks = []
+        if loop.get_debug():
+            self._source_traceback = extract_stack(sys._getframe(1))
+
+    def __del__(self) -> None:
+        if not self._log_traceback:
+            return
+        context = {
+            "message": f"{self.__class__.__name__} exception was never retrieved",
+            "exception": self._exception,
+            "future": self,
+        }
+        if self._source_traceback:
+            context["source_traceback"] = self._source_traceback
+        self._loop.call_exception_handler(context)
+
+    __class_getitem__ = classmethod(GenericAlias)  # Future[int] in annotations
+
+    # -- repr ------------------------------------------------------------------------------------
+
+    def _repr_info(self) -> list:
+        info = [self._state.lower()]
+        if self._state is _FINISHED:
+            if self._exception is not None:
+                info.append(f"exception={self._exception!r}")
+            else:
+                info.append(f"result={reprlib.repr(self._result)}")
+        cbs = self._callbacks
+        if cbs:
+            names = [_format_callback_source(cb, ()) for cb, _ in cbs]
+            if len(names) > 2:
+                names = [names[0], f"<{len(names) - 2} more>", names[-1]]
+            info.append(f"cb=[{', '.join(names)}]")
+        if self._source_traceback:
+            frame = self._source_traceback[-1]
+            info.append(f"created at {frame[0]}:{frame[1]}")
+        return info
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__} {' '.join(self._repr_info())}>"
+
+    # -- state queries ---------------------------------------------------------------------------
+
+    def get_loop(self) -> Any:
+        """Return the event loop the Future is bound to."""
+        return self._loop
+
+    def done(self) -> bool:
+        """True once the Future has a result, an exception, or was cancelled."""
+        return self._state is not _PENDING
+
+    def cancelled(self) -> bool:
+        """True if the Future was cancelled."""
+        return self._state is _CANCELLED
+
+    def _make_cancelled_error(self) -> BaseException:
+        """The CancelledError to raise for a cancelled Future (consumes ``_cancelled_exc``)."""
+        exc = self._cancelled_exc
+        if exc is not None:
+            self._cancelled_exc = None
+            return exc
+        if self._cancel_message is None:
+            return CancelledError()
+        return CancelledError(self._cancel_message)
+
+    def result(self) -> Any:
+        """Return the result.
+
+        Raises the Future's exception if one was set, ``CancelledError`` if it was cancelled
+        (carrying the message given to ``cancel()``), ``InvalidStateError`` if not done yet.
+        """
+        state = self._state
+        if state is _FINISHED:
+            self._log_traceback = False
+            exc = self._exception
+            if exc is not None:
+                raise exc.with_traceback(self._exception_tb)
+            return self._result
+        if state is _CANCELLED:
+            raise self._make_cancelled_error()
+        raise InvalidStateError("Result is not ready.")
+
+    def exception(self) -> Optional[BaseException]:
+        """Return the exception set, or None if a result was set.
+
+        Raises ``CancelledError`` if the Future was cancelled, ``InvalidStateError`` if not done.
+        """
+        state = self._state
+        if state is _FINISHED:
+            self._log_traceback = False
+            return self._exception
+        if state is _CANCELLED:
+            raise self._make_cancelled_error()
+        raise InvalidStateError("Exception is not set.")
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    def add_done_callback(self, fn: Callable[[Any], Any], *, context: Any = None) -> None:
+        """Call ``fn(future)`` through the loop once done (right away if already done).
+
+        The callback runs in ``context`` (default: a copy of the current context).
+        """
+        if context is None:
+            context = _copy_context()
+        if self._state is _PENDING:
+            self._callbacks.append((fn, context))
+        else:
+            self._loop.call_soon(fn, self, context=context)
+
+    def remove_done_callback(self, fn: Callable[[Any], Any]) -> int:
+        """Remove every registration of ``fn``; return how many were removed."""
+        cbs = self._callbacks
+        kept = [pair for pair in cbs if pair[0] != fn]
+        removed = len(cbs) - len(kept)
+        if removed:
+            cbs[:] = kept
+        return removed
+
+    def _schedule_callbacks(self) -> None:
+        # The only place where done callbacks are handed to the loop.
+        cbs = self._callbacks
+        if cbs:
+            self._callbacks = []
+            call_soon = self._loop.call_soon
+            for fn, ctx in cbs:
+                call_soon(fn, self, context=ctx)
+
+    # -- transitions -----------------------------------------------------------------------------
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the Future and schedule its callbacks.
+
+        Returns False if it was already done (nothing changes), True otherwise.
+        """
+        self._log_traceback = False
+        if self._state is not _PENDING:
+            return False
+        self._state = _CANCELLED
+        self._cancel_message = msg
+        self._schedule_callbacks()
+        return True
+
+    def set_result(self, result: Any) -> None:
+        """Mark the Future done with ``result``; ``InvalidStateError`` if already done."""
+        if self._state is not _PENDING:
+            raise InvalidStateError(f"{self._state}: {self!r}")
+        self._result = result
+        self._state = _FINISHED
+        if self._callbacks:
+            self._schedule_callbacks()
+
+    def set_exception(self, exception: Any) -> None:
+        """Mark the Future done with an exception (a class is instantiated).
+
+        ``InvalidStateError`` if already done; ``StopIteration`` is replaced by a RuntimeError
+        (it cannot travel through generators), as asyncio does since 3.12.
+        """
+        if self._state is not _PENDING:
+            raise InvalidStateError(f"{self._state}: {self!r}")
+        if isinstance(exception, type):
+            exception = exception()
+        if isinstance(exception, StopIteration):
+            new_exc = RuntimeError(
+                "StopIteration interacts badly with generators and cannot be raised into a Future"
+            )
+            new_exc.__cause__ = exception
+            new_exc.__context__ = exception
+            exception = new_exc
+        self._exception = exception
+        self._exception_tb = exception.__traceback__
+        self._state = _FINISHED
+        self._log_traceback = True
+        self._schedule_callbacks()
+
+    # -- awaiting --------------------------------------------------------------------------------
+
+    def __await__(self):
+        # The one ``yield`` through which a Task waits for a Future: the Task receives the Future,
+        # sees ``_asyncio_future_blocking`` and resumes us when the Future is done.
+        if self._state is _PENDING:
+            self._asyncio_future_blocking = True
+            yield self
+        if self._state is _FINISHED and self._exception is None:
+            self._log_traceback = False
+            return self._result
+        if self._state is _PENDING:
+            raise RuntimeError("await wasn't used with future")
+        return self.result()
+
+    __iter__ = __await__  # for ``yield from future`` in generator-based coroutines
+
+
+# -- chaining with concurrent.futures ------------------------------------------------------------
+
+
+def _get_loop(fut: Any) -> Any:
+    get_loop = getattr(fut, "get_loop", None)
+    if get_loop is not None:
+        return get_loop()
+    return fut._loop
+
+
+def _copy_state(source: Any, dest: Any) -> None:
+    """Copy the outcome of the done ``source`` into ``dest`` (asyncio-style or concurrent)."""
+    if isinstance(dest, concurrent.futures.Future):
+        if source.cancelled():
+            dest.cancel()
+        if not dest.set_running_or_notify_cancel():
+            return
+        if source.cancelled():  # pragma: no cover - dest.cancel() above made this unreachable
+            return
+        exc = source.exception()
+        if exc is not None:
+            dest.set_exception(_to_concurrent_exc(exc))
+        else:
+            dest.set_result(source.result())
+        return
+    if dest.cancelled():
+        return
+    if source.cancelled():
+        dest.cancel()
+        return
+    exc = source.exception()
+    if exc is not None:
+        if isinstance(exc, concurrent.futures.CancelledError) and not isinstance(exc, CancelledError):
+            exc = CancelledError(*exc.args)
+        dest.set_exception(exc)
+    else:
+        dest.set_result(source.result())
+
+
+def _to_concurrent_exc(exc: BaseException) -> BaseException:
+    if isinstance(exc, CancelledError) and not isinstance(exc, concurrent.futures.CancelledError):
+        return concurrent.futures.CancelledError(*exc.args)
+    return exc
+
+
+def _chain(source: Any, dest: Any) -> None:
+    """Make ``dest`` follow ``source``; cancelling ``dest`` cancels ``source``.
+
+    Either side may be an asyncio-style future (ours or asyncio's) or a
+    ``concurrent.futures.Future``; each side is touched only from its own loop's thread.
+    """
+    src_conc = isinstance(source, concurrent.futures.Future)
+    dst_conc = isinstance(dest, concurrent.futures.Future)
+    if not src_conc and not isfuture(source):
+        raise TypeError("A future is required for source argument")
+    if not dst_conc and not isfuture(dest):
+        raise TypeError("A future is required for destination argument")
+    source_loop = None if src_conc else _get_loop(source)
+    dest_loop = None if dst_conc else _get_loop(dest)
+
+    def on_dest_done(dest: Any) -> None:
+        if dest.cancelled():
+            if source_loop is None or source_loop is dest_loop:
+                source.cancel()
+            else:
+                source_loop.call_soon_threadsafe(source.cancel)
+
+    def on_source_done(source: Any) -> None:
+        if dest_loop is None or dest_loop is source_loop:
+            _copy_state(source, dest)
+        elif not dest_loop.is_closed():
+            dest_loop.call_soon_threadsafe(_copy_state, source, dest)
+
+    dest.add_done_callback(on_dest_done)
+    source.add_done_callback(on_source_done)
+
+
+def wrap_future(future: Any, *, loop: Any = None) -> Any:
+    """Wrap a ``concurrent.futures.Future`` into a Future of ``loop``; futures pass through.
+
+    The new Future gets the outcome of ``future``; cancelling it cancels ``future``.
+    """
+    if isfuture(future):
+        return future
+    if not isinstance(future, concurrent.futures.Future):
+        raise TypeError(f"concurrent.futures.Future is expected, got {future!r}")
+    if loop is None:
+        loop = asyncio.get_event_loop()
+    new_future = loop.create_future()
+    _chain(future, new_future)
+    return new_future
