@@ -1,0 +1,148 @@
+"""Renders a run (the dict bench/run.py builds, also written as latest.json) as Markdown and PNG.
+
+The Markdown has three parts: what was measured on (date, machine, interpreter, every loop's
+version), the throughput table (ops/s per loop, ratio to asyncio with its min–max spread), and
+for server workloads the efficiency table (requests per server CPU-second, the robust number
+when the load client saturates). The chart shows the same ratios as bars, one group per workload.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+__all__ = ["markdown", "chart"]
+
+
+def _h(x: Any) -> str:
+    from .run import human
+
+    return human(x)
+
+
+def _cell(res: Dict[str, Any], loop: str, baseline: str, value: str, ratio: str) -> str:
+    if res.get(value) is None:
+        status = res.get("status", "n/a")
+        if status.startswith("skip"):
+            return "skipped"
+        if status.startswith("error"):
+            return "error"
+        return "—"
+    text = _h(res[value])
+    if loop != baseline and res.get(ratio) is not None:
+        lo, hi = res[ratio + "_min"], res[ratio + "_max"]
+        text += f" ×{res[ratio]:.2f} [{lo:.2f}–{hi:.2f}]"
+    return text
+
+
+def _table(run: Dict[str, Any], rows: List[Dict[str, Any]], value: str, ratio: str) -> List[str]:
+    cols = run["columns"]
+    baseline = run["meta"]["baseline"]
+    lines = ["| workload | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for wl in rows:
+        cells = [_cell(wl["results"].get(c, {}), c, baseline, value, ratio) for c in cols]
+        lines.append(f"| {wl['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(run: Dict[str, Any]) -> str:
+    meta = run["meta"]
+    mach = meta["machine"]
+    baseline = meta["baseline"]
+    pinned = (
+        f"server pinned to CPU {mach['server_cpu']}, load client to CPU {mach['client_cpu']}"
+        if mach.get("server_cpu") is not None
+        else "one core: server and client not pinned apart"
+    )
+    out = [
+        f"### Benchmark results — {meta['date']}",
+        "",
+        f"`{meta['command']}` — mode **{meta['mode']}**, {meta['rounds']} interleaved rounds, "
+        f"{meta['elapsed_s']} s in all.  ",
+        f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['os']}; {pinned}.  ",
+        f"Interpreter: {meta['python']}.",
+        "",
+        "| loop | version | tasks / notes |",
+        "|---|---|---|",
+    ]
+    for name, info in run["loops"].items():
+        version = info.get("version", "?")
+        if info.get("libuv"):
+            version += f" (libuv {info['libuv']})"
+        out.append(f"| {name} | {version} | {info.get('tasks', '')} |")
+    if "epoll (C)" in run["columns"]:
+        out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same load on a minimal C server |")
+    out += [
+        "",
+        f"**Throughput** — ops/s (requests/s, packets/s, spawns/s for I/O rows), median of the rounds; "
+        f"×ratio to {baseline} = median of the per-round ratios [min–max over rounds]. "
+        "— = not run (the row uses no tasks, so asyncio-pytask would equal asyncio).",
+        "",
+    ]
+    out += _table(run, run["workloads"], "ops_s", "ratio")
+    servers = [wl for wl in run["workloads"] if wl.get("server")]
+    if servers:
+        out += [
+            "",
+            f"**Server efficiency** — requests per server CPU-second (server's rusage over the load), "
+            f"median; ×ratio to {baseline} per round [min–max]. Higher is better; robust when the client saturates.",
+            "",
+        ]
+        out += _table(run, servers, "eff", "eff_ratio")
+    problems = []
+    for wl in run["workloads"]:
+        for loop, status in sorted(wl.get("status", {}).items()):
+            problems.append(f"- {wl['name']} on {loop}: {status}")
+    if problems or run.get("notes"):
+        out += ["", "Notes:", ""]
+        out += [f"- {n}" for n in run.get("notes", [])]
+        out += problems
+    return "\n".join(out) + "\n"
+
+
+def chart(run: Dict[str, Any], path: Path) -> None:
+    """Grouped bars of the ratio to the baseline per workload (throughput, and server efficiency
+    when there are server workloads); whiskers span the min–max of the rounds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    baseline = run["meta"]["baseline"]
+    series = [c for c in run["columns"] if c != baseline]
+    panels = [("ratio", run["workloads"], "throughput")]
+    servers = [wl for wl in run["workloads"] if wl.get("server")]
+    if servers:
+        panels.append(("eff_ratio", servers, "requests per server CPU-second"))
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(max(8.0, 0.75 * len(run["workloads"]) + 3), 4.2 * len(panels)), squeeze=False
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, rows, title) in zip(axes[:, 0], panels):
+        width = 0.8 / max(1, len(series))
+        for i, loop in enumerate(series):
+            xs, ys, lo, hi = [], [], [], []
+            for j, wl in enumerate(rows):
+                res = wl["results"].get(loop, {})
+                if res.get(key) is None:
+                    continue
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(res[key])
+                lo.append(res[key] - res[key + "_min"])
+                hi.append(res[key + "_max"] - res[key])
+            if xs:
+                ax.bar(xs, ys, width, label=loop, color=colors[i % len(colors)], yerr=[lo, hi], capsize=2)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels([wl["name"] for wl in rows], rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(f"× {baseline}")
+        ax.set_title(f"{title}: ratio to {baseline} (higher is better)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, ncol=min(4, max(1, len(series))))
+    meta = run["meta"]
+    fig.suptitle(
+        f"{meta['python']} · {meta['machine']['cores']} cores · {meta['date']} · {meta['mode']}", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,508 @@
+"""The side-by-side runner: every workload of bench/ on every loop, interleaved, as a table and a chart.
+
+Method, and why:
+
+* **One worker process per loop** (bench/worker.py), started once and kept for the run: loops
+  never share an interpreter, and a crashing loop loses its own column only.
+* **Calibration.** A short warm-up run of every workload on every loop (it also warms caches and
+  JITs) gives each loop's rate; the measured count ``n`` is what the *slowest* loop does in the
+  mode's target time, capped by the workload's ``n_default``. Every loop then runs the same ``n``,
+  and no measurement runs much longer than the target. Server workloads are bounded by the mode's
+  duration and by their count instead.
+* **Interleaving.** Round by round, workload by workload, the loops run one after the other
+  (A B C A B C …), so a slow drift of the machine (thermal, a background job) hits every loop
+  alike instead of one loop's whole series.
+* **Statistics.** Each cell is the median of the rounds; the ratio to asyncio is computed pair by
+  pair *within* a round and then the median of those ratios is taken, with the min–max spread of
+  the rounds shown beside it, so a noisy round is visible instead of hidden.
+* **Bounds.** Each worker request has a hard timeout; a worker that exceeds it is killed and
+  restarted and the cell reports the timeout. A workload that fails or is skipped on a loop is
+  not retried on that loop.
+
+Run ``python -m bench --help`` for the options; bench/README.md explains the workload protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import importlib
+import json
+import os
+import platform
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import _harness
+from .loops import BASELINE, BUILTIN
+
+__all__ = ["main", "MODES", "Workload", "discover"]
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+
+#: Name of the reference pseudo-loop (the C epoll server), run by the runner itself.
+REFERENCE_NAME = "epoll (C)"
+
+#: Modules in the order their workloads are shown; any other bench_*.py follows alphabetically.
+MODULE_ORDER = [
+    "bench_loop", "bench_tasks", "bench_tcp", "bench_unix", "bench_http", "bench_udp", "bench_subprocess",
+]
+
+
+@dataclass(frozen=True)
+class Mode:
+    rounds: int
+    target: float          # seconds one counted measurement should take on the slowest loop
+    warm_fraction: float   # warm-up count as a fraction of n_default
+    duration: float        # seconds one server measurement loads the server
+    warm_duration: float   # the same for the warm-up run
+    timeout: float         # hard limit of one counted measurement
+
+
+MODES: Dict[str, Mode] = {
+    "smoke": Mode(rounds=2, target=0.01, warm_fraction=0.0005, duration=0.1, warm_duration=0.05, timeout=30),
+    "quick": Mode(rounds=3, target=0.12, warm_fraction=0.01, duration=0.35, warm_duration=0.1, timeout=60),
+    "full": Mode(rounds=7, target=0.6, warm_fraction=0.02, duration=2.0, warm_duration=0.3, timeout=180),
+}
+
+
+@dataclass
+class Workload:
+    module: str            # "bench_loop"
+    name: str              # "call_soon"
+    n_default: int
+    opts: Dict[str, Any]
+    reference: Optional[Callable[[int], Dict[str, Any]]] = None
+    server: Optional[bool] = None   # learned from the warm-up run
+    n: int = 0                      # the calibrated count
+    samples: Dict[str, List[Optional[Dict[str, Any]]]] = field(default_factory=dict)
+    status: Dict[str, str] = field(default_factory=dict)   # loop -> "skip: ..." / "error: ..."
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}.{self.name}"
+
+    def uses_tasks(self) -> bool:
+        return bool(self.opts.get("tasks", True))
+
+
+# -- workloads ------------------------------------------------------------------------------------
+
+
+def discover(only: List[str], say: Callable[[str], None]) -> List[Workload]:
+    """Imports every bench/bench_*.py and collects its WORKLOADS (and REFERENCE) entries."""
+    names = sorted(p.stem for p in BENCH_DIR.glob("bench_*.py"))
+    names.sort(key=lambda m: (MODULE_ORDER.index(m) if m in MODULE_ORDER else len(MODULE_ORDER), m))
+    out: List[Workload] = []
+    for mod_name in names:
+        try:
+            module = importlib.import_module(f"bench.{mod_name}")
+            table = dict(module.WORKLOADS)
+        except Exception as e:  # noqa: BLE001 - a broken module must not stop the others
+            say(f"skip module {mod_name}: cannot import it ({type(e).__name__}: {e})")
+            continue
+        refs = dict(getattr(module, "REFERENCE", {}) or {})
+        for name, entry in table.items():
+            key = f"{mod_name}.{name}"
+            if only and not any(fnmatch.fnmatch(key, p) or fnmatch.fnmatch(name, p) for p in only):
+                continue
+            try:
+                n_default = int(entry[1])
+                opts = dict(entry[2]) if len(entry) > 2 else {}
+                if not callable(entry[0]) or n_default < 1:
+                    raise ValueError("not (fn, n_default[, opts])")
+            except Exception as e:  # noqa: BLE001
+                say(f"skip workload {key}: bad WORKLOADS entry ({e})")
+                continue
+            out.append(Workload(mod_name, name, n_default, opts, refs.get(name)))
+    return out
+
+
+# -- workers --------------------------------------------------------------------------------------
+
+
+class Worker:
+    """A bench.worker process for one loop; ``call`` sends a request and waits, bounded in time."""
+
+    def __init__(self, name: str, spec: str, log_dir: Path) -> None:
+        self.name, self.spec = name, spec
+        self.log_path = log_dir / f"worker-{name.replace('/', '_')}.log"
+        self.proc: Optional[subprocess.Popen] = None
+        self.buf = b""
+        self.start()
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH")]))
+        env.setdefault("PYTHONHASHSEED", "0")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", self.name, self.spec],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=str(REPO_DIR), env=env,
+        )
+        log.close()
+        self.buf = b""
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+    def call(self, msg: Dict[str, Any], timeout: float) -> Dict[str, Any]:
+        assert self.proc and self.proc.stdin and self.proc.stdout
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return self._died()
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                self.start()
+                return {"ok": False, "error": f"timed out after {timeout:.0f} s (worker restarted)"}
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    return self._died()
+                self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def _died(self) -> Dict[str, Any]:
+        assert self.proc
+        rc = self.proc.wait()
+        tail = self.log_tail()
+        self.start()
+        return {"ok": False, "error": f"worker died (exit {rc}): {tail}"[:500]}
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.write(b'{"op": "quit"}\n')  # type: ignore[union-attr]
+                self.proc.stdin.flush()  # type: ignore[union-attr]
+                self.proc.wait(5)
+            except Exception:  # noqa: BLE001
+                self.kill()
+
+
+# -- formatting -----------------------------------------------------------------------------------
+
+
+def human(x: Optional[float]) -> str:
+    """1234567 -> '1.23M'; three significant digits."""
+    if x is None:
+        return "—"
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+def summarize(wl: Workload, loops: List[str], baseline: str) -> Dict[str, Dict[str, Any]]:
+    """Per loop: median/min/max ops/s, the median of per-round ratios to the baseline and their
+    spread, and the same for requests per server CPU-second when the workload reports it."""
+    out: Dict[str, Dict[str, Any]] = {}
+    base = wl.samples.get(baseline, [])
+    for loop in loops:
+        samples = wl.samples.get(loop, [])
+        rates = [s["rate"] for s in samples if s]
+        cell: Dict[str, Any] = {"status": wl.status.get(loop, "ok" if rates else "n/a"), "rounds": len(rates)}
+        if rates:
+            cell.update(ops_s=statistics.median(rates), ops_s_min=min(rates), ops_s_max=max(rates))
+            effs = [s["eff"] for s in samples if s and s.get("eff")]
+            if effs and wl.server:
+                cell.update(eff=statistics.median(effs), eff_min=min(effs), eff_max=max(effs))
+            for key, field_ in (("rate", "ratio"), ("eff", "eff_ratio")):
+                ratios = [
+                    s[key] / b[key]
+                    for s, b in zip(samples, base)
+                    if s and b and s.get(key) and b.get(key)
+                ]
+                if ratios:
+                    cell[field_] = statistics.median(ratios)
+                    cell[field_ + "_min"] = min(ratios)
+                    cell[field_ + "_max"] = max(ratios)
+        out[loop] = cell
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def machine() -> Dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": len(_harness.cpus()),
+        "os": f"{platform.system()} {platform.release()}",
+        "server_cpu": _harness.server_cpu(),
+        "client_cpu": _harness.client_cpu(),
+    }
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Compare event loops side by side on every workload of bench/.",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                   help="short rounds, 3 of them (the default; a few minutes on 2 cores)")
+    g.add_argument("--full", dest="mode", action="store_const", const="full", help="longer rounds, 7 of them")
+    g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
+                   help="tiny counts, to check that the runner works (tests use it)")
+    p.set_defaults(mode="quick")
+    p.add_argument("--loops", default=",".join(BUILTIN),
+                   help="comma-separated built-in loops to compare (default: %(default)s)")
+    p.add_argument("--loop", action="append", default=[], metavar="NAME=MODULE:FACTORY",
+                   help="add a loop: a zero-argument factory returning a new event loop (repeatable)")
+    p.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                   help="run only workloads matching this glob, e.g. 'bench_loop.*' or 'tcp_*' (repeatable)")
+    p.add_argument("--rounds", type=int, help="override the mode's number of rounds")
+    p.add_argument("--no-reference", action="store_true", help="skip the C epoll reference rows")
+    p.add_argument("--json", action="store_true", help="also write latest.json (machine-readable)")
+    p.add_argument("--no-chart", action="store_true", help="do not draw latest.png")
+    p.add_argument("--out", default=str(BENCH_DIR / "results"), help="output directory (default: bench/results)")
+    p.add_argument("--list", action="store_true", help="list the workloads and loops, run nothing")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    mode = MODES[args.mode]
+    rounds = args.rounds or mode.rounds
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    notes: List[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    loop_specs: Dict[str, str] = {}
+    for name in filter(None, (s.strip() for s in args.loops.split(","))):
+        if name not in BUILTIN:
+            say(f"unknown loop {name!r}: built in are {', '.join(BUILTIN)}; use --loop NAME=MODULE:FACTORY")
+            return 2
+        loop_specs[name] = BUILTIN[name]
+    for item in args.loop:
+        name, sep, spec = item.partition("=")
+        if not sep or ":" not in spec:
+            say(f"--loop {item!r}: expected NAME=MODULE:FACTORY")
+            return 2
+        loop_specs[name] = spec
+
+    workloads = discover(args.only, say)
+    if args.list:
+        for wl in workloads:
+            say(f"{wl.key:40} n_default={wl.n_default}{'' if wl.uses_tasks() else '  (no tasks)'}"
+                f"{'  +reference' if wl.reference else ''}")
+        say("loops: " + ", ".join(f"{k}={v}" for k, v in loop_specs.items()))
+        return 0
+    if not workloads:
+        say("no workloads selected")
+        return 2
+
+    started = time.time()
+    say(f"uvcffi bench: mode {args.mode}, {rounds} rounds, {len(workloads)} workloads, "
+        f"interpreter {platform.python_implementation()} {platform.python_version()}")
+    failures = _harness.build_tools()
+    for tool_name, err in failures.items():
+        say(f"cannot build {tool_name}: {err}")
+        notes.append(f"{tool_name} not built: {err}")
+    mach = machine()
+    if mach["server_cpu"] is None:
+        say("one core only: server and load client share it (numbers are less meaningful)")
+        notes.append("one core: server and load client were not pinned apart")
+
+    log_dir = Path(tempfile.mkdtemp(prefix="uvcffi-bench-logs-"))
+    workers: Dict[str, Worker] = {}
+    infos: Dict[str, Dict[str, Any]] = {}
+    for name, spec in loop_specs.items():
+        w = Worker(name, spec, log_dir)
+        reply = w.call({"op": "hello"}, 60)
+        if not reply.get("ok"):
+            why = reply.get("error") or reply.get("skip")
+            say(f"skip loop {name} ({spec}): {why}")
+            notes.append(f"loop {name} ({spec}) skipped: {why}")
+            w.kill()
+            continue
+        workers[name] = w
+        infos[name] = reply["info"]
+        extra = f", libuv {reply['info']['libuv']}" if "libuv" in reply["info"] else ""
+        say(f"loop {name}: {spec} {reply['info']['version']}{extra}")
+    loops = list(workers)
+    if not loops:
+        say("no loop could be started")
+        return 1
+    baseline = BASELINE if BASELINE in loops else loops[0]
+    ref_name = REFERENCE_NAME if not args.no_reference and any(wl.reference for wl in workloads) else None
+
+    def loops_for(wl: Workload) -> List[str]:
+        return [lp for lp in loops if wl.uses_tasks() or lp != "asyncio-pytask"]
+
+    def run_one(wl: Workload, loop: str, n: int, duration: float, timeout: float) -> Optional[Dict[str, Any]]:
+        """One measurement; records a failure in wl.status and returns None on failure."""
+        reply = workers[loop].call(
+            {"op": "run", "module": f"bench.{wl.module}", "name": wl.name, "n": n, "duration": duration},
+            timeout,
+        )
+        if not reply.get("ok"):
+            if "skip" in reply:
+                wl.status[loop] = "skip: " + reply["skip"]
+            else:
+                wl.status[loop] = "error: " + reply.get("error", "?")
+            say(f"  {wl.name} on {loop}: {wl.status[loop]}")
+            return None
+        return reply
+
+    def record(wl: Workload, loop: str, reply: Dict[str, Any]) -> Dict[str, Any]:
+        seconds = max(reply["seconds"], 1e-9)
+        sample = {"ops": reply["ops"], "seconds": reply["seconds"], "rate": reply["ops"] / seconds}
+        if reply.get("server") and reply.get("cpu"):
+            sample["cpu"] = reply["cpu"]
+            sample["eff"] = reply["ops"] / max(reply["cpu"], 1e-9)
+        return sample
+
+    # warm-up and calibration
+    say(f"warm-up and calibration ({mode.target:.2f} s per counted measurement on the slowest loop)")
+    for wl in workloads:
+        n_warm = max(1, int(wl.n_default * mode.warm_fraction))
+        rates = []
+        for loop in loops_for(wl):
+            reply = run_one(wl, loop, n_warm, mode.warm_duration, mode.timeout)
+            if reply is None:
+                continue
+            wl.server = bool(reply.get("server"))
+            rates.append(reply["ops"] / max(reply["seconds"], 1e-9))
+        if wl.server:
+            wl.n = wl.n_default
+        elif rates:
+            wl.n = max(1, min(wl.n_default, int(min(rates) * mode.target)))
+        desc = "server workload" if wl.server else f"n={wl.n}"
+        say(f"  {wl.key}: {desc}")
+
+    # the measured rounds, interleaved
+    progress_w = max(len(wl.name) for wl in workloads)
+    for r in range(rounds):
+        for wl in workloads:
+            if not wl.n:
+                continue
+            order = loops_for(wl) + ([ref_name] if ref_name and wl.reference else [])
+            for loop in order:
+                samples = wl.samples.setdefault(loop, [])
+                if loop in wl.status:
+                    samples.append(None)
+                    continue
+                if loop == ref_name:
+                    try:
+                        _harness.set_duration(mode.duration)
+                        reply = dict(wl.reference(wl.n), ok=True, server=True)  # type: ignore[misc]
+                    except _harness.Skip as e:
+                        wl.status[loop] = f"skip: {e}"
+                        reply = None
+                    except Exception as e:  # noqa: BLE001
+                        traceback.print_exc()
+                        wl.status[loop] = f"error: {type(e).__name__}: {e}"
+                        reply = None
+                    if reply is None:
+                        say(f"  {wl.name} on {loop}: {wl.status[loop]}")
+                else:
+                    timeout = mode.duration + 60 if wl.server else max(mode.timeout, 20 * mode.target)
+                    reply = run_one(wl, loop, wl.n, mode.duration, timeout)
+                if reply is None:
+                    samples.append(None)
+                    continue
+                sample = record(wl, loop, reply)
+                samples.append(sample)
+                eff = f"  {human(sample['eff']):>7}/server-cpu-s" if "eff" in sample else ""
+                say(f"[{r + 1}/{rounds}] {wl.name:<{progress_w}}  {loop:<15} {human(sample['rate']):>7} ops/s"
+                    f"{eff}  ({sample['seconds']:.2f} s)")
+
+    for w in workers.values():
+        w.close()
+
+    columns = loops + ([ref_name] if ref_name and any(wl.reference for wl in workloads) else [])
+    from . import report  # matplotlib is imported only here, after the measurements
+
+    result = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+            "elapsed_s": round(time.time() - started, 1),
+            "mode": args.mode,
+            "rounds": rounds,
+            "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "executable": sys.executable,
+            "machine": mach,
+            "baseline": baseline,
+            "duration_s": mode.duration,
+            "target_s": mode.target,
+        },
+        "loops": infos,
+        "columns": columns,
+        "workloads": [
+            {
+                "key": wl.key,
+                "module": wl.module,
+                "name": wl.name,
+                "server": bool(wl.server),
+                "tasks": wl.uses_tasks(),
+                "n": wl.n,
+                "results": summarize(wl, columns, baseline),
+                "samples": wl.samples,
+                "status": wl.status,
+            }
+            for wl in workloads
+        ],
+        "notes": notes,
+    }
+    md = report.markdown(result)
+    (out_dir / "latest.md").write_text(md)
+    written = [out_dir / "latest.md"]
+    if args.json:
+        (out_dir / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+        written.append(out_dir / "latest.json")
+    if not args.no_chart:
+        try:
+            report.chart(result, out_dir / "latest.png")
+            written.append(out_dir / "latest.png")
+        except Exception as e:  # noqa: BLE001 - the table matters more than the picture
+            say(f"no chart: {type(e).__name__}: {e}")
+    say("")
+    say(md)
+    say("written: " + ", ".join(str(p) for p in written) + f"  ({result['meta']['elapsed_s']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The benchmark runner cannot silently break: run ``python -m bench --smoke`` and check its output.
+
+A subset of workloads (the scheduling microbenchmarks and the 1 KiB TCP protocol echo with its C
+reference when a C compiler is present), on asyncio and on uvcffi when it imports, with tiny
+counts; the test checks the table and the JSON, not the speed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _uvcffi_loop_works() -> bool:
+    try:
+        import uvcffi
+
+        loop = uvcffi.new_event_loop()
+        loop.close()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.timeout(120)
+def test_bench_smoke(tmp_path: Path) -> None:
+    if not (REPO / "bench" / "run.py").exists():
+        pytest.skip("no bench/ runner in this tree")
+    loops = ["asyncio"]
+    if _uvcffi_loop_works():
+        loops.append("uvcffi")
+    cmd = [
+        sys.executable, "-m", "bench", "--smoke", "--json", "--out", str(tmp_path),
+        "--loops", ",".join(loops), "--only", "bench_loop.*", "--only", "tcp_proto_1k",
+    ]
+    if importlib.util.find_spec("matplotlib") is None:
+        cmd.append("--no-chart")
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    # a progress line per measurement
+    assert "[1/2] call_soon" in proc.stdout and "[2/2] call_soon" in proc.stdout, proc.stdout
+
+    md = (tmp_path / "latest.md").read_text()
+    assert "| workload |" in md and "| call_soon |" in md, md
+    for loop in loops:
+        assert f"| {loop} |" in md, md
+
+    run = json.loads((tmp_path / "latest.json").read_text())
+    assert run["meta"]["mode"] == "smoke" and run["meta"]["baseline"] == "asyncio"
+    assert set(loops) <= set(run["loops"])
+    assert all(run["loops"][lp].get("version") for lp in loops)
+    by_name = {wl["name"]: wl for wl in run["workloads"]}
+    assert {"call_soon", "call_later_fire", "call_later_cancel", "call_soon_threadsafe"} <= set(by_name)
+    for name in ("call_soon", "call_later_fire", "call_later_cancel", "call_soon_threadsafe"):
+        wl = by_name[name]
+        assert wl["n"] >= 1
+        res = wl["results"]["asyncio"]
+        assert res["status"] == "ok", (name, wl["status"])
+        assert 1e3 < res["ops_s"] < 1e9, (name, res)
+        assert res["ops_s_min"] <= res["ops_s"] <= res["ops_s_max"]
+        if "uvcffi" in loops and wl["results"]["uvcffi"]["status"] == "ok":
+            u = wl["results"]["uvcffi"]
+            assert 0.01 < u["ratio"] < 100 and u["ratio_min"] <= u["ratio"] <= u["ratio_max"], (name, u)
+
+    echo = by_name.get("tcp_proto_1k")
+    if echo is not None and shutil.which("cc"):
+        res = echo["results"]["asyncio"]
+        assert echo["server"] is True
+        assert res["status"] == "ok", echo["status"]
+        assert res["ops_s"] > 100 and res["eff"] > 100, res
+        ref = echo["results"].get("epoll (C)")
+        assert ref and ref["status"] == "ok" and ref["ops_s"] > 100, ref
+
+    if "--no-chart" not in cmd:
+        png = tmp_path / "latest.png"
+        assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
