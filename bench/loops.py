@@ -68,8 +68,6 @@ def describe(name: str, spec: str) -> Dict[str, Any]:
     info: Dict[str, Any] = {"name": name, "spec": spec}
     if module_name in ("asyncio", "bench.loops"):
         info["version"] = "stdlib " + platform.python_version()
-        tasks = "asyncio.tasks._PyTask" if name == "asyncio-pytask" else type_name(asyncio.Task)
-        info["tasks"] = tasks
     else:
         root = importlib.import_module(module_name.split(".")[0])
         info["version"] = str(getattr(root, "__version__", "?"))
@@ -82,7 +80,3 @@ def describe(name: str, spec: str) -> Dict[str, Any]:
     info["python"] = f"{platform.python_implementation()} {platform.python_version()}"
     info["executable"] = sys.executable
     return info
-
-
-def type_name(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"

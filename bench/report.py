@@ -62,7 +62,7 @@ def markdown(run: Dict[str, Any]) -> str:
         f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['os']}; {pinned}.  ",
         f"Interpreter: {meta['python']}.",
         "",
-        "| loop | version | tasks / notes |",
+        "| loop | version | task class |",
         "|---|---|---|",
     ]
     for name, info in run["loops"].items():
@@ -71,7 +71,7 @@ def markdown(run: Dict[str, Any]) -> str:
             version += f" (libuv {info['libuv']})"
         out.append(f"| {name} | {version} | {info.get('tasks', '')} |")
     if "epoll (C)" in run["columns"]:
-        out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same load on a minimal C server |")
+        out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same echo load on a minimal C server |")
     out += [
         "",
         f"**Throughput** — ops/s (requests/s, packets/s, spawns/s for I/O rows), median of the rounds; "

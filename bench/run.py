@@ -70,7 +70,7 @@ class Mode:
 
 MODES: Dict[str, Mode] = {
     "smoke": Mode(rounds=2, target=0.01, warm_fraction=0.0005, duration=0.1, warm_duration=0.05, timeout=30),
-    "quick": Mode(rounds=3, target=0.12, warm_fraction=0.01, duration=0.35, warm_duration=0.1, timeout=60),
+    "quick": Mode(rounds=3, target=0.2, warm_fraction=0.01, duration=0.5, warm_duration=0.1, timeout=60),
     "full": Mode(rounds=7, target=0.6, warm_fraction=0.02, duration=2.0, warm_duration=0.3, timeout=180),
 }
 

@@ -73,6 +73,27 @@ def _run(factory: Any, msg: Dict[str, Any]) -> Dict[str, Any]:
     return {"ok": True, "ops": n, "seconds": seconds, "cpu": cpu, "server": False}
 
 
+def _task_class(factory: Any) -> str:
+    """Creates a loop, runs one task on it, closes it; returns the task's class (what
+    ``create_task`` makes on this loop, task factory included)."""
+
+    async def nothing() -> None:
+        pass
+
+    loop = factory()
+    try:
+        task = loop.create_task(nothing())
+        loop.run_until_complete(task)
+        cls = type(task)
+        module = sys.modules.get(cls.__module__)
+        # asyncio.tasks._PyTask is named "Task": say which name its module knows it by
+        names = [k for k, v in vars(module).items() if v is cls] if module else []
+        name = cls.__qualname__ if not names or cls.__qualname__ in names else names[0]
+        return f"{cls.__module__}.{name}"
+    finally:
+        loop.close()
+
+
 def main(argv: Any = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     name, spec = argv[0], argv[1]
@@ -93,9 +114,9 @@ def main(argv: Any = None) -> int:
         try:
             if op == "hello":
                 factory = load_factory(spec)
-                loop = factory()
-                loop.close()
-                reply({"ok": True, "info": describe(name, spec)})
+                info = describe(name, spec)
+                info["tasks"] = _task_class(factory)
+                reply({"ok": True, "info": info})
             elif op == "run":
                 if factory is None:
                     factory = load_factory(spec)
