@@ -27,7 +27,7 @@ class EchoProtocol(asyncio.Protocol):
 
     transport: Optional[asyncio.Transport] = None
 
-    def __init__(self, live: Set["EchoProtocol"]) -> None:
+    def __init__(self, live: Set[EchoProtocol]) -> None:
         self.live = live
 
     def connection_made(self, transport: Any) -> None:
@@ -60,7 +60,9 @@ def _stream_handler(live: Set[Any]):
     return handle
 
 
-def serve_echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str, style: str, size: int) -> Dict[str, Any]:
+def serve_echo(
+    loop: asyncio.AbstractEventLoop, n: int, *, kind: str, style: str, size: int
+) -> Dict[str, Any]:
     """Runs an echo server of ``style`` ("protocol" or "streams") over ``kind`` ("tcp" or "unix")
     on ``loop`` and loads it with ``CONNS`` connections of ``size``-byte request/response for at
     most ``n`` requests and ``_harness.duration()`` seconds."""
@@ -87,9 +89,9 @@ def serve_echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str, style: str
         except NotImplementedError as e:
             raise _harness.lacks("create_server" if kind == "tcp" else "create_unix_server", e) from None
         try:
-            target = path if kind == "unix" else "127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+            target = path if kind == "unix" else f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
             argv = _harness.echo_client_argv(target, kind=kind, size=size, conns=CONNS, count=n)
-            out, cpu = _harness.run_load(loop, argv, _harness.duration() + _harness.HARD_TIMEOUT_SLACK)
+            load = _harness.run_load(loop, argv, _harness.duration() + _harness.HARD_TIMEOUT_SLACK)
             # the client has closed its sockets: let the server see every EOF before closing
             _harness.wait_until(loop, lambda: not live)
         finally:
@@ -98,5 +100,4 @@ def serve_echo(loop: asyncio.AbstractEventLoop, n: int, *, kind: str, style: str
     finally:
         if path:
             shutil.rmtree(os.path.dirname(path), ignore_errors=True)
-    ops, seconds = _harness.parse_echo_client(out)
-    return {"ops": ops, "seconds": seconds, "cpu": cpu}
+    return load.result(*_harness.parse_echo_client(load.out))

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 __all__ = [
     "Skip",
@@ -160,7 +160,7 @@ def _pin(pid: int, cpu: Optional[int]) -> None:
 class _Pinned:
     """Pins the calling thread to the server core for the duration of a ``with`` block."""
 
-    def __enter__(self) -> "_Pinned":
+    def __enter__(self) -> _Pinned:
         self.saved = None
         cpu = server_cpu()
         if cpu is not None and hasattr(os, "sched_setaffinity"):
@@ -173,9 +173,21 @@ class _Pinned:
             os.sched_setaffinity(0, self.saved)
 
 
-def _cpu_seconds() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    ru = resource.getrusage(who)
     return ru.ru_utime + ru.ru_stime
+
+
+class Load(NamedTuple):
+    """What ``run_load`` measured: the client's output and the CPU seconds of both sides."""
+
+    out: str
+    cpu: float          # the server's (this process's) CPU seconds over the load
+    client_cpu: float   # the load client's CPU seconds
+
+    def result(self, ops: int, seconds: float) -> Dict[str, Any]:
+        """The server-workload result dict of the runner protocol."""
+        return {"ops": ops, "seconds": seconds, "cpu": self.cpu, "client_cpu": self.client_cpu}
 
 
 # -- running a load client against a server on the loop -------------------------------------------
@@ -189,13 +201,14 @@ def _spawn_client(argv: Sequence[str]) -> subprocess.Popen:
     return proc
 
 
-def run_load(loop: asyncio.AbstractEventLoop, argv: Sequence[str], timeout: float) -> Tuple[str, float]:
+def run_load(loop: asyncio.AbstractEventLoop, argv: Sequence[str], timeout: float) -> Load:
     """Runs the load client ``argv`` to completion while ``loop`` serves.
 
     The loop runs (``run_until_complete``) until a helper thread sees the client exit and wakes
     it with ``call_soon_threadsafe``, so any loop that implements the scheduling API can be
-    measured. Returns (client stdout, server CPU seconds). Raises RuntimeError when the client
-    fails, or is killed after ``timeout`` seconds."""
+    measured. Returns the client's stdout and the CPU seconds of server and client (the client's
+    from RUSAGE_CHILDREN: it is the only child reaped meanwhile). Raises RuntimeError when the
+    client fails, or is killed after ``timeout`` seconds."""
     with _Pinned():
         done = loop.create_future()
 
@@ -204,6 +217,7 @@ def run_load(loop: asyncio.AbstractEventLoop, argv: Sequence[str], timeout: floa
                 done.set_result(result)
 
         cpu0 = _cpu_seconds()
+        children0 = _cpu_seconds(resource.RUSAGE_CHILDREN)
         proc = _spawn_client(argv)
 
         def wait() -> None:
@@ -224,9 +238,10 @@ def run_load(loop: asyncio.AbstractEventLoop, argv: Sequence[str], timeout: floa
                 proc.kill()
             waiter.join(5)
         cpu = _cpu_seconds() - cpu0
+        client_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children0
     if rc != 0:
         raise RuntimeError(f"{os.path.basename(argv[0])} exited with {rc}: {err.strip()[-400:]}")
-    return out, cpu
+    return Load(out, cpu, client_cpu)
 
 
 def echo_client_argv(target: str, *, kind: str = "tcp", size: int, conns: int, count: int) -> List[str]:
@@ -290,20 +305,22 @@ def run_reference_echo(kind: str, size: int, conns: int, count: int) -> Dict[str
             target = path
         else:
             target = "127.0.0.1:" + line.partition("=")[2]
+        children0 = _cpu_seconds(resource.RUSAGE_CHILDREN)
         client = _spawn_client(echo_client_argv(target, kind=kind, size=size, conns=conns, count=count))
         try:
             out, err = client.communicate(timeout=duration() + HARD_TIMEOUT_SLACK)
+            client_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children0
         except subprocess.TimeoutExpired:
             client.kill()
             client.communicate()
-            raise RuntimeError("echo_client did not finish against epoll_echo")
+            raise RuntimeError("echo_client did not finish against epoll_echo") from None
         if client.returncode != 0:
             raise RuntimeError(f"echo_client failed against epoll_echo: {err.decode().strip()}")
         server.send_signal(signal.SIGTERM)
         _, status, ru = os.wait4(server.pid, 0)
         server.returncode = os.waitstatus_to_exitcode(status) if sys.version_info >= (3, 9) else status
         ops, seconds = parse_echo_client(out.decode())
-        return {"ops": ops, "seconds": seconds, "cpu": ru.ru_utime + ru.ru_stime}
+        return {"ops": ops, "seconds": seconds, "cpu": ru.ru_utime + ru.ru_stime, "client_cpu": client_cpu}
     finally:
         if server.returncode is None and server.poll() is None:
             server.kill()

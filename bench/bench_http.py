@@ -30,7 +30,7 @@ RESPONSE = (
 class HttpProtocol(asyncio.Protocol):
     transport: Optional[asyncio.Transport] = None
 
-    def __init__(self, live: Set["HttpProtocol"]) -> None:
+    def __init__(self, live: Set[HttpProtocol]) -> None:
         self.live = live
         self.buffer = b""
 
@@ -65,16 +65,16 @@ def http_wrk(loop: asyncio.AbstractEventLoop, n: int) -> Dict[str, Any]:
         port = server.sockets[0].getsockname()[1]
         seconds = max(1, math.ceil(_harness.duration() - 0.05))
         argv = [wrk, "-t1", "-c10", f"-d{seconds}s", "--timeout", "5s", f"http://127.0.0.1:{port}/"]
-        out, cpu = _harness.run_load(loop, argv, seconds + _harness.HARD_TIMEOUT_SLACK)
+        load = _harness.run_load(loop, argv, seconds + _harness.HARD_TIMEOUT_SLACK)
         _harness.wait_until(loop, lambda: not live)
     finally:
         server.close()
         loop.run_until_complete(asyncio.wait_for(server.wait_closed(), 5))
-    m, r = _REQUESTS.search(out), _RATE.search(out)
+    m, r = _REQUESTS.search(load.out), _RATE.search(load.out)
     if not m or not r or int(m.group(1)) == 0:
-        raise RuntimeError(f"wrk did no requests: {out.strip()[-300:]}")
+        raise RuntimeError(f"wrk did no requests: {load.out.strip()[-300:]}")
     ops = int(m.group(1))
-    return {"ops": ops, "seconds": ops / float(r.group(1)), "cpu": cpu}
+    return load.result(ops, ops / float(r.group(1)))
 
 
 # n is unused: wrk is bounded by time only

@@ -35,12 +35,11 @@ def udp_echo(loop: asyncio.AbstractEventLoop, n: int) -> Dict[str, Any]:
     try:
         port = transport.get_extra_info("sockname")[1]
         argv = _harness.echo_client_argv(f"127.0.0.1:{port}", kind="udp", size=SIZE, conns=SOCKETS, count=n)
-        out, cpu = _harness.run_load(loop, argv, _harness.duration() + _harness.HARD_TIMEOUT_SLACK)
+        load = _harness.run_load(loop, argv, _harness.duration() + _harness.HARD_TIMEOUT_SLACK)
     finally:
         transport.close()
         loop.run_until_complete(asyncio.sleep(0))
-    ops, seconds = _harness.parse_echo_client(out)
-    return {"ops": ops, "seconds": seconds, "cpu": cpu}
+    return load.result(*_harness.parse_echo_client(load.out))
 
 
 WORKLOADS = {"udp_echo": (udp_echo, 10_000_000, {"tasks": False})}

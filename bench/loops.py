@@ -37,11 +37,11 @@ BASELINE = "asyncio"
 class _PyTaskLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
     """The stock loop, creating pure-Python futures; its task factory makes ``_PyTask``."""
 
-    def create_future(self) -> "asyncio.Future[Any]":
+    def create_future(self) -> asyncio.Future[Any]:
         return asyncio.futures._PyFuture(loop=self)  # type: ignore[attr-defined]
 
 
-def _py_task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
+def _py_task_factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
     return asyncio.tasks._PyTask(coro, loop=loop, **kwargs)  # type: ignore[attr-defined]
 
 

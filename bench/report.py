@@ -45,6 +45,18 @@ def _table(run: Dict[str, Any], rows: List[Dict[str, Any]], value: str, ratio: s
     return lines
 
 
+def _share_table(run: Dict[str, Any], rows: List[Dict[str, Any]], value: str) -> List[str]:
+    cols = run["columns"]
+    lines = ["| workload | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for wl in rows:
+        cells = []
+        for c in cols:
+            share = wl["results"].get(c, {}).get(value)
+            cells.append("—" if share is None else f"{share:.0%}")
+        lines.append(f"| {wl['name']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(run: Dict[str, Any]) -> str:
     meta = run["meta"]
     mach = meta["machine"]
@@ -71,7 +83,7 @@ def markdown(run: Dict[str, Any]) -> str:
             version += f" (libuv {info['libuv']})"
         out.append(f"| {name} | {version} | {info.get('tasks', '')} |")
     if "epoll (C)" in run["columns"]:
-        out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same echo load on a minimal C server |")
+        out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same echo load, minimal C server |")
     out += [
         "",
         f"**Throughput** — ops/s (requests/s, packets/s, spawns/s for I/O rows), median of the rounds; "
@@ -85,10 +97,18 @@ def markdown(run: Dict[str, Any]) -> str:
         out += [
             "",
             f"**Server efficiency** — requests per server CPU-second (server's rusage over the load), "
-            f"median; ×ratio to {baseline} per round [min–max]. Higher is better; robust when the client saturates.",
+            f"median; ×ratio to {baseline} per round [min–max]. Higher is better; "
+            "robust when the client saturates.",
             "",
         ]
         out += _table(run, servers, "eff", "eff_ratio")
+        out += [
+            "",
+            "**Load client CPU** — the share of its core the load client used, median. Near 100% the "
+            "client, not the server, set the pace: compare those rows by server efficiency.",
+            "",
+        ]
+        out += _share_table(run, servers, "client_load")
     problems = []
     for wl in run["workloads"]:
         for loop, status in sorted(wl.get("status", {}).items()):

@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from . import _harness
 from .loops import BASELINE, BUILTIN
@@ -235,6 +236,9 @@ def summarize(wl: Workload, loops: List[str], baseline: str) -> Dict[str, Dict[s
             effs = [s["eff"] for s in samples if s and s.get("eff")]
             if effs and wl.server:
                 cell.update(eff=statistics.median(effs), eff_min=min(effs), eff_max=max(effs))
+            loads = [s["client_load"] for s in samples if s and s.get("client_load") is not None]
+            if loads and wl.server:
+                cell["client_load"] = statistics.median(loads)
             for key, field_ in (("rate", "ratio"), ("eff", "eff_ratio")):
                 ratios = [
                     s[key] / b[key]
@@ -292,7 +296,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--no-reference", action="store_true", help="skip the C epoll reference rows")
     p.add_argument("--json", action="store_true", help="also write latest.json (machine-readable)")
     p.add_argument("--no-chart", action="store_true", help="do not draw latest.png")
-    p.add_argument("--out", default=str(BENCH_DIR / "results"), help="output directory (default: bench/results)")
+    p.add_argument("--out", default=str(BENCH_DIR / "results"),
+                   help="output directory (default: bench/results)")
     p.add_argument("--list", action="store_true", help="list the workloads and loops, run nothing")
     return p.parse_args(argv)
 
@@ -391,6 +396,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if reply.get("server") and reply.get("cpu"):
             sample["cpu"] = reply["cpu"]
             sample["eff"] = reply["ops"] / max(reply["cpu"], 1e-9)
+        if reply.get("server") and reply.get("client_cpu") is not None:
+            # the share of its core the load client used: near 1.0, the client was the limit
+            sample["client_load"] = reply["client_cpu"] / seconds
         return sample
 
     # warm-up and calibration
@@ -445,11 +453,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                 sample = record(wl, loop, reply)
                 samples.append(sample)
                 eff = f"  {human(sample['eff']):>7}/server-cpu-s" if "eff" in sample else ""
-                say(f"[{r + 1}/{rounds}] {wl.name:<{progress_w}}  {loop:<15} {human(sample['rate']):>7} ops/s"
+                if "client_load" in sample:
+                    eff += f"  client {sample['client_load']:4.0%}"
+                rate = human(sample["rate"])
+                say(f"[{r + 1}/{rounds}] {wl.name:<{progress_w}}  {loop:<15} {rate:>7} ops/s"
                     f"{eff}  ({sample['seconds']:.2f} s)")
 
     for w in workers.values():
         w.close()
+    if any(p.stat().st_size for p in log_dir.iterdir()):
+        say(f"worker logs (stderr of the workers): {log_dir}")
+    else:
+        shutil.rmtree(log_dir, ignore_errors=True)
 
     columns = loops + ([ref_name] if ref_name and any(wl.reference for wl in workloads) else [])
     from . import report  # matplotlib is imported only here, after the measurements

@@ -67,8 +67,9 @@ def _run(factory: Any, msg: Dict[str, Any]) -> Dict[str, Any]:
     if isinstance(result, dict):
         # a server workload measured itself: ops, seconds and (server) cpu
         out = {"ok": True, "ops": result["ops"], "seconds": result["seconds"], "server": True}
-        if result.get("cpu") is not None:
-            out["cpu"] = result["cpu"]
+        for key in ("cpu", "client_cpu"):
+            if result.get(key) is not None:
+                out[key] = result[key]
         return out
     return {"ok": True, "ops": n, "seconds": seconds, "cpu": cpu, "server": False}
 
