@@ -57,7 +57,7 @@ BIN_DIR = BENCH_DIR / "bin"
 C_TOOLS = {"echo_client": "echo_client.c", "epoll_echo": "epoll_echo.c"}
 
 #: How long a load client may run past its own time limit before it is killed.
-HARD_TIMEOUT_SLACK = 20.0
+HARD_TIMEOUT_SLACK = 10.0
 
 
 class Skip(Exception):

@@ -11,7 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-__all__ = ["markdown", "chart"]
+__all__ = ["markdown", "chart", "update_readme", "START", "END"]
+
+#: The markers between which ``update_readme`` writes the latest results.
+START = "<!-- bench:latest:start -->"
+END = "<!-- bench:latest:end -->"
 
 
 def _h(x: Any) -> str:
@@ -166,3 +170,18 @@ def chart(run: Dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def update_readme(path: Path, md: str, png: Path) -> None:
+    """Replaces the text between ``START`` and ``END`` in ``path`` with ``md`` and a link to the
+    chart (relative to the README). Raises ValueError when the markers are missing."""
+    import os
+
+    text = path.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{path} has no {START} ... {END} markers")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    rel = os.path.relpath(png.resolve(), path.resolve().parent)
+    body = f"\n{md}\n![ratio to asyncio per workload]({rel})\n"
+    path.write_text(head + START + body + END + tail)

@@ -40,7 +40,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _harness
 from .loops import BASELINE, BUILTIN
@@ -49,6 +49,9 @@ __all__ = ["main", "MODES", "Workload", "discover"]
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
+
+#: A loop whose measurements time out this many times is dropped for the rest of the run.
+MAX_TIMEOUTS = 2
 
 #: Name of the reference pseudo-loop (the C epoll server), run by the runner itself.
 REFERENCE_NAME = "epoll (C)"
@@ -174,7 +177,8 @@ class Worker:
             if left <= 0:
                 self.kill()
                 self.start()
-                return {"ok": False, "error": f"timed out after {timeout:.0f} s (worker restarted)"}
+                return {"ok": False, "timeout": True,
+                        "error": f"timed out after {timeout:.0f} s (worker restarted)"}
             ready, _, _ = select.select([fd], [], [], left)
             if ready:
                 chunk = os.read(fd, 65536)
@@ -298,6 +302,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--no-chart", action="store_true", help="do not draw latest.png")
     p.add_argument("--out", default=str(BENCH_DIR / "results"),
                    help="output directory (default: bench/results)")
+    p.add_argument("--update-readme", nargs="?", const=str(BENCH_DIR / "README.md"), metavar="FILE",
+                   help="replace the results between the bench:latest markers of FILE "
+                        "(default bench/README.md) with this run's table and chart")
     p.add_argument("--list", action="store_true", help="list the workloads and loops, run nothing")
     return p.parse_args(argv)
 
@@ -375,8 +382,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     def loops_for(wl: Workload) -> List[str]:
         return [lp for lp in loops if wl.uses_tasks() or lp != "asyncio-pytask"]
 
+    timeouts: Dict[Tuple[str, bool], int] = {}
+
     def run_one(wl: Workload, loop: str, n: int, duration: float, timeout: float) -> Optional[Dict[str, Any]]:
-        """One measurement; records a failure in wl.status and returns None on failure."""
+        """One measurement; records a failure in wl.status and returns None on failure.
+        A loop that timed out twice on server (or on counted) workloads runs no more of them:
+        their cells say so, at no cost."""
+        kind = (loop, wl.server is True)
+        if timeouts.get(kind, 0) >= MAX_TIMEOUTS:
+            what = "server" if wl.server else "counted"
+            wl.status[loop] = f"error: not run, the loop timed out on {MAX_TIMEOUTS} {what} workloads"
+            return None
         reply = workers[loop].call(
             {"op": "run", "module": f"bench.{wl.module}", "name": wl.name, "n": n, "duration": duration},
             timeout,
@@ -386,6 +402,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 wl.status[loop] = "skip: " + reply["skip"]
             else:
                 wl.status[loop] = "error: " + reply.get("error", "?")
+                if reply.get("timeout"):
+                    timeouts[kind] = timeouts.get(kind, 0) + 1
             say(f"  {wl.name} on {loop}: {wl.status[loop]}")
             return None
         return reply
@@ -401,13 +419,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             sample["client_load"] = reply["client_cpu"] / seconds
         return sample
 
+    # a server measurement: its load time, the client's own give-up time, and startup/teardown
+    server_timeout = mode.duration + _harness.HARD_TIMEOUT_SLACK + 15
+
     # warm-up and calibration
     say(f"warm-up and calibration ({mode.target:.2f} s per counted measurement on the slowest loop)")
     for wl in workloads:
         n_warm = max(1, int(wl.n_default * mode.warm_fraction))
         rates = []
         for loop in loops_for(wl):
-            reply = run_one(wl, loop, n_warm, mode.warm_duration, mode.timeout)
+            reply = run_one(wl, loop, n_warm, mode.warm_duration, server_timeout)
             if reply is None:
                 continue
             wl.server = bool(reply.get("server"))
@@ -445,7 +466,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     if reply is None:
                         say(f"  {wl.name} on {loop}: {wl.status[loop]}")
                 else:
-                    timeout = mode.duration + 60 if wl.server else max(mode.timeout, 20 * mode.target)
+                    timeout = server_timeout if wl.server else max(mode.timeout, 20 * mode.target)
                     reply = run_one(wl, loop, wl.n, mode.duration, timeout)
                 if reply is None:
                     samples.append(None)
@@ -513,6 +534,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             written.append(out_dir / "latest.png")
         except Exception as e:  # noqa: BLE001 - the table matters more than the picture
             say(f"no chart: {type(e).__name__}: {e}")
+    if args.update_readme:
+        try:
+            report.update_readme(Path(args.update_readme), md, out_dir / "latest.png")
+            written.append(Path(args.update_readme))
+        except (ValueError, OSError) as e:
+            say(f"README not updated: {e}")
     say("")
     say(md)
     say("written: " + ", ".join(str(p) for p in written) + f"  ({result['meta']['elapsed_s']} s)")
