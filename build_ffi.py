@@ -386,19 +386,23 @@ int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb) {
 }
 
 /* One turn of the loop, in one crossing: arm the loop's single timer for the earliest
-   Python deadline (timeout_us < 0: none, 0: poll), then uv_run(mode).
+   Python deadline (timeout_us < 0: none), then uv_run(mode).
    libuv's timers count whole milliseconds from a cached clock, so round up: the Python
-   side re-checks deadlines against its own clock and never runs a timer early. */
+   side re-checks deadlines against its own clock and never runs a timer early.
+   The timer repeats: libuv before 1.45 runs due timers *before* polling in UV_RUN_ONCE, and
+   a timer that fired there would leave the poll without a timeout; repeating, it bounds
+   the poll again. The Python side re-arms or stops it every turn anyway. */
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode) {
     if (timeout_us >= 0) {
         uint64_t ms = (uint64_t)((timeout_us + 999) / 1000);
         uv_update_time(loop);
-        uv_timer_start(timer, uvcffi_noop_timer_cb, ms, 0);
+        uv_timer_start(timer, uvcffi_noop_timer_cb, ms, ms ? ms : 1);
     } else {
         uv_timer_stop(timer);
     }
     return uv_run(loop, (uv_run_mode)mode);
 }
+
 """
 
 LIBUV_SOURCES = [

@@ -65,7 +65,7 @@ logger = logging.getLogger("asyncio")
 _RUN_ONCE = lib.UV_RUN_ONCE
 _RUN_NOWAIT = lib.UV_RUN_NOWAIT
 _MIN_CANCELLED_TO_CLEAN = 100  # heap size from which cancelled entries are swept in bulk
-_MAX_SLOW_TIMEOUT_US = 2**62
+_MAX_TIMEOUT_US = 2**62
 
 _monotonic = time.monotonic
 _copy_context = contextvars.copy_context
@@ -311,10 +311,13 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_NOWAIT)
         elif heap:
             delay = heap[0][0] - _monotonic()
-            timeout_us = int(delay * 1e6) + 1 if delay > 0 else 0
-            if timeout_us > _MAX_SLOW_TIMEOUT_US:
-                timeout_us = _MAX_SLOW_TIMEOUT_US
-            lib.uvcffi_run_turn(self._uv, self._timer._ptr, timeout_us, _RUN_ONCE)
+            if delay > 0:
+                timeout_us = int(delay * 1e6) + 1
+                if timeout_us > _MAX_TIMEOUT_US:
+                    timeout_us = _MAX_TIMEOUT_US
+                lib.uvcffi_run_turn(self._uv, self._timer._ptr, timeout_us, _RUN_ONCE)
+            else:
+                lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_NOWAIT)
         else:
             lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_ONCE)
 
