@@ -40,6 +40,7 @@ __all__ = [
     "duration",
     "set_duration",
     "cpus",
+    "cpu_capacity",
     "server_cpu",
     "client_cpu",
     "run_load",
@@ -171,6 +172,35 @@ class _Pinned:
     def __exit__(self, *exc: Any) -> None:
         if self.saved is not None:
             os.sched_setaffinity(0, self.saved)
+
+
+_SPIN = (
+    "import sys, time\n"
+    "end = time.perf_counter() + float(sys.argv[1]); n = 0\n"
+    "while time.perf_counter() < end: n += 1\n"
+    "print(n)\n"
+)
+
+
+def cpu_capacity(seconds: float = 0.4) -> Optional[float]:
+    """How many cores' worth of work the server and client cores give when both are busy at once:
+    a spin loop's count on both at once over its count alone. 2.0 on dedicated cores; less on a
+    virtual machine whose host caps its CPU time, or on SMT siblings. None on one core."""
+    s, c = server_cpu(), client_cpu()
+    if s is None or c is None:
+        return None
+
+    def spin(where: List[int]) -> List[int]:
+        procs = []
+        for cpu in where:
+            p = subprocess.Popen([sys.executable, "-c", _SPIN, str(seconds)], stdout=subprocess.PIPE)
+            _pin(p.pid, cpu)
+            procs.append(p)
+        return [int(p.communicate()[0]) for p in procs]
+
+    alone = spin([s])[0]
+    both = sum(spin([s, c]))
+    return both / alone if alone else None
 
 
 def _cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:

@@ -61,6 +61,14 @@ def _share_table(run: Dict[str, Any], rows: List[Dict[str, Any]], value: str) ->
     return lines
 
 
+def _capacity(mach: Dict[str, Any]) -> str:
+    cap = mach.get("capacity")
+    if cap is None:
+        return ""
+    probe = mach.get("capacity_probe_s", 0)
+    return f" (both busy at once for {probe:g} s they gave {cap:.2f} cores' worth of CPU)"
+
+
 def markdown(run: Dict[str, Any]) -> str:
     meta = run["meta"]
     mach = meta["machine"]
@@ -75,7 +83,7 @@ def markdown(run: Dict[str, Any]) -> str:
         "",
         f"`{meta['command']}` — mode **{meta['mode']}**, {meta['rounds']} interleaved rounds, "
         f"{meta['elapsed_s']} s in all.  ",
-        f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['os']}; {pinned}.  ",
+        f"Machine: {mach['cpu']}, {mach['cores']} cores{_capacity(mach)}, {mach['os']}; {pinned}.  ",
         f"Interpreter: {meta['python']}.",
         "",
         "| loop | version | task class |",
@@ -178,10 +186,11 @@ def update_readme(path: Path, md: str, png: Path) -> None:
     import os
 
     text = path.read_text()
-    if START not in text or END not in text:
-        raise ValueError(f"{path} has no {START} ... {END} markers")
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
+    start, end = f"\n{START}\n", f"\n{END}\n"  # markers on lines of their own
+    if start not in text or end not in text.partition(start)[2]:
+        raise ValueError(f"{path} has no {START} ... {END} lines")
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
     rel = os.path.relpath(png.resolve(), path.resolve().parent)
-    body = f"\n{md}\n![ratio to asyncio per workload]({rel})\n"
-    path.write_text(head + START + body + END + tail)
+    body = f"{md}\n![ratio to asyncio per workload]({rel})"
+    path.write_text(head + start + body + end + tail)

@@ -70,12 +70,16 @@ class Mode:
     duration: float        # seconds one server measurement loads the server
     warm_duration: float   # the same for the warm-up run
     timeout: float         # hard limit of one counted measurement
+    probe: float           # seconds of each half of the CPU-capacity probe (0: none)
 
 
 MODES: Dict[str, Mode] = {
-    "smoke": Mode(rounds=2, target=0.01, warm_fraction=0.0005, duration=0.1, warm_duration=0.05, timeout=30),
-    "quick": Mode(rounds=3, target=0.2, warm_fraction=0.01, duration=0.5, warm_duration=0.1, timeout=60),
-    "full": Mode(rounds=7, target=0.6, warm_fraction=0.02, duration=2.0, warm_duration=0.3, timeout=180),
+    "smoke": Mode(rounds=2, target=0.01, warm_fraction=0.0005, duration=0.1, warm_duration=0.05,
+                  timeout=30, probe=0),
+    "quick": Mode(rounds=3, target=0.2, warm_fraction=0.01, duration=0.5, warm_duration=0.1,
+                  timeout=60, probe=1.0),
+    "full": Mode(rounds=7, target=0.6, warm_fraction=0.02, duration=2.0, warm_duration=0.3,
+                 timeout=180, probe=2.0),
 }
 
 
@@ -260,7 +264,7 @@ def summarize(wl: Workload, loops: List[str], baseline: str) -> Dict[str, Dict[s
 # -- the run --------------------------------------------------------------------------------------
 
 
-def machine() -> Dict[str, Any]:
+def machine(probe: float) -> Dict[str, Any]:
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -275,6 +279,8 @@ def machine() -> Dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "server_cpu": _harness.server_cpu(),
         "client_cpu": _harness.client_cpu(),
+        "capacity": _harness.cpu_capacity(probe) if probe else None,
+        "capacity_probe_s": probe,
     }
 
 
@@ -351,7 +357,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for tool_name, err in failures.items():
         say(f"cannot build {tool_name}: {err}")
         notes.append(f"{tool_name} not built: {err}")
-    mach = machine()
+    mach = machine(mode.probe)
+    if mach["capacity"] is not None:
+        say(f"server core {mach['server_cpu']} + client core {mach['client_cpu']} busy at once give "
+            f"{mach['capacity']:.2f} cores' worth of CPU over {mode.probe:g} s (2.00 = dedicated cores)")
     if mach["server_cpu"] is None:
         say("one core only: server and load client share it (numbers are less meaningful)")
         notes.append("one core: server and load client were not pinned apart")
