@@ -11,12 +11,14 @@ How a turn works (``_run_once``, the only place where scheduled callbacks are ca
    to the ready deque, then run the deque's callbacks present at that moment, a fixed
    snapshot: callbacks they schedule wait for the next turn, as in asyncio.
 
-Timers. ``call_later``/``call_at`` push ``(when, seq, handle)`` onto a Python heap: tuples
-compare in C, and ``seq`` keeps equal deadlines in scheduling order. Cancelling only marks the
-handle; cancelled entries are dropped when they reach the top, or all at once when they are
-more than half of a large heap (asyncio's rule). libuv sees one ``uv_timer_t`` per loop. A
-timer per ``call_later`` (uvloop's way) costs an allocation and several C calls per timer and
-rounds every deadline to libuv's millisecond clock; here a timer costs one heap push.
+Timers. ``call_later``/``call_at`` append ``(when, seq, handle)`` to an inbox; at the start of
+the next turn the inbox's live entries are pushed onto a Python heap (tuples compare in C, and
+``seq`` keeps equal deadlines in scheduling order), and entries cancelled in the meantime --
+a timeout that did not expire -- never touch the heap. Cancelling only marks the handle;
+cancelled heap entries are dropped when they reach the top, or all at once when they are more
+than half of a large heap (asyncio's rule). libuv sees one ``uv_timer_t`` per loop. A timer
+per ``call_later`` (uvloop's way) costs an allocation and several C calls per timer and rounds
+every deadline to libuv's millisecond clock; here a timer costs a list append.
 
 Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop's
 ``uv_async_t``, whose C callback does nothing: waking ``uv_run`` is all it has to do.
@@ -68,6 +70,8 @@ _MIN_CANCELLED_TO_CLEAN = 100  # heap size from which cancelled entries are swep
 _MAX_TIMEOUT_US = 2**62
 
 _monotonic = time.monotonic
+_heappush = heapq.heappush
+_heappop = heapq.heappop
 _copy_context = contextvars.copy_context
 
 
@@ -90,6 +94,15 @@ class Handle(events.Handle):
         # In debug mode: where the call_soon* caller stands (two frames up).
         self._source_traceback = format_helpers.extract_stack(sys._getframe(2)) if loop._debug else None
 
+    def cancel(self) -> None:
+        # asyncio's, reading the loop's flag instead of calling get_debug().
+        if not self._cancelled:
+            self._cancelled = True
+            if self._loop._debug:
+                self._repr = repr(self)  # keeps the callback's description for slow-callback logs
+            self._callback = None
+            self._args = None
+
 
 class TimerHandle(events.TimerHandle):
     """asyncio's ``TimerHandle``; the loop's heap holds it inside a ``(when, seq, handle)`` tuple."""
@@ -110,6 +123,21 @@ class TimerHandle(events.TimerHandle):
         self._when = when
         self._scheduled = True
 
+    def cancel(self) -> None:
+        if not self._cancelled:
+            loop = self._loop
+            if self._scheduled:
+                loop._timer_cancelled_count += 1
+            self._cancelled = True
+            if loop._debug:
+                self._repr = repr(self)
+            self._callback = None
+            self._args = None
+
+
+_new_handle = Handle.__new__
+_new_timer_handle = TimerHandle.__new__
+
 
 class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop running on libuv. Create it with ``uvcffi.new_event_loop()``."""
@@ -126,6 +154,12 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _signal_socks = None
     _pending_exc = None
     _current_handle = None
+    # True from just before the loop looks at its ready queue to decide whether uv_run may
+    # block, until uv_run returns. call_soon_threadsafe appends first and reads this after,
+    # so either the loop sees the new callback (and does not block) or the thread sees the
+    # flag (and wakes the loop): no lost wake-up, and no uv_async_send (a GIL hand-off
+    # under cffi) while the loop is busy anyway. Relies on the GIL ordering both sides.
+    _may_block = True
 
     def __init__(self) -> None:
         self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
@@ -133,6 +167,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         check(lib.uv_loop_init(self._uv))
         self._ready: collections.deque = collections.deque()
         self._scheduled: list = []  # heap of (when, seq, TimerHandle)
+        self._timer_inbox: list = []  # (when, seq, TimerHandle) scheduled during this turn
         self._timer_cancelled_count = 0
         self._seq = itertools.count()
         self._exception_handler = None
@@ -200,7 +235,16 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_soon")
-        handle = Handle(callback, args, self, context)
+            handle = Handle(callback, args, self, context)
+        else:  # Handle.__init__ inlined: the hottest call of all
+            handle = _new_handle(Handle)
+            handle._context = _copy_context() if context is None else context
+            handle._loop = self
+            handle._callback = callback
+            handle._args = args
+            handle._cancelled = False
+            handle._repr = None
+            handle._source_traceback = None
         self._ready.append(handle)
         return handle
 
@@ -211,16 +255,35 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             self._check_callback(callback, "call_soon_threadsafe")
         handle = Handle(callback, args, self, context)
         self._ready.append(handle)
-        self._async.send()
+        if self._may_block:
+            self._async.send()
         return handle
 
     def call_later(self, delay, callback, *args, context=None) -> TimerHandle:
         """Schedule ``callback(*args)`` to run ``delay`` seconds from now, never earlier."""
         if delay is None:
             raise TypeError("delay must not be None")
-        handle = self.call_at(_monotonic() + delay, callback, *args, context=context)
-        if handle._source_traceback:
-            del handle._source_traceback[-1]  # the call_later frame itself
+        # call_at inlined: this is a hot path (every timeout, every sleep).
+        if self._closed:
+            raise RuntimeError("Event loop is closed")
+        when = _monotonic() + delay
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_later")
+        # TimerHandle.__init__ inlined (one frame less); keep the two in step.
+        handle = _new_timer_handle(TimerHandle)
+        handle._context = _copy_context() if context is None else context
+        handle._loop = self
+        handle._callback = callback
+        handle._args = args
+        handle._cancelled = False
+        handle._repr = None
+        handle._source_traceback = None
+        handle._when = when
+        handle._scheduled = True
+        if self._debug:
+            handle._source_traceback = format_helpers.extract_stack(sys._getframe(1))
+        self._timer_inbox.append((when, next(self._seq), handle))
         return handle
 
     def call_at(self, when, callback, *args, context=None) -> TimerHandle:
@@ -233,7 +296,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             self._check_thread()
             self._check_callback(callback, "call_at")
         handle = TimerHandle(when, callback, args, self, context)
-        heapq.heappush(self._scheduled, (when, next(self._seq), handle))
+        self._timer_inbox.append((when, next(self._seq), handle))
         return handle
 
     def _timer_handle_cancelled(self, handle) -> None:
@@ -298,15 +361,28 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         ready = self._ready
         heap = self._scheduled
 
+        inbox = self._timer_inbox
+        if inbox:
+            # Timers scheduled since the last turn enter the heap now; those already
+            # cancelled (a timeout that did not expire) never touch it.
+            for entry in inbox:
+                if entry[2]._cancelled:
+                    self._timer_cancelled_count -= 1
+                    entry[2]._scheduled = False
+                else:
+                    _heappush(heap, entry)
+            inbox.clear()
+
         if heap:
             if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
                     self._timer_cancelled_count * 2 > len(heap):
                 self._sweep_cancelled_timers()
             else:
                 while heap and heap[0][2]._cancelled:
-                    heapq.heappop(heap)[2]._scheduled = False
+                    _heappop(heap)[2]._scheduled = False
                     self._timer_cancelled_count -= 1
 
+        self._may_block = True
         if ready or self._stopping:
             lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_NOWAIT)
         elif heap:
@@ -321,6 +397,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         else:
             lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_ONCE)
 
+        self._may_block = False
         exc = self._pending_exc
         if exc is not None:
             self._pending_exc = None
@@ -329,7 +406,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if heap:
             now = _monotonic()
             while heap and heap[0][0] <= now:
-                handle = heapq.heappop(heap)[2]
+                handle = _heappop(heap)[2]
                 if handle._cancelled:
                     self._timer_cancelled_count -= 1
                 else:
@@ -340,11 +417,27 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if self._debug:
             self._run_ready_debug(ntodo)
             return
+        # Handle._run inlined: one Python frame less per callback.
         popleft = ready.popleft
         for _ in range(ntodo):
             handle = popleft()
-            if not handle._cancelled:
-                handle._run()
+            if handle._cancelled:
+                continue
+            try:
+                handle._context.run(handle._callback, *handle._args)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._report_callback_error(handle, exc)
+        handle = None  # no reference to the last callback between turns
+
+    def _report_callback_error(self, handle, exc: BaseException) -> None:
+        # What asyncio's Handle._run reports for a failing callback.
+        cb = format_helpers._format_callback_source(handle._callback, handle._args)
+        context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
+        if handle._source_traceback:
+            context["source_traceback"] = handle._source_traceback
+        self.call_exception_handler(context)
 
     def _run_ready_debug(self, ntodo: int) -> None:
         ready = self._ready
@@ -363,12 +456,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 self._current_handle = None
 
     def _sweep_cancelled_timers(self) -> None:
-        kept = []
-        for entry in self._scheduled:
-            if entry[2]._cancelled:
-                entry[2]._scheduled = False
-            else:
-                kept.append(entry)
+        # A swept handle keeps _scheduled set: it is cancelled already, so nothing reads it.
+        kept = [entry for entry in self._scheduled if not entry[2]._cancelled]
         heapq.heapify(kept)
         self._scheduled[:] = kept  # in place: _run_once holds a reference to the list
         self._timer_cancelled_count = 0
@@ -425,6 +514,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._closed = True
         self._ready.clear()
         self._scheduled.clear()
+        self._timer_inbox.clear()
         self._timer_cancelled_count = 0
         self._executor_shutdown_called = True
         executor = self._default_executor
