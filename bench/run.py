@@ -11,7 +11,8 @@ Method, and why:
   duration and by their count instead.
 * **Interleaving.** Round by round, workload by workload, the loops run one after the other
   (A B C A B C …), so a slow drift of the machine (thermal, a background job) hits every loop
-  alike instead of one loop's whole series.
+  alike instead of one loop's whole series. Each round starts one loop later (A B C, B C A,
+  C A B …), so no loop always runs right after the C reference or right after a pause.
 * **Statistics.** Each cell is the median of the rounds; the ratio to asyncio is computed pair by
   pair *within* a round and then the median of those ratios is taken, with the min–max spread of
   the rounds shown beside it, so a noisy round is visible instead of hidden.
@@ -456,6 +457,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if not wl.n:
                 continue
             order = loops_for(wl) + ([ref_name] if ref_name and wl.reference else [])
+            shift = r % len(order)  # each round starts one loop later: no loop always goes first
+            order = order[shift:] + order[:shift]
             for loop in order:
                 samples = wl.samples.setdefault(loop, [])
                 if loop in wl.status:
