@@ -6,9 +6,13 @@
 * ``call_later_fire`` — ``call_later(0, cb)`` in batches of 1,000; each batch is scheduled when the
   previous one has fired, so every timer goes through the timer structure and fires. Delay 0
   keeps the loop from sleeping, so the figure is CPU cost, not clock resolution.
-* ``call_later_cancel`` — schedule a timer 10–100 s out and cancel it (the pattern of a timeout
-  that did not expire: ``wait_for``, ``asyncio.timeout``, keep-alive timers), 1,000 per batch, the
-  loop turning between batches so that it can drop cancelled timers its own way.
+* ``call_later_cancel`` — schedule a timer 10–100 s out and cancel it one loop turn later (the
+  pattern of a timeout that did not expire: ``wait_for``, ``asyncio.timeout``, keep-alive timers
+  are cancelled when the awaited I/O completes, in a later turn than the one that armed them),
+  1,000 per turn; the loop drops cancelled timers its own way.
+* ``call_later_cancel_now`` — the same, but cancelled in the very callback that scheduled it,
+  before the loop turns: the best case of a loop that defers timer bookkeeping to the next turn.
+  Shown beside ``call_later_cancel`` so neither flatters a design.
 * ``call_soon_threadsafe`` — another thread calls ``call_soon_threadsafe`` n times as fast as it
   can; the loop runs until it has run all n callbacks. Wake-ups and GIL hand-offs included.
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 __all__ = ["WORKLOADS"]
 
@@ -83,8 +87,30 @@ def call_later_fire(loop: asyncio.AbstractEventLoop, n: int) -> None:
 
 def call_later_cancel(loop: asyncio.AbstractEventLoop, n: int) -> None:
     done = 0
+    pending: List[asyncio.TimerHandle] = []
 
-    def batch() -> None:
+    def turn() -> None:
+        # cancel the timers of the previous turn, then schedule this turn's
+        nonlocal done, pending
+        for h in pending:
+            h.cancel()
+        k = min(BATCH, n - done)
+        if k == 0:
+            loop.stop()
+            return
+        call_later = loop.call_later
+        pending = [call_later(10.0 + (i % 90), _never) for i in range(k)]
+        done += k
+        loop.call_soon(turn)
+
+    loop.call_soon(turn)
+    loop.run_forever()
+
+
+def call_later_cancel_now(loop: asyncio.AbstractEventLoop, n: int) -> None:
+    done = 0
+
+    def turn() -> None:
         nonlocal done
         k = min(BATCH, n - done)
         call_later = loop.call_later
@@ -93,11 +119,11 @@ def call_later_cancel(loop: asyncio.AbstractEventLoop, n: int) -> None:
             h.cancel()
         done += k
         if done < n:
-            loop.call_soon(batch)
+            loop.call_soon(turn)
         else:
             loop.stop()
 
-    loop.call_soon(batch)
+    loop.call_soon(turn)
     loop.run_forever()
 
 
@@ -132,5 +158,6 @@ WORKLOADS: Dict[str, Any] = {
     "call_soon": (call_soon, 1_000_000, {"tasks": False}),
     "call_later_fire": (call_later_fire, 300_000, {"tasks": False}),
     "call_later_cancel": (call_later_cancel, 300_000, {"tasks": False}),
+    "call_later_cancel_now": (call_later_cancel_now, 300_000, {"tasks": False}),
     "call_soon_threadsafe": (call_soon_threadsafe, 300_000, {"tasks": False}),
 }
