@@ -494,7 +494,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     for w in workers.values():
         w.close()
-    if any(p.stat().st_size for p in log_dir.iterdir()):
+    if any(w.log_path.exists() and w.log_path.stat().st_size for w in workers.values()):
         say(f"worker logs (stderr of the workers): {log_dir}")
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
