@@ -27,7 +27,15 @@ if _built != __version__:  # pragma: no cover - depends on the build
         f"{__version__}: the build is stale. Rebuild it with `make build` (or `pip install -e .`)."
     )
 
-__all__ = ["ffi", "lib", "libuv_version", "convert_error", "uv_error_name"]
+__all__ = ["ffi", "lib", "libuv_version", "convert_error", "uv_error_name", "check",
+           "NOOP_ASYNC_CB", "DRAIN_POLL_CB", "SHARED_ALLOC_CB"]
+
+# The C helpers of build_ffi.py that libuv calls back, as function pointers. Pass these, never
+# ``lib.uvcffi_*_cb``: CPython's cffi turns a lib function into a pointer on the fly, PyPy's
+# does not (extern "Python" functions are pointers on both).
+NOOP_ASYNC_CB = ffi.addressof(lib, "uvcffi_noop_async_cb")
+DRAIN_POLL_CB = ffi.addressof(lib, "uvcffi_drain_poll_cb")
+SHARED_ALLOC_CB = ffi.addressof(lib, "uvcffi_shared_alloc_cb")
 
 
 def libuv_version() -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 
-from .._binding import lib
+from .._binding import NOOP_ASYNC_CB, lib
 from .base import UVHandle
 
 __all__ = ["Async"]
@@ -26,7 +26,7 @@ class Async(UVHandle):
         super().__init__(loop)
         self._lock = threading.Lock()
         # Referenced: it keeps uv_run(UV_RUN_ONCE) blocking while nothing else is active.
-        self._registered(lib.uv_async_init(loop._uv, self._ptr, lib.uvcffi_noop_async_cb))
+        self._registered(lib.uv_async_init(loop._uv, self._ptr, NOOP_ASYNC_CB))
 
     def send(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ and ``add_reader``/``add_writer`` (``start``: events reach ``_on_poll`` through
 
 from __future__ import annotations
 
-from .._binding import check, lib
+from .._binding import DRAIN_POLL_CB, check, lib
 from .base import UVHandle
 
 __all__ = ["Poll"]
@@ -24,7 +24,7 @@ class Poll(UVHandle):
         self._registered(lib.uv_poll_init(loop._uv, self._ptr, fd))
 
     def start_drain(self) -> None:
-        check(lib.uv_poll_start(self._ptr, lib.UV_READABLE, lib.uvcffi_drain_poll_cb))
+        check(lib.uv_poll_start(self._ptr, lib.UV_READABLE, DRAIN_POLL_CB))
 
     def start(self, events: int, callback) -> None:
         """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error."""
