@@ -311,7 +311,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                    help="output directory (default: bench/results)")
     p.add_argument("--update-readme", nargs="?", const=str(BENCH_DIR / "README.md"), metavar="FILE",
                    help="replace the results between the bench:latest markers of FILE "
-                        "(default bench/README.md) with this run's table and chart")
+                        "(default bench/README.md) with this run's tables, and its chart copied "
+                        "to bench/results/readme.png")
     p.add_argument("--list", action="store_true", help="list the workloads and loops, run nothing")
     return p.parse_args(argv)
 
@@ -548,8 +549,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             say(f"no chart: {type(e).__name__}: {e}")
     if args.update_readme:
         try:
-            report.update_readme(Path(args.update_readme), md, out_dir / "latest.png")
-            written.append(Path(args.update_readme))
+            # the README's copy of the chart: committed with it, unlike latest.* (rewritten by every run)
+            published = BENCH_DIR / "results" / "readme.png"
+            shutil.copyfile(out_dir / "latest.png", published)
+            report.update_readme(Path(args.update_readme), md, published)
+            written += [Path(args.update_readme), published]
         except (ValueError, OSError) as e:
             say(f"README not updated: {e}")
     say("")
