@@ -28,6 +28,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
+	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check setuptools wheel "cffi>=1.16" pytest pytest-timeout
 	touch $@
 
