@@ -102,7 +102,7 @@ def build_tools(cc: Optional[str] = None) -> Dict[str, str]:
         out = BIN_DIR / name
         if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
             continue
-        tmp = out.with_suffix(".tmp")
+        tmp = out.with_name(f"{name}.{os.getpid()}.tmp")  # concurrent runners never share it
         proc = subprocess.run(
             [cc, "-O2", "-Wall", "-o", str(tmp), str(src)], capture_output=True, text=True
         )

@@ -83,8 +83,11 @@ def _task_class(factory: Any) -> str:
 
     loop = factory()
     try:
-        task = loop.create_task(nothing())
-        loop.run_until_complete(task)
+        try:
+            task = loop.create_task(nothing())
+            loop.run_until_complete(task)
+        except Exception as e:  # noqa: BLE001 - the loop may still run the workloads without tasks
+            return f"? (create_task failed: {type(e).__name__})"
         cls = type(task)
         module = sys.modules.get(cls.__module__)
         # asyncio.tasks._PyTask is named "Task": say which name its module knows it by
