@@ -313,6 +313,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                    help="replace the results between the bench:latest markers of FILE "
                         "(default bench/README.md) with this run's tables, and its chart copied "
                         "to bench/results/readme.png")
+    p.add_argument("--from-json", metavar="FILE",
+                   help="measure nothing: render the table, chart and README section of a saved --json run")
     p.add_argument("--list", action="store_true", help="list the workloads and loops, run nothing")
     return p.parse_args(argv)
 
@@ -327,6 +329,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def say(line: str) -> None:
         print(line, flush=True)
+
+    if args.from_json:
+        return publish(json.loads(Path(args.from_json).read_text()), args, out_dir, say)
 
     loop_specs: Dict[str, str] = {}
     for name in filter(None, (s.strip() for s in args.loops.split(","))):
@@ -501,7 +506,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         shutil.rmtree(log_dir, ignore_errors=True)
 
     columns = loops + ([ref_name] if ref_name and any(wl.reference for wl in workloads) else [])
-    from . import report  # matplotlib is imported only here, after the measurements
 
     result = {
         "meta": {
@@ -535,10 +539,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         ],
         "notes": notes,
     }
+    return publish(result, args, out_dir, say)
+
+
+def publish(
+    result: Dict[str, Any], args: argparse.Namespace, out_dir: Path, say: Callable[[str], None]
+) -> int:
+    """Writes latest.md (and .json, .png, the README section) for a run's result dict."""
+    from . import report  # matplotlib is imported only here, after the measurements
+
     md = report.markdown(result)
     (out_dir / "latest.md").write_text(md)
     written = [out_dir / "latest.md"]
-    if args.json:
+    if args.json and not args.from_json:
         (out_dir / "latest.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
         written.append(out_dir / "latest.json")
     if not args.no_chart:
