@@ -81,13 +81,19 @@ def loop(request, loop_factory):
         pending = [t for t in asyncio.all_tasks(lp) if not t.done()] if not lp.is_closed() else []
         for t in pending:
             t.cancel()
+        stuck = []
         if pending and not lp.is_closed():
-            lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            # bounded: a task that ignores cancellation must fail the test, not hang the suite
+            _, still = lp.run_until_complete(asyncio.wait(pending, timeout=10))
+            stuck = list(still)
+            for t in still:
+                t.cancel()
         if not lp.is_closed():
             lp.run_until_complete(lp.shutdown_asyncgens())
             lp.close()
         gc.collect()
         _assert_no_live_handles(lp)
+        assert not stuck, f"test left tasks that ignore cancellation: {stuck!r}"
         assert not pending, f"test left tasks pending: {pending!r}"
         if calls is None:
             assert not recorded, f"unexpected exception handler calls: {recorded!r}"

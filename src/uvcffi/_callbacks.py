@@ -38,14 +38,7 @@ def _dispatch_error(owner, exc: BaseException) -> None:
     loop._callback_error(exc, owner)
 
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_close(handle) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_closed()
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
+# The per-message callbacks, written out: no getattr, no *args on the hot path.
 
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_read(stream, nread, buf) -> None:
@@ -77,69 +70,6 @@ def _uvcffi_on_write(req, status) -> None:
 
 
 @ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_connect(req, status) -> None:
-    owner = _from_handle(req.data)
-    try:
-        owner._on_connect(status)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_shutdown(req, status) -> None:
-    owner = _from_handle(req.data)
-    try:
-        owner._on_shutdown(status)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_connection(stream, status) -> None:
-    owner = _from_handle(stream.data)
-    try:
-        owner._on_connection(status)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_poll(handle, status, events) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_poll(status, events)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_signal(handle, signum) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_signal(signum)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_exit(handle, exit_status, term_signal) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_exit(exit_status, term_signal)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_udp_send(req, status) -> None:
-    owner = _from_handle(req.data)
-    try:
-        owner._on_send(req, status)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_udp_recv(handle, nread, buf, addr, flags) -> None:
     owner = _from_handle(handle.data)
     try:
@@ -160,46 +90,35 @@ def _uvcffi_on_getaddrinfo(req, status, res) -> None:
             lib.uv_freeaddrinfo(res)
 
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_getnameinfo(req, status, host, service) -> None:
-    owner = _from_handle(req.data)
-    try:
-        owner._on_getnameinfo(status, host, service)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
+def _forward(extern_name: str, method: str, pass_ptr: bool = False) -> None:
+    """Implement ``extern_name`` as: find the owner of the handle/request passed first, call
+    ``owner.<method>(*rest)`` (with the pointer first if ``pass_ptr``)."""
+
+    def callback(ptr, *args):
+        owner = _from_handle(ptr.data)
+        try:
+            if pass_ptr:
+                getattr(owner, method)(ptr, *args)
+            else:
+                getattr(owner, method)(*args)
+        except BaseException as exc:
+            _dispatch_error(owner, exc)
+
+    callback.__name__ = extern_name
+    ffi.def_extern(name=extern_name, onerror=_last_resort)(callback)
 
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_timer(handle) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_timer()
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_async(handle) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_async()
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_idle(handle) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_idle()
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_check(handle) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_check()
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
+# The rest: once per connection, request, signal or process at most.
+_forward("_uvcffi_on_close", "_on_closed")
+_forward("_uvcffi_on_connect", "_on_connect")
+_forward("_uvcffi_on_shutdown", "_on_shutdown")
+_forward("_uvcffi_on_connection", "_on_connection")
+_forward("_uvcffi_on_poll", "_on_poll")
+_forward("_uvcffi_on_signal", "_on_signal")
+_forward("_uvcffi_on_exit", "_on_exit")
+_forward("_uvcffi_on_udp_send", "_on_send", pass_ptr=True)
+_forward("_uvcffi_on_getnameinfo", "_on_getnameinfo")
+_forward("_uvcffi_on_timer", "_on_timer")
+_forward("_uvcffi_on_async", "_on_async")
+_forward("_uvcffi_on_idle", "_on_idle")
+_forward("_uvcffi_on_check", "_on_check")
