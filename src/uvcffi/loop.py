@@ -160,6 +160,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     # flag (and wakes the loop): no lost wake-up, and no uv_async_send (a GIL hand-off
     # under cffi) while the loop is busy anyway. Relies on the GIL ordering both sides.
     _may_block = True
+    # closed or debug: the one flag the hot scheduling paths test (see _update_guarded)
+    _guarded = False
 
     def __init__(self) -> None:
         self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
@@ -169,7 +171,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._scheduled: list = []  # heap of (when, seq, TimerHandle)
         self._timer_inbox: list = []  # (when, seq, TimerHandle) scheduled during this turn
         self._timer_cancelled_count = 0
-        self._seq = itertools.count()
+        self._next_seq = itertools.count().__next__  # tie-breaker: FIFO among equal deadlines
         self._exception_handler = None
         self._task_factory = None
         self._default_executor = None
@@ -178,6 +180,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._asyncgens_shutdown_called = False
         self.slow_callback_duration = 0.1
         self._debug = _is_debug_mode()
+        self._update_guarded()
         self._timer = LoopTimer(self)
         self._async = Async(self)
 
@@ -197,12 +200,16 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
     def set_debug(self, enabled: bool) -> None:
         self._debug = bool(enabled)
+        self._update_guarded()
         if self.is_running():
             self.call_soon_threadsafe(self._set_coroutine_origin_tracking, self._debug)
 
     def time(self) -> float:
         """Monotonic float seconds (``time.monotonic``: nanosecond resolution on Linux)."""
         return _monotonic()
+
+    def _update_guarded(self) -> None:
+        self._guarded = self._closed or self._debug
 
     def _check_closed(self) -> None:
         if self._closed:
@@ -230,9 +237,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     # ------------------------------------------------------------------ scheduling
     def call_soon(self, callback, *args, context=None) -> Handle:
         """Schedule ``callback(*args)`` for the next turn of the loop (FIFO)."""
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        if self._debug:
+        if self._guarded:  # closed or debug
+            self._check_closed()
             self._check_thread()
             self._check_callback(callback, "call_soon")
             handle = Handle(callback, args, self, context)
@@ -264,12 +270,14 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if delay is None:
             raise TypeError("delay must not be None")
         # call_at inlined: this is a hot path (every timeout, every sleep).
-        if self._closed:
-            raise RuntimeError("Event loop is closed")
-        when = _monotonic() + delay
-        if self._debug:
+        if self._guarded:  # closed or debug: the checks and the traceback
+            self._check_closed()
             self._check_thread()
             self._check_callback(callback, "call_later")
+            tb = format_helpers.extract_stack(sys._getframe(1))
+        else:
+            tb = None
+        when = _monotonic() + delay
         # TimerHandle.__init__ inlined (one frame less); keep the two in step.
         handle = _new_timer_handle(TimerHandle)
         handle._context = _copy_context() if context is None else context
@@ -278,12 +286,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         handle._args = args
         handle._cancelled = False
         handle._repr = None
-        handle._source_traceback = None
+        handle._source_traceback = tb
         handle._when = when
         handle._scheduled = True
-        if self._debug:
-            handle._source_traceback = format_helpers.extract_stack(sys._getframe(1))
-        self._timer_inbox.append((when, next(self._seq), handle))
+        self._timer_inbox.append((when, self._next_seq(), handle))
         return handle
 
     def call_at(self, when, callback, *args, context=None) -> TimerHandle:
@@ -296,7 +302,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             self._check_thread()
             self._check_callback(callback, "call_at")
         handle = TimerHandle(when, callback, args, self, context)
-        self._timer_inbox.append((when, next(self._seq), handle))
+        self._timer_inbox.append((when, self._next_seq(), handle))
         return handle
 
     def _timer_handle_cancelled(self, handle) -> None:
@@ -361,26 +367,28 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         ready = self._ready
         heap = self._scheduled
 
+        if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
+                self._timer_cancelled_count * 2 > len(heap):
+            self._sweep_cancelled_timers()
+
         inbox = self._timer_inbox
         if inbox:
             # Timers scheduled since the last turn enter the heap now; those already
-            # cancelled (a timeout that did not expire) never touch it.
-            for entry in inbox:
-                if entry[2]._cancelled:
-                    self._timer_cancelled_count -= 1
-                    entry[2]._scheduled = False
-                else:
-                    _heappush(heap, entry)
+            # cancelled (a timeout that did not expire) never touch it. A large batch goes in
+            # with one C-level heapify instead of a push per timer.
+            live = [entry for entry in inbox if not entry[2]._cancelled]
+            self._timer_cancelled_count -= len(inbox) - len(live)
             inbox.clear()
-
-        if heap:
-            if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
-                    self._timer_cancelled_count * 2 > len(heap):
-                self._sweep_cancelled_timers()
+            if len(live) > 16 and len(live) * 4 > len(heap):
+                heap.extend(live)
+                heapq.heapify(heap)
             else:
-                while heap and heap[0][2]._cancelled:
-                    _heappop(heap)[2]._scheduled = False
-                    self._timer_cancelled_count -= 1
+                for entry in live:
+                    _heappush(heap, entry)
+
+        while heap and heap[0][2]._cancelled:
+            _heappop(heap)
+            self._timer_cancelled_count -= 1
 
         self._may_block = True
         if ready or self._stopping:
@@ -512,6 +520,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if self._debug:
             logger.debug("Close %r", self)
         self._closed = True
+        self._update_guarded()
         self._ready.clear()
         self._scheduled.clear()
         self._timer_inbox.clear()
