@@ -50,3 +50,15 @@ lint:
 
 clean:
 	rm -rf build src/uvcffi/_uvcffi*.so src/uvcffi/_uvcffi*.c $(VENV)/.build-stamp*
+
+# PyPy (Debian's pypy3 is 3.9): its own venv and build, the core test files.
+PYPY ?= pypy3
+PYPY_VENV := .venv-pypy
+PYPY_TESTS ?= tests/test_loop.py tests/test_runners.py tests/handles/test_base.py tests/test_futures.py tests/test_tasks.py
+
+.PHONY: test-pypy
+test-pypy: $(LIBUV_STAMP)
+	test -x $(PYPY_VENV)/bin/python || $(PYPY) -m venv $(PYPY_VENV)
+	$(PYPY_VENV)/bin/python -m pip install -q --disable-pip-version-check -U pip setuptools wheel pytest pytest-timeout
+	$(PYPY_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	$(PYPY_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYPY_TESTS)
