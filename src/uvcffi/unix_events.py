@@ -1,12 +1,331 @@
 """Datagram, subprocess and signal APIs of the loop.
 
 ``OSMixin`` is a base class of ``uvcffi.Loop``.
+
+Signals: Python's ``signal`` module, not ``uv_signal_t``
+--------------------------------------------------------
+A process has one disposition per signal and two parties want it: libuv (``uv_signal_start``
+calls ``sigaction`` behind the interpreter's back) and the interpreter (``signal.signal``).
+If the loop used ``uv_signal_t`` for, say, ``SIGINT``, ``signal.getsignal`` would still report
+Python's handler, and the next ``signal.signal(SIGINT, ...)`` — ``uvcffi.run`` installs one
+per run, as ``asyncio.Runner`` does — would silently disconnect libuv's watcher. So
+``add_signal_handler`` does what asyncio's unix loop does: ``signal.signal(sig, <a Python
+handler>)``. The loop's run already installs ``signal.set_wakeup_fd`` on a socket libuv polls
+(``loop.py``): the C-level handler writes to it, ``uv_run`` returns, the interpreter runs the
+Python-level handler, which appends the user's ``Handle`` to the ready queue, and that same
+turn runs it — as a loop callback, never inside the signal handler. Zero FFI crossings per
+signal beyond the wake-up. ``signal.getsignal`` stays truthful, and ``uvcffi.run``'s SIGINT
+handling composes exactly as ``asyncio.Runner``'s does with asyncio's loop.
+
+The exception is ``SIGCHLD``: libuv owns it as soon as it spawns a process (its reaper is a
+``uv_signal_t``), and ``signal.signal(SIGCHLD, ...)`` would leave every child a zombie. So a
+``SIGCHLD`` handler is a ``uv_signal_t`` (``handles/signal.py``); libuv multiplexes watchers.
+
+Errors, as asyncio's unix loop: ``TypeError`` for a coroutine callback or a non-int signal,
+``ValueError`` for a number outside ``signal.valid_signals()``, ``RuntimeError`` when the loop
+is closed, when called outside the main thread, and for a signal that cannot be caught
+(``SIGKILL``, ``SIGSTOP``). ``Loop.close()`` removes every handler (``_close_signal_handlers``).
+
+Datagrams: ``create_datagram_endpoint`` resolves and creates the socket in Python, as asyncio
+does, and wraps it in ``transports.datagram.DatagramTransport`` (why a poll and not
+``uv_udp_t``: that module's essay).
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+import threading
+import warnings
+from asyncio import events
+
+from .handles.signal import Signal
+from .transports.datagram import DatagramTransport
+
 __all__ = ["OSMixin"]
+
+logger = logging.getLogger("asyncio")
+
+_unset = object()
+_HAS_IPV6 = hasattr(socket, "AF_INET6")
+
+
+def _noop_python_handler(signum, frame) -> None:  # pragma: no cover - replaced per loop
+    pass
 
 
 class OSMixin:
     """The loop's UDP, subprocess and signal methods."""
+
+    # sig -> asyncio Handle (Python-level) ; SIGCHLD's Handle lives there too, its
+    # uv_signal_t in _sigchld_watcher.
+    _signal_handlers = None
+    _sigchld_watcher = None
+
+    # ------------------------------------------------------------------ signals
+    def add_signal_handler(self, sig, callback, *args) -> None:
+        """Run ``callback(*args)`` as a loop callback whenever signal ``sig`` arrives.
+
+        Replaces a previous handler for ``sig``. ``TypeError`` for a coroutine (function) or a
+        non-int ``sig``; ``ValueError`` for an invalid signal number; ``RuntimeError`` if the
+        loop is closed, if called outside the main thread, or if ``sig`` cannot be caught."""
+        if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with add_signal_handler()")
+        self._check_signal(sig)
+        self._check_closed()
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("set_wakeup_fd only works in main thread of the main interpreter")
+        handle = events.Handle(callback, args, self, None)
+        if self._signal_handlers is None:
+            self._signal_handlers = {}
+        if sig == signal.SIGCHLD:
+            if self._sigchld_watcher is None:
+                self._sigchld_watcher = Signal(self, sig, self._handle_signal)
+            self._signal_handlers[sig] = handle
+            return
+        self._signal_handlers[sig] = handle
+        try:
+            signal.signal(sig, self._on_python_signal)
+            signal.siginterrupt(sig, False)  # SA_RESTART: fewer EINTRs elsewhere
+        except OSError as exc:
+            del self._signal_handlers[sig]
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig:d} cannot be caught") from None
+            raise
+
+    def remove_signal_handler(self, sig) -> bool:
+        """Remove the handler for ``sig``; ``True`` if there was one. The signal goes back to
+        its default action (``SIGINT``: ``KeyboardInterrupt``). ``TypeError``/``ValueError``
+        for a bad ``sig``, as ``add_signal_handler``."""
+        self._check_signal(sig)
+        handlers = self._signal_handlers
+        if not handlers or sig not in handlers:
+            return False
+        del handlers[sig]
+        if sig == signal.SIGCHLD:
+            watcher, self._sigchld_watcher = self._sigchld_watcher, None
+            if watcher is not None:
+                watcher.close()
+            return True
+        handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+        try:
+            signal.signal(sig, handler)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                raise RuntimeError(f"sig {sig:d} cannot be caught") from None
+            raise
+        return True
+
+    def _check_signal(self, sig) -> None:
+        if not isinstance(sig, int):
+            raise TypeError(f"sig must be an int, not {sig!r}")
+        if sig not in signal.valid_signals():
+            raise ValueError(f"invalid signal number {sig}")
+
+    def _on_python_signal(self, signum, frame) -> None:
+        """The Python-level handler given to ``signal.signal``; runs in the main thread."""
+        self._handle_signal(signum)
+
+    def _handle_signal(self, sig) -> None:
+        handlers = self._signal_handlers
+        handle = handlers.get(sig) if handlers else None
+        if handle is None or self._closed:
+            return  # a signal racing with remove_signal_handler/close
+        if handle._cancelled:
+            self.remove_signal_handler(sig)
+            return
+        self._ready.append(handle)
+        # In the loop's thread the wake-up fd (or a running turn) already covers it. From the
+        # main thread while the loop runs elsewhere, wake it: never block on the Async lock
+        # here, the interrupted code may hold it.
+        tid = self._thread_id
+        if tid is not None and tid != threading.get_ident():
+            wake = self._async
+            if wake is not None and wake._lock.acquire(False):
+                try:
+                    if not wake._closing:
+                        from ._binding import lib
+
+                        lib.uv_async_send(wake._ptr)
+                finally:
+                    wake._lock.release()
+
+    def _close_signal_handlers(self) -> None:
+        """Called by ``Loop.close()``: give every signal back to its default action."""
+        if not self._signal_handlers:
+            return
+        if sys.is_finalizing():
+            warnings.warn(f"Closing the loop {self!r} on interpreter shutdown stage, "
+                          "skipping signal handlers removal", ResourceWarning, source=self)
+            self._signal_handlers.clear()
+            return
+        for sig in list(self._signal_handlers):
+            self.remove_signal_handler(sig)
+
+    # ------------------------------------------------------------------ datagrams
+    async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, *,
+                                       family=0, proto=0, flags=0, reuse_address=_unset,
+                                       reuse_port=None, allow_broadcast=None, sock=None):
+        """Create a datagram endpoint; returns ``(transport, protocol)``.
+
+        As asyncio: ``sock`` excludes every other socket argument (``ValueError``) and must be a
+        ``SOCK_DGRAM`` socket; ``family=AF_UNIX`` takes path strings (a stale socket file at
+        ``local_addr`` is removed); host addresses are resolved and each ``(family, proto)``
+        tried in turn, the first failure raised if all fail. ``reuse_address`` is rejected:
+        ``TypeError`` on Python 3.11+ (where asyncio removed it), ``ValueError`` if true on
+        older versions. Cancellation while resolving leaves nothing open."""
+        if reuse_address is not _unset:
+            if sys.version_info >= (3, 11):
+                raise TypeError("create_datagram_endpoint() got an unexpected keyword argument "
+                                "'reuse_address'")
+            if reuse_address:
+                raise ValueError("Passing `reuse_address=True` is no longer supported, as the usage "
+                                 "of SO_REUSEPORT in UDP poses a significant security concern.")
+            warnings.warn("The *reuse_address* parameter has been deprecated as of 3.5.10 and "
+                          "is scheduled for removal in 3.11.", DeprecationWarning, stacklevel=2)
+        self._check_closed()
+        r_addr = None
+        if sock is not None:
+            if sock.type != socket.SOCK_DGRAM:
+                raise ValueError(f"A UDP Socket was expected, got {sock!r}")
+            given = dict(local_addr=local_addr, remote_addr=remote_addr, family=family, proto=proto,
+                         flags=flags, reuse_port=reuse_port, allow_broadcast=allow_broadcast)
+            problems = ", ".join(f"{k}={v}" for k, v in given.items() if v)
+            if problems:
+                raise ValueError("socket modifier keyword arguments can not be used when sock is "
+                                 f"specified. ({problems})")
+            sock.setblocking(False)
+        else:
+            pairs = await self._datagram_address_pairs(local_addr, remote_addr, family, proto, flags)
+            errors = []
+            for (fam, pro), (local_address, remote_address) in pairs:
+                sock = None
+                try:
+                    sock = socket.socket(family=fam, type=socket.SOCK_DGRAM, proto=pro)
+                    if reuse_port:
+                        if not hasattr(socket, "SO_REUSEPORT"):
+                            raise ValueError("reuse_port not supported by socket module")
+                        try:
+                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                        except OSError:
+                            raise ValueError("reuse_port not supported by socket module, "
+                                             "SO_REUSEPORT defined but not implemented.") from None
+                    if allow_broadcast:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                    sock.setblocking(False)
+                    if local_addr:
+                        sock.bind(local_address)
+                    if remote_addr:
+                        if not allow_broadcast:
+                            sock.connect(remote_address)  # datagram connect never blocks
+                        r_addr = remote_address
+                except OSError as exc:
+                    if sock is not None:
+                        sock.close()
+                    errors.append(exc)
+                except BaseException:
+                    if sock is not None:
+                        sock.close()
+                    raise
+                else:
+                    break
+            else:
+                raise errors[0]
+
+        try:
+            protocol = protocol_factory()
+        except BaseException:
+            sock.close()
+            raise
+        waiter = self.create_future()
+        transport = DatagramTransport(self, sock, protocol, r_addr, waiter)
+        if self._debug:
+            logger.debug("Datagram endpoint local_addr=%r remote_addr=%r created: (%r, %r)",
+                         local_addr, remote_addr, transport, protocol)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    async def _datagram_address_pairs(self, local_addr, remote_addr, family, proto, flags):
+        """``[((family, proto), (local_address, remote_address)), ...]`` to try in order."""
+        if not (local_addr or remote_addr):
+            if family == 0:
+                raise ValueError("unexpected address family")
+            return [((family, proto), (None, None))]
+        if hasattr(socket, "AF_UNIX") and family == socket.AF_UNIX:
+            for addr in (local_addr, remote_addr):
+                if addr is not None and not isinstance(addr, str):
+                    raise TypeError("string is expected")
+            if local_addr and local_addr[0] not in (0, "\x00"):
+                try:
+                    if stat.S_ISSOCK(os.stat(local_addr).st_mode):
+                        os.remove(local_addr)  # a stale socket file from an earlier run
+                except FileNotFoundError:
+                    pass
+                except OSError as err:
+                    logger.error("Unable to check or remove stale UNIX socket %r: %r", local_addr, err)
+            return [((family, proto), (local_addr, remote_addr))]
+        infos_by_key: dict = {}  # insertion-ordered: the resolver's preference
+        for idx, addr in ((0, local_addr), (1, remote_addr)):
+            if addr is None:
+                continue
+            if not (isinstance(addr, tuple) and len(addr) == 2):
+                raise TypeError("2-tuple is expected")
+            infos = await self._resolve_datagram(addr, family, proto, flags)
+            if not infos:
+                raise OSError("getaddrinfo() returned empty list")
+            for fam, _, pro, _, address in infos:
+                infos_by_key.setdefault((fam, pro), [None, None])[idx] = address
+        pairs = [(key, pair) for key, pair in infos_by_key.items()
+                 if not ((local_addr and pair[0] is None) or (remote_addr and pair[1] is None))]
+        if not pairs:
+            raise ValueError("can not get address information")
+        return pairs
+
+    async def _resolve_datagram(self, addr, family, proto, flags):
+        host, port = addr[:2]
+        numeric = _numeric_address(host, port, family, proto)
+        if numeric is not None:
+            return [numeric]
+        getaddrinfo = getattr(self, "getaddrinfo", None)
+        if getaddrinfo is None or type(self).getaddrinfo is asyncio.AbstractEventLoop.getaddrinfo:
+            return await self.run_in_executor(None, lambda: socket.getaddrinfo(
+                host, port, family, socket.SOCK_DGRAM, proto, flags))
+        return await getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM, proto=proto,
+                                 flags=flags)
+
+
+def _numeric_address(host, port, family, proto):
+    """The getaddrinfo entry for an already numeric host, without resolving (asyncio's rule)."""
+    if proto not in (0, socket.IPPROTO_UDP) or host is None:
+        return None
+    if port is None or port == b"" or port == "":
+        port = 0
+    else:
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            return None  # a service name
+    if isinstance(host, bytes):
+        host = host.decode("idna")
+    if not isinstance(host, str) or "%" in host:
+        return None
+    families = [family] if family else ([socket.AF_INET, socket.AF_INET6] if _HAS_IPV6 else [socket.AF_INET])
+    for af in families:
+        try:
+            socket.inet_pton(af, host)
+        except (OSError, ValueError):
+            continue
+        if _HAS_IPV6 and af == socket.AF_INET6:
+            return af, socket.SOCK_DGRAM, socket.IPPROTO_UDP, "", (host, port, 0, 0)
+        return af, socket.SOCK_DGRAM, socket.IPPROTO_UDP, "", (host, port)
+    return None

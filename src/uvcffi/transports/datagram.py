@@ -1,0 +1,319 @@
+"""The datagram transport: UDP (IPv4, IPv6) and unix datagram sockets, over one ``uv_poll_t``.
+
+Why ``uv_poll_t`` and a Python socket, not ``uv_udp_t``. The transport owns a non-blocking
+``socket.socket`` and libuv only tells it when the socket is readable or writable; the
+datagrams themselves move through the socket's own ``recvfrom``/``sendto``/``send``:
+
+* One code path for every family. ``uv_udp_t`` does not do ``AF_UNIX``, so a ``uv_udp_t``
+  transport would need a second, poll-based one for unix datagram sockets anyway.
+* Fewer crossings on the per-datagram path. With ``uv_udp_t`` a received datagram costs the
+  C->Python callback plus a Python-side decode of the ``struct sockaddr`` (family, port byte
+  order, ``uv_ip4_name`` into a buffer, ``ffi.string``): several cffi calls, more than the
+  ``recvfrom`` syscall itself. ``socket.recvfrom`` builds the ``(host, port)`` tuple in C.
+  A send is one ``socket.sendto`` call (C, no cffi at all) when nothing is queued, exactly
+  asyncio's fast path; libuv is only asked to watch for writability when the kernel
+  buffer is full.
+* asyncio's error semantics for free: the same socket calls raise the same ``OSError``
+  subclasses, so an oversized datagram (``EMSGSIZE``) and an ICMP "port unreachable" on a
+  connected socket (``ECONNREFUSED``) reach ``protocol.error_received`` as on the stock loop.
+
+One libuv quirk shapes the read side: when epoll reports ``EPOLLERR`` (a pending socket error,
+e.g. an ICMP error queued on a connected UDP socket), ``uv_poll_t`` *stops itself* and reports
+``UV_EBADF`` instead of the error. ``_on_poll`` then reads the socket to collect the real
+error (which clears it), hands it to ``error_received``, and restarts the watcher.
+
+Ownership: the transport owns the socket (``sock=`` sockets included, as in asyncio) and the
+poll handle. Closing stops the poll first — ``uv_poll_stop``/``uv_close`` remove the fd from
+epoll synchronously — then closes the socket; the poll handle's memory follows libuv's close
+callback (``handles/base.py``).
+
+States: open -> closing (``close()`` called, queued datagrams still flushing) -> lost
+(``_conn_lost`` > 0: ``connection_lost`` scheduled) -> closed (``_sock`` is None).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import socket
+import warnings
+from asyncio import transports
+
+from .._binding import convert_error, lib
+from ..handles.poll import Poll
+
+try:  # asyncio's read-only view of a transport's socket (3.8+)
+    from asyncio.trsock import TransportSocket as _TransportSocket
+except ImportError:  # pragma: no cover
+    _TransportSocket = None
+
+__all__ = ["DatagramTransport"]
+
+logger = logging.getLogger("asyncio")
+
+_READABLE = lib.UV_READABLE
+_WRITABLE = lib.UV_WRITABLE
+_EBADF = lib.UV_EBADF
+_LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5  # asyncio.constants
+_MAX_SIZE = 256 * 1024  # largest datagram read at once (asyncio's max_size)
+
+
+class DatagramTransport(transports._FlowControlMixin, transports.DatagramTransport):
+    """``asyncio.DatagramTransport`` over a non-blocking datagram socket watched by libuv."""
+
+    max_size = _MAX_SIZE
+
+    # Class attributes as defaults: a half-built transport still reprs and finalizes.
+    _sock = None  # the socket; None once connection_lost has run (closed)
+    _poll = None  # the uv_poll_t watching it; None once closing
+    _protocol = None
+    _address = None  # the connected peer (remote_addr), or None
+    _connected = False  # the socket is connect()ed: send() instead of sendto()
+    _closing = False  # close()/abort() called
+    _conn_lost = 0  # > 0: connection_lost scheduled (or sends after it counted)
+    _events = 0  # what the poll watches now: _READABLE | _WRITABLE
+    _buffer_size = 0
+
+    def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None) -> None:
+        super().__init__(extra, loop)
+        self._extra["socket"] = _TransportSocket(sock) if _TransportSocket is not None else sock
+        try:
+            self._extra["sockname"] = sock.getsockname()
+        except OSError:
+            self._extra["sockname"] = None
+        if "peername" not in self._extra:
+            try:
+                self._extra["peername"] = sock.getpeername()
+            except OSError:
+                self._extra["peername"] = None
+        self._connected = bool(self._extra["peername"])
+        self._sock = sock
+        self._sock_fd = sock.fileno()
+        self._protocol = protocol
+        self._address = address
+        self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
+        self._poll = Poll(loop, self._sock_fd)
+        loop.call_soon(protocol.connection_made, self)
+        loop.call_soon(self._start_reading)  # only once connection_made has run
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def __repr__(self) -> str:
+        info = [type(self).__name__]
+        if self._sock is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={getattr(self, '_sock_fd', -1)}")
+        if self._sock is not None:
+            info.append("read=polling" if self._events & _READABLE else "read=idle")
+            state = "polling" if self._events & _WRITABLE else "idle"
+            info.append(f"write=<{state}, bufsize={self._buffer_size}>")
+        return f"<{' '.join(info)}>"
+
+    def __del__(self, _warn=warnings.warn) -> None:
+        if self._sock is not None:
+            _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
+            poll = self._poll
+            if poll is not None and not poll._loop.is_closed():
+                poll.close()
+            self._sock.close()
+
+    # ------------------------------------------------------------------ public API
+    def get_protocol(self):
+        return self._protocol
+
+    def set_protocol(self, protocol) -> None:
+        self._protocol = protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes of datagrams queued because the socket's send buffer was full."""
+        return self._buffer_size
+
+    def sendto(self, data, addr=None) -> None:
+        """Send one datagram to ``addr`` (or the connected peer). Never blocks; never raises
+        for a failed send: an ``OSError`` goes to ``protocol.error_received``, as in asyncio.
+        ``TypeError`` for a non-bytes-like ``data``; ``ValueError`` for an ``addr`` other than
+        the connected peer."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if not data:
+            return
+        if self._address:
+            if addr not in (None, self._address):
+                raise ValueError(f"Invalid address: must be None or {self._address}")
+            addr = self._address
+        if self._conn_lost and self._address:
+            if self._conn_lost >= _LOG_THRESHOLD_FOR_CONNLOST_WRITES:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return
+        if not self._buffer:
+            try:
+                if self._connected:
+                    self._sock.send(data)
+                else:
+                    self._sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                pass  # queue it below and wait for POLLOUT
+            except OSError as exc:
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on datagram transport")
+                return
+        self._buffer.append((bytes(data), addr))  # immutable copy: the caller may reuse data
+        self._buffer_size += len(data)
+        self._set_events(self._events | _WRITABLE)
+        self._maybe_pause_protocol()
+
+    def close(self) -> None:
+        """Stop receiving; ``connection_lost(None)`` follows once queued datagrams are sent."""
+        if self._closing:
+            return
+        self._closing = True
+        if not self._buffer:
+            self._conn_lost += 1
+            self._set_events(0)
+            self._loop.call_soon(self._call_connection_lost, None)
+        else:
+            self._set_events(_WRITABLE)
+
+    def abort(self) -> None:
+        """Close at once, dropping queued datagrams; ``connection_lost(None)`` follows."""
+        self._force_close(None)
+
+    # ------------------------------------------------------------------ libuv side
+    def _start_reading(self) -> None:
+        if not self._closing and self._sock is not None:
+            self._set_events(self._events | _READABLE)
+
+    def _set_events(self, events: int) -> None:
+        """Make the poll watch ``events`` (0: stop). The only place the poll is (re)armed."""
+        poll = self._poll
+        if poll is None or poll._closing:
+            self._events = 0
+            return
+        if events == self._events:
+            return
+        self._events = events
+        if events:
+            poll.start(events, self._on_poll)
+        else:
+            poll.stop()
+
+    def _on_poll(self, status: int, events: int) -> None:
+        if status < 0:
+            self._on_poll_error(status)
+            return
+        if events & _WRITABLE:
+            self._send_ready()
+        if events & _READABLE and not self._conn_lost and self._sock is not None:
+            self._read_ready()
+
+    def _on_poll_error(self, status: int) -> None:
+        # libuv stopped the poll (EPOLLERR): fetch the socket's pending error, then re-arm.
+        events, self._events = self._events, 0
+        if status != _EBADF or self._sock is None or self._conn_lost:
+            if not self._conn_lost:
+                self._fatal_error(convert_error(status), "Fatal error on datagram transport")
+            return
+        err = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._protocol.error_received(OSError(err, os.strerror(err)))
+        if not self._conn_lost and self._sock is not None:
+            self._set_events(events)
+
+    def _read_ready(self) -> None:
+        try:
+            data, addr = self._sock.recvfrom(self.max_size)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self._protocol.error_received(exc)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal read error on datagram transport")
+        else:
+            self._protocol.datagram_received(data, addr)
+
+    def _send_ready(self) -> None:
+        buffer = self._buffer
+        while buffer:
+            data, addr = buffer.popleft()
+            self._buffer_size -= len(data)
+            try:
+                if self._connected:
+                    self._sock.send(data)
+                else:
+                    self._sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                buffer.appendleft((data, addr))  # try again on the next POLLOUT
+                self._buffer_size += len(data)
+                break
+            except OSError as exc:
+                self._protocol.error_received(exc)
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal write error on datagram transport")
+                return
+        self._maybe_resume_protocol()  # may queue more
+        if not buffer:
+            self._set_events(self._events & ~_WRITABLE)
+            if self._closing and not self._conn_lost:
+                self._conn_lost += 1
+                self._call_connection_lost(None)
+
+    # ------------------------------------------------------------------ closing
+    def _fatal_error(self, exc, message="Fatal error on transport") -> None:
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._loop.call_exception_handler({
+                "message": message,
+                "exception": exc,
+                "transport": self,
+                "protocol": self._protocol,
+            })
+        self._force_close(exc)
+
+    def _force_close(self, exc) -> None:
+        if self._conn_lost:
+            return
+        if self._buffer:
+            self._buffer.clear()
+            self._buffer_size = 0
+        self._closing = True
+        self._set_events(0)
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _call_connection_lost(self, exc) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            poll, self._poll = self._poll, None
+            if poll is not None:
+                poll.close()  # takes the fd out of epoll now; memory freed on libuv's close cb
+            self._events = 0
+            sock, self._sock = self._sock, None
+            if sock is not None:
+                sock.close()
+            self._protocol = None
+            self._loop = None
+
+
+def _set_result_unless_cancelled(fut, result) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
