@@ -41,6 +41,7 @@ typedef int... uv_file;
 typedef int... uv_uid_t;
 typedef int... uv_gid_t;
 typedef int... ssize_t;
+typedef int... socklen_t;
 
 typedef struct { char* base; size_t len; ...; } uv_buf_t;
 
@@ -53,7 +54,7 @@ struct sockaddr_in6 { sa_family_t sin6_family; unsigned short sin6_port; uint32_
 struct sockaddr_un { sa_family_t sun_family; char sun_path[...]; ...; };
 struct addrinfo {
     int ai_flags; int ai_family; int ai_socktype; int ai_protocol;
-    size_t ai_addrlen; struct sockaddr* ai_addr; char* ai_canonname; struct addrinfo* ai_next;
+    socklen_t ai_addrlen; struct sockaddr* ai_addr; char* ai_canonname; struct addrinfo* ai_next;
     ...;
 };
 #define NI_MAXHOST ...
@@ -296,6 +297,7 @@ void uvcffi_shared_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf
 int uvcffi_count_handles(uv_loop_t* loop);
 int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
+int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len);
 
 /* ---- C -> Python: the only entry points, implemented in uvcffi/_callbacks.py -------------- */
 extern "Python" {
@@ -403,6 +405,15 @@ int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int 
     return uv_run(loop, (uv_run_mode)mode);
 }
 
+/* The write hot path in one crossing: Python passes a bytes object straight as char*
+   (cffi hands over a pointer to its storage, no copy) and gets back how many bytes the
+   kernel took, or a negative libuv error (UV_EAGAIN: nothing could be written now). */
+int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len) {
+    uv_buf_t buf;
+    if (len > 0x40000000u) len = 0x40000000u;  /* a partial write; the caller queues the rest */
+    buf = uv_buf_init(data, (unsigned int)len);
+    return uv_try_write(stream, &buf, 1);
+}
 """
 
 LIBUV_SOURCES = [

@@ -1,12 +1,674 @@
 """Network and stream APIs of the loop (TCP, unix sockets, pipes, DNS, low-level sockets, TLS).
 
 ``NetMixin`` is a base class of ``uvcffi.Loop``.
+
+How a connection is made. Sockets are created, bound and connected with Python's ``socket``
+module (``sock_connect`` waits on a ``uv_poll``), exactly as asyncio's selector loop does, so
+every option and error of asyncio's signatures behaves the same (``local_addr``, happy
+eyeballs, ``reuse_port``, ``Server.sockets``, ``OSError`` messages). Only once a socket is
+connected does libuv take it over (``uv_tcp_open``/``uv_pipe_open``) for the byte stream,
+which is where the time goes. Connecting is rare; moving bytes is not.
+
+TLS is asyncio's own ``sslproto.SSLProtocol`` running over a ``StreamTransport`` (it is a
+``BufferedProtocol``: libuv reads straight into its buffer).
 """
 
 from __future__ import annotations
 
+import collections.abc
+import errno
+import io
+import itertools
+import logging
+import os
+import socket
+import stat
+import sys
+from asyncio import constants, exceptions, sslproto, staggered, tasks
+
+from . import server as _server
+from .dns import DnsMixin
+from .sock import SockMixin, _check_ssl_socket
+from .transports.stream import ReadPipeTransport, StreamTransport, WritePipeTransport
+
+try:
+    import ssl as _ssl
+except ImportError:  # pragma: no cover
+    _ssl = None
+
 __all__ = ["NetMixin"]
 
+logger = logging.getLogger("asyncio")
 
-class NetMixin:
+_HAS_SHUTDOWN_TIMEOUT = sys.version_info >= (3, 11)
+
+
+def _interleave_addrinfos(addrinfos, first_address_family_count=1):
+    """Reorder ``addrinfos`` to alternate address families (RFC 8305), the first family
+    getting ``first_address_family_count`` entries up front."""
+    by_family = collections.OrderedDict()
+    for ai in addrinfos:
+        by_family.setdefault(ai[0], []).append(ai)
+    lists = list(by_family.values())
+    out = []
+    if first_address_family_count > 1 and lists:
+        out.extend(lists[0][:first_address_family_count - 1])
+        lists[0] = lists[0][first_address_family_count - 1:]
+    for group in itertools.zip_longest(*lists):
+        out.extend(ai for ai in group if ai is not None)
+    return out
+
+
+def _set_reuseport(sock) -> None:
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("reuse_port not supported by socket module")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    except OSError:
+        raise ValueError("reuse_port not supported by socket module, "
+                         "SO_REUSEPORT defined but not implemented.") from None
+
+
+def _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout) -> None:
+    if ssl_handshake_timeout is not None and not ssl:
+        raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
+    if ssl_shutdown_timeout is not None and not ssl:
+        raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
+
+
+def _check_sendfile_params(sock_type, file, offset, count) -> None:
+    if "b" not in getattr(file, "mode", "b"):
+        raise ValueError("file should be opened in binary mode")
+    if sock_type is not None and sock_type != socket.SOCK_STREAM:
+        raise ValueError("only SOCK_STREAM type sockets are supported")
+    if count is not None:
+        if not isinstance(count, int):
+            raise TypeError(f"count must be a positive integer (got {count!r})")
+        if count <= 0:
+            raise ValueError(f"count must be a positive integer (got {count!r})")
+    if not isinstance(offset, int):
+        raise TypeError(f"offset must be a non-negative integer (got {offset!r})")
+    if offset < 0:
+        raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
+
+
+class NetMixin(SockMixin, DnsMixin):
     """The loop's stream, DNS and socket methods."""
+
+    @property
+    def _dns_requests(self) -> set:
+        d = self.__dict__.get("_dns_reqs")
+        if d is None:
+            d = self.__dict__["_dns_reqs"] = set()
+        return d
+
+    def _close_net(self) -> None:
+        """Before ``Loop.close()`` closes libuv: cancel DNS requests still in libuv's threadpool."""
+        self._close_dns()
+
+    # -- transports -----------------------------------------------------------------------
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        return StreamTransport(self, sock, protocol, waiter, extra, server)
+
+    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, *, server_side=False,
+                            server_hostname=None, extra=None, server=None,
+                            ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+        ssl_protocol = self._ssl_protocol(protocol, sslcontext, waiter, server_side, server_hostname,
+                                          ssl_handshake_timeout, ssl_shutdown_timeout)
+        StreamTransport(self, rawsock, ssl_protocol, None, extra, server)
+        return ssl_protocol._app_transport
+
+    def _ssl_protocol(self, protocol, sslcontext, waiter, server_side, server_hostname,
+                      ssl_handshake_timeout, ssl_shutdown_timeout, call_connection_made=True):
+        kwargs = {"ssl_handshake_timeout": ssl_handshake_timeout,
+                  "call_connection_made": call_connection_made}
+        if _HAS_SHUTDOWN_TIMEOUT:
+            kwargs["ssl_shutdown_timeout"] = ssl_shutdown_timeout
+        return sslproto.SSLProtocol(self, protocol, sslcontext, waiter, server_side, server_hostname,
+                                    **kwargs)
+
+    async def _create_connection_transport(self, sock, protocol_factory, ssl, server_hostname,
+                                           server_side=False, ssl_handshake_timeout=None,
+                                           ssl_shutdown_timeout=None):
+        sock.setblocking(False)
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        if ssl:
+            sslcontext = None if isinstance(ssl, bool) else ssl
+            transport = self._make_ssl_transport(
+                sock, protocol, sslcontext, waiter, server_side=server_side,
+                server_hostname=server_hostname, ssl_handshake_timeout=ssl_handshake_timeout,
+                ssl_shutdown_timeout=ssl_shutdown_timeout)
+        else:
+            transport = self._make_socket_transport(sock, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    # -- TCP clients ------------------------------------------------------------------------
+    async def _connect_sock(self, exceptions_, addr_info, local_addr_infos=None):
+        """Create, bind and connect one socket; its errors go to ``exceptions_`` too."""
+        my_exceptions: list = []
+        exceptions_.append(my_exceptions)
+        family, type_, proto, _, address = addr_info
+        sock = None
+        try:
+            sock = socket.socket(family=family, type=type_, proto=proto)
+            sock.setblocking(False)
+            if local_addr_infos is not None:
+                for lfamily, _, _, _, laddr in local_addr_infos:
+                    if lfamily != family:
+                        continue
+                    try:
+                        sock.bind(laddr)
+                        break
+                    except OSError as exc:
+                        msg = f"error while attempting to bind on address {laddr!r}: {exc.strerror.lower()}"
+                        my_exceptions.append(OSError(exc.errno, msg))
+                else:
+                    if my_exceptions:
+                        raise my_exceptions.pop()
+                    raise OSError(f"no matching local address with family={family} found")
+            await self.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            my_exceptions.append(exc)
+            if sock is not None:
+                sock.close()
+            raise
+        except BaseException:
+            if sock is not None:
+                sock.close()
+            raise
+        finally:
+            exceptions_ = my_exceptions = None
+
+    async def create_connection(self, protocol_factory, host=None, port=None, *, ssl=None, family=0,
+                                proto=0, flags=0, sock=None, local_addr=None, server_hostname=None,
+                                ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
+                                happy_eyeballs_delay=None, interleave=None, all_errors=False):
+        """Open a stream connection to ``(host, port)`` (or over ``sock``); returns
+        ``(transport, protocol)``. Raises ``socket.gaierror`` if the host does not resolve,
+        ``OSError`` (``ConnectionRefusedError``...) if every address fails (an
+        ``ExceptionGroup`` of all of them with ``all_errors=True``); cancelling closes what
+        was opened."""
+        if server_hostname is not None and not ssl:
+            raise ValueError("server_hostname is only meaningful with ssl")
+        if server_hostname is None and ssl:
+            if not host:
+                raise ValueError("You must set server_hostname when using ssl without a host")
+            server_hostname = host
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if sock is not None:
+            _check_ssl_socket(sock)
+        if happy_eyeballs_delay is not None and interleave is None:
+            interleave = 1
+
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM,
+                                                proto=proto, flags=flags)
+            if not infos:
+                raise OSError("getaddrinfo() returned empty list")
+            laddr_infos = None
+            if local_addr is not None:
+                laddr_infos = await self._ensure_resolved(local_addr, family=family,
+                                                          type=socket.SOCK_STREAM, proto=proto, flags=flags)
+                if not laddr_infos:
+                    raise OSError("getaddrinfo() returned empty list")
+            if interleave:
+                infos = _interleave_addrinfos(infos, interleave)
+            errors: list = []
+            if happy_eyeballs_delay is None:
+                for addrinfo in infos:
+                    try:
+                        sock = await self._connect_sock(errors, addrinfo, laddr_infos)
+                        break
+                    except OSError:
+                        continue
+            else:
+                sock, _, _ = await staggered.staggered_race(
+                    (lambda ai=ai: self._connect_sock(errors, ai, laddr_infos) for ai in infos),
+                    happy_eyeballs_delay, loop=self)
+            if sock is None:
+                flat = [exc for sub in errors for exc in sub]
+                try:
+                    if all_errors:
+                        raise ExceptionGroup("create_connection failed", flat)  # noqa: F821
+                    if len(flat) == 1:
+                        raise flat[0]
+                    model = str(flat[0])
+                    if all(str(exc) == model for exc in flat):
+                        raise flat[0]
+                    raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in flat)))
+                finally:
+                    flat = errors = None
+        else:
+            if sock is None:
+                raise ValueError("host and port was not specified and no sock specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+
+        transport, protocol = await self._create_connection_transport(
+            sock, protocol_factory, ssl, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout)
+        if self._debug:
+            sock = transport.get_extra_info("socket")
+            logger.debug("%r connected to %s:%r: (%r, %r)", sock, host, port, transport, protocol)
+        return transport, protocol
+
+    async def connect_accepted_socket(self, protocol_factory, sock, *, ssl=None,
+                                      ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+        """Wrap an already accepted/connected stream socket; returns ``(transport, protocol)``."""
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_ssl_socket(sock)
+        transport, protocol = await self._create_connection_transport(
+            sock, protocol_factory, ssl, "", server_side=True,
+            ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout)
+        if self._debug:
+            logger.debug("%r handled: (%r, %r)", sock, transport, protocol)
+        return transport, protocol
+
+    async def start_tls(self, transport, protocol, sslcontext, *, server_side=False,
+                        server_hostname=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+        """Upgrade ``transport`` to TLS; returns the new (TLS) transport. On failure or
+        cancellation the transport is closed and the error propagates."""
+        if _ssl is None:  # pragma: no cover
+            raise RuntimeError("Python ssl module is not available")
+        if not isinstance(sslcontext, _ssl.SSLContext):
+            raise TypeError(f"sslcontext is expected to be an instance of ssl.SSLContext, got {sslcontext!r}")
+        if not getattr(transport, "_start_tls_compatible", False):
+            raise TypeError(f"transport {transport!r} is not supported by start_tls()")
+        waiter = self.create_future()
+        ssl_protocol = self._ssl_protocol(protocol, sslcontext, waiter, server_side, server_hostname,
+                                          ssl_handshake_timeout, ssl_shutdown_timeout,
+                                          call_connection_made=False)
+        transport.pause_reading()
+        transport.set_protocol(ssl_protocol)
+        conmade_cb = self.call_soon(ssl_protocol.connection_made, transport)
+        resume_cb = self.call_soon(transport.resume_reading)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            conmade_cb.cancel()
+            resume_cb.cancel()
+            raise
+        return ssl_protocol._app_transport
+
+    # -- servers ---------------------------------------------------------------------------
+    async def _create_server_getaddrinfo(self, host, port, family, flags):
+        infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM,
+                                            flags=flags)
+        if not infos:
+            raise OSError(f"getaddrinfo({host!r}) returned empty list")
+        return infos
+
+    async def create_server(self, protocol_factory, host=None, port=None, *, family=socket.AF_UNSPEC,
+                            flags=socket.AI_PASSIVE, sock=None, backlog=100, ssl=None,
+                            reuse_address=None, reuse_port=None, keep_alive=None,
+                            ssl_handshake_timeout=None, ssl_shutdown_timeout=None, start_serving=True):
+        """Listen on ``host``/``port`` (``None``/``""``: all interfaces; a list: each of them)
+        or on ``sock``; returns a ``Server``. ``OSError`` if binding fails."""
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if sock is not None:
+            _check_ssl_socket(sock)
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError("host/port and sock can not be specified at the same time")
+            if reuse_address is None:
+                reuse_address = os.name == "posix" and sys.platform != "cygwin"
+            sockets = []
+            if host == "":
+                hosts = [None]
+            elif isinstance(host, str) or not isinstance(host, collections.abc.Iterable):
+                hosts = [host]
+            else:
+                hosts = host
+            fs = [self._create_server_getaddrinfo(h, port, family, flags) for h in hosts]
+            infos = await tasks.gather(*fs)
+            infos = set(itertools.chain.from_iterable(infos))
+            completed = False
+            try:
+                for res in infos:
+                    af, socktype, proto, _, sa = res
+                    try:
+                        sock = socket.socket(af, socktype, proto)
+                    except OSError:
+                        if self._debug:
+                            logger.warning("create_server() failed to create socket.socket(%r, %r, %r)",
+                                           af, socktype, proto, exc_info=True)
+                        continue
+                    sockets.append(sock)
+                    if reuse_address:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
+                    if reuse_port:
+                        _set_reuseport(sock)
+                    if keep_alive:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+                    if af == getattr(socket, "AF_INET6", None) and hasattr(socket, "IPPROTO_IPV6"):
+                        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, True)
+                    try:
+                        sock.bind(sa)
+                    except OSError as err:
+                        msg = f"error while attempting to bind on address {sa!r}: {err.strerror}"
+                        if err.errno == errno.EADDRNOTAVAIL:
+                            sockets.pop()
+                            sock.close()
+                            if self._debug:
+                                logger.warning(msg)
+                            continue
+                        raise OSError(err.errno, msg) from None
+                if not sockets:
+                    raise OSError(f"could not bind on any address out of {[i[4] for i in infos]!r}")
+                completed = True
+            finally:
+                if not completed:
+                    for s in sockets:
+                        s.close()
+        else:
+            if sock is None:
+                raise ValueError("Neither host/port nor sock were specified")
+            if sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            sockets = [sock]
+        for s in sockets:
+            s.setblocking(False)
+        server = _server.Server(self, sockets, protocol_factory, ssl, backlog,
+                                ssl_handshake_timeout, ssl_shutdown_timeout)
+        if start_serving:
+            server._start_serving()
+            await tasks.sleep(0)
+        if self._debug:
+            logger.info("%r is serving", server)
+        return server
+
+    def _stop_serving(self, sock) -> None:
+        self._remove_reader(sock.fileno())
+        path = None
+        inodes = self.__dict__.get("_unix_inodes")
+        if inodes and sock in inodes:
+            try:
+                path = sock.getsockname()
+            except OSError:
+                path = None
+            prev_ino = inodes.pop(sock)
+        sock.close()
+        if path is not None:
+            try:
+                if os.stat(path).st_ino == prev_ino:
+                    os.unlink(path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
+
+    # -- unix sockets -----------------------------------------------------------------------
+    async def create_unix_connection(self, protocol_factory, path=None, *, ssl=None, sock=None,
+                                     server_hostname=None, ssl_handshake_timeout=None,
+                                     ssl_shutdown_timeout=None):
+        """Connect to the unix socket ``path`` (a leading NUL: the abstract namespace) or use
+        ``sock``; returns ``(transport, protocol)``."""
+        assert server_hostname is None or isinstance(server_hostname, str)
+        if ssl:
+            if server_hostname is None:
+                raise ValueError("you have to pass server_hostname when using ssl")
+        else:
+            if server_hostname is not None:
+                raise ValueError("server_hostname is only meaningful with ssl")
+            _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0)
+            try:
+                sock.setblocking(False)
+                await self.sock_connect(sock, path)
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("no path and sock were specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+            sock.setblocking(False)
+        return await self._create_connection_transport(
+            sock, protocol_factory, ssl, server_hostname,
+            ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout)
+
+    async def create_unix_server(self, protocol_factory, path=None, *, sock=None, backlog=100, ssl=None,
+                                 ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
+                                 start_serving=True, cleanup_socket=True):
+        """Listen on the unix socket ``path`` (a stale socket file there is replaced) or on
+        ``sock``; with ``cleanup_socket`` the file is removed when the server closes."""
+        if isinstance(ssl, bool):
+            raise TypeError("ssl argument must be an SSLContext or None")
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if path is not None:
+            if sock is not None:
+                raise ValueError("path and sock can not be specified at the same time")
+            path = os.fspath(path)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if path[0] not in (0, "\x00"):
+                _server.unlink_stale(path)
+            try:
+                sock.bind(path)
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EADDRINUSE:
+                    raise OSError(errno.EADDRINUSE, f"Address {path!r} is already in use") from None
+                raise
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            if sock is None:
+                raise ValueError("path was not specified, and no sock specified")
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+        if cleanup_socket:
+            name = sock.getsockname()
+            if name and name[0] not in (0, "\x00"):
+                try:
+                    inodes = self.__dict__.setdefault("_unix_inodes", {})
+                    inodes[sock] = os.stat(name).st_ino
+                except FileNotFoundError:
+                    pass
+        sock.setblocking(False)
+        server = _server.Server(self, [sock], protocol_factory, ssl, backlog,
+                                ssl_handshake_timeout, ssl_shutdown_timeout)
+        if start_serving:
+            server._start_serving()
+            await tasks.sleep(0)
+        return server
+
+    # -- pipes -----------------------------------------------------------------------------
+    async def connect_read_pipe(self, protocol_factory, pipe):
+        """Read from the file object ``pipe`` (a pipe, socket or character device; a regular
+        file raises ``ValueError``); returns ``(transport, protocol)``. The transport closes
+        ``pipe`` when it closes."""
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = ReadPipeTransport.open(self, pipe, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    async def connect_write_pipe(self, protocol_factory, pipe):
+        """Write to the file object ``pipe``; returns ``(transport, protocol)``."""
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = WritePipeTransport.open(self, pipe, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            raise
+        return transport, protocol
+
+    # -- sendfile --------------------------------------------------------------------------
+    async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
+        """Send ``file`` over ``transport``: ``os.sendfile`` straight from the page cache on
+        socket transports, read-and-write otherwise (``fallback``). Returns bytes sent."""
+        if transport.is_closing():
+            raise RuntimeError("Transport is closing")
+        mode = getattr(transport, "_sendfile_compatible", constants._SendfileMode.UNSUPPORTED)
+        if mode is constants._SendfileMode.UNSUPPORTED:
+            raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
+        _check_sendfile_params(None, file, offset, count)
+        if mode is constants._SendfileMode.TRY_NATIVE:
+            try:
+                return await self._sendfile_native(transport, file, offset, count)
+            except exceptions.SendfileNotAvailableError:
+                if not fallback:
+                    raise
+        if not fallback:
+            raise RuntimeError(f"fallback is disabled and native sendfile is not supported for "
+                               f"transport {transport!r}")
+        return await self._sendfile_fallback(transport, file, offset, count)
+
+    async def _sendfile_native(self, transport, file, offset, count):
+        fileno = self._sendfile_fileno(file)
+        transport.pause_reading()
+        await transport._make_empty_waiter()
+        watch_fd = os.dup(transport._fd)  # a poll of our own: libuv watches transport._fd
+        try:
+            return await self._sendfile_loop(watch_fd, fileno, offset, count)
+        finally:
+            os.close(watch_fd)
+            transport._reset_empty_waiter()
+            transport.resume_reading()
+
+    def _sendfile_fileno(self, file) -> int:
+        if not hasattr(os, "sendfile"):  # pragma: no cover
+            raise exceptions.SendfileNotAvailableError("os.sendfile() is not available")
+        try:
+            fileno = file.fileno()
+        except (AttributeError, io.UnsupportedOperation):
+            raise exceptions.SendfileNotAvailableError("not a regular file") from None
+        try:
+            st = os.fstat(fileno)
+        except OSError:
+            raise exceptions.SendfileNotAvailableError("not a regular file") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise exceptions.SendfileNotAvailableError("not a regular file")
+        return fileno
+
+    async def _sendfile_loop(self, fd, fileno, offset, count) -> int:
+        """``os.sendfile`` from ``fileno`` to socket ``fd`` until ``count`` bytes or EOF;
+        waits for writability on a poll of ``fd``. Leaves the file position after the data."""
+        total = 0
+        try:
+            while True:
+                want = (count - total) if count else (1 << 30)
+                if want <= 0:
+                    break
+                try:
+                    sent = os.sendfile(fd, fileno, offset + total, min(want, 1 << 30))
+                except (BlockingIOError, InterruptedError):
+                    await self._wait_writable(fd)
+                    continue
+                except OSError as exc:
+                    if total == 0 and exc.errno in (errno.ENOTSOCK, errno.EINVAL, errno.ENOSYS):
+                        raise exceptions.SendfileNotAvailableError("os.sendfile() is not available") from exc
+                    raise
+                if sent == 0:
+                    break
+                total += sent
+        finally:
+            if total > 0:
+                os.lseek(fileno, offset + total, os.SEEK_SET)
+        return total
+
+    async def _wait_writable(self, fd) -> None:
+        fut = self.create_future()
+
+        def ready():
+            if not fut.done():
+                fut.set_result(None)
+
+        handle = self._add_writer(fd, ready)
+        try:
+            await fut
+        finally:
+            if not self.is_closed():
+                w = self._fd_watches().get(fd)
+                if w is not None and w.writer is handle:
+                    self._drop_watch(w, False)
+
+    async def _sendfile_fallback(self, transport, file, offset, count) -> int:
+        from asyncio.base_events import _SendfileFallbackProtocol
+
+        if offset:
+            file.seek(offset)
+        blocksize = min(count, 16384) if count else 16384
+        buf = bytearray(blocksize)
+        total = 0
+        proto = _SendfileFallbackProtocol(transport)
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total, blocksize)
+                    if blocksize <= 0:
+                        return total
+                view = memoryview(buf)[:blocksize]
+                read = await self.run_in_executor(None, file.readinto, view)
+                if not read:
+                    return total
+                await proto.drain()
+                transport.write(view[:read])
+                total += read
+        finally:
+            if total > 0 and hasattr(file, "seek"):
+                file.seek(offset + total)
+            await proto.restore()
+
+    async def sock_sendfile(self, sock, file, offset=0, count=None, *, fallback=True):
+        """Send ``file`` over non-blocking stream socket ``sock`` (``os.sendfile`` when the
+        file is a regular file, else read-and-send if ``fallback``). Returns bytes sent."""
+        if self._debug and sock.gettimeout() != 0:
+            raise ValueError("the socket must be non-blocking")
+        _check_ssl_socket(sock)
+        _check_sendfile_params(sock.type, file, offset, count)
+        try:
+            fileno = self._sendfile_fileno(file)
+            return await self._sendfile_loop(sock.fileno(), fileno, offset, count)
+        except exceptions.SendfileNotAvailableError:
+            if not fallback:
+                raise
+        if offset:
+            file.seek(offset)
+        blocksize = min(count, constants.SENDFILE_FALLBACK_READBUFFER_SIZE) if count \
+            else constants.SENDFILE_FALLBACK_READBUFFER_SIZE
+        buf = bytearray(blocksize)
+        total = 0
+        try:
+            while True:
+                if count:
+                    blocksize = min(count - total, blocksize)
+                    if blocksize <= 0:
+                        break
+                view = memoryview(buf)[:blocksize]
+                read = await self.run_in_executor(None, file.readinto, view)
+                if not read:
+                    break
+                await self.sock_sendall(sock, view[:read])
+                total += read
+            return total
+        finally:
+            if total > 0 and hasattr(file, "seek"):
+                file.seek(offset + total)
+

@@ -1,0 +1,145 @@
+"""``uv_stream_t``: the libuv half of every byte-stream transport (TCP, unix sockets, pipes).
+
+What this layer does, and nothing more: start/stop reading, try a write, queue a vectored
+write, shut the write side down. Protocol logic (flow control, EOF, closing order) lives in
+``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
+
+Routing. ``_callbacks.py`` calls ``owner._on_read(nread, buf)`` on the object behind
+``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
+methods as *instance attributes* named like the callbacks, so the C callback lands directly
+in the transport's method: no forwarding frame on the hot path. The cycle handle <-> transport
+is broken when the handle's close callback runs.
+
+Request lifetime. ``uv_write_t``/``uv_shutdown_t`` memory and every buffer a write points at
+must outlive the request: ``write()`` keeps ``(req, uv_buf_t[], buffers)`` in
+``self._write_req`` until libuv's write callback, and at most one write request is in flight
+(the transport coalesces what arrives meanwhile into the next one). ``req->data`` is this
+handle's own ``ffi.new_handle``, so a request costs no extra handle object.
+"""
+
+from __future__ import annotations
+
+from .._binding import check, ffi, lib
+from .base import UVHandle
+
+__all__ = ["Stream"]
+
+_new = ffi.new
+_from_buffer = ffi.from_buffer
+
+
+class Stream(UVHandle):
+    """A ``uv_stream_t`` owned by Python; subclasses open it (``uv_tcp_open``, ``uv_pipe_open``)."""
+
+    CTYPE = "uv_stream_t*"
+
+    _sptr = None  # the handle as uv_stream_t*
+    _write_req = None  # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
+    _shutdown_req = None  # uv_shutdown_t* while a shutdown is in flight
+    _reading = False
+    _buffered = False  # the mode reading was started in
+
+    def __init__(self, loop) -> None:
+        super().__init__(loop)
+        self._sptr = ffi.cast("uv_stream_t*", self._ptr)
+
+    def attach(self, owner) -> None:
+        """Route libuv's callbacks to ``owner``'s ``_on_read``/``_on_alloc``/``_on_write_done``/
+        ``_on_shutdown``."""
+        self._on_read = owner._on_read
+        self._on_alloc = owner._on_alloc
+        self._owner_write_done = owner._on_write_done
+        self._on_shutdown = owner._on_shutdown
+
+    # -- reading --------------------------------------------------------------------------
+    def read_start(self, buffered: bool) -> None:
+        """Read with the loop's shared buffer, or (``buffered``) into ``_on_alloc``'s buffer."""
+        if self._closing:
+            return
+        if self._reading:
+            if self._buffered == buffered:
+                return
+            lib.uv_read_stop(self._sptr)
+            self._reading = False
+        alloc = lib._uvcffi_on_buffered_alloc if buffered else lib.uvcffi_shared_alloc_cb
+        check(lib.uv_read_start(self._sptr, alloc, lib._uvcffi_on_read))
+        self._reading = True
+        self._buffered = buffered
+
+    def read_stop(self) -> None:
+        if self._reading:
+            self._reading = False
+            if not self._closing:
+                lib.uv_read_stop(self._sptr)
+
+    # -- writing --------------------------------------------------------------------------
+    def try_write(self, data) -> int:
+        """Bytes the kernel took now (maybe fewer than ``len(data)``), or a negative libuv error."""
+        return lib.uvcffi_try_write(self._sptr, data, len(data))
+
+    def write(self, buffers: list) -> int:
+        """Queue one vectored ``uv_write`` of ``buffers`` (bytes-like, kept alive until it
+        completes); ``_on_write_done(status)`` follows. Returns 0 or a negative libuv error."""
+        n = len(buffers)
+        req = _new("uv_write_t*")
+        req.data = self._cself
+        bufs = _new("uv_buf_t[]", n)
+        keep = []
+        for i in range(n):
+            b = buffers[i]
+            c = _from_buffer(b)
+            keep.append(c)
+            bufs[i].base = c
+            bufs[i].len = len(c)
+        status = lib.uv_write(req, self._sptr, bufs, n, lib._uvcffi_on_write)
+        if status == 0:
+            self._write_req = (req, bufs, keep, buffers)
+        return status
+
+    def _on_write(self, req, status: int) -> None:
+        self._write_req = None  # libuv is done with the request and its buffers
+        self._owner_write_done(status)
+
+    def shutdown(self) -> int:
+        """``uv_shutdown``: after the queued writes, close the write side. ``_on_shutdown`` follows."""
+        req = _new("uv_shutdown_t*")
+        req.data = self._cself
+        status = lib.uv_shutdown(req, self._sptr, lib._uvcffi_on_shutdown)
+        if status == 0:
+            self._shutdown_req = req
+        return status
+
+    @property
+    def write_queue_size(self) -> int:
+        return 0 if self._closed else self._sptr.write_queue_size
+
+    # -- closing --------------------------------------------------------------------------
+    def close(self) -> None:
+        """``uv_close``: libuv closes the descriptor now; the owner's ``_detach_fd`` hook (if
+        set) lets it forget the descriptor at the same moment. Memory lives until ``_on_closed``."""
+        super().close()
+        hook = self.__dict__.pop("_detach_fd", None)
+        if hook is not None:
+            hook()
+
+    def _on_closed(self) -> None:
+        super()._on_closed()
+        # libuv has run (or cancelled) every request: release them, break the cycle.
+        self._write_req = self._shutdown_req = None
+        d = self.__dict__
+        for name in ("_on_read", "_on_alloc", "_owner_write_done", "_on_shutdown"):
+            d.pop(name, None)
+
+    # Defaults while nothing is attached: a late callback is dropped, never an AttributeError.
+    def _on_read(self, nread, buf) -> None:
+        pass
+
+    def _on_alloc(self, suggested, buf) -> None:
+        buf.base = ffi.NULL
+        buf.len = 0
+
+    def _owner_write_done(self, status: int) -> None:
+        pass
+
+    def _on_shutdown(self, status: int) -> None:
+        self._shutdown_req = None

@@ -1,0 +1,701 @@
+"""Byte-stream transports over libuv streams: sockets (TCP, unix) and pipes.
+
+One piece of code serves ``uv_tcp_t`` and ``uv_pipe_t``: ``_Reader`` holds the read side,
+``_Writer`` the write side, ``_Base`` what both share (closing, errors, protocol). The public
+classes combine them: ``StreamTransport`` (sockets, an ``asyncio.Transport``),
+``ReadPipeTransport`` (an ``asyncio.ReadTransport``) and ``WritePipeTransport`` (an
+``asyncio.WriteTransport``). Where asyncio's socket and pipe transports behave differently
+(EOF, ``close``, which errors reach the exception handler), the pipe classes override the
+one method concerned.
+
+The per-message path, and what it costs (``C>`` a C->Python callback, ``>C`` a Python->C call):
+
+* read: libuv reads into the loop's shared buffer (a C alloc callback, no Python), then
+  ``C> _on_read``, one copy into ``bytes`` (``ffi.unpack``) and ``protocol.data_received``
+  called right there, inside the libuv callback: no ready-queue round trip.
+* write: with nothing queued, ``>C uvcffi_try_write`` hands the bytes object's own storage to
+  ``uv_try_write``; usually the kernel takes it all and that is the whole write. What it does
+  not take goes out in one ``uv_write``; writes arriving while that is in flight are queued
+  in a Python list and leave as *one* vectored ``uv_write`` when it completes.
+
+So a protocol echo costs two crossings per message. ``BufferedProtocol`` (asyncio's TLS runs
+as one) costs one more: libuv asks ``_on_alloc`` for the protocol's own buffer
+(``get_buffer``) and reads straight into it.
+
+Write-side states: ``_wbuf`` (Python queue) non-empty implies a ``uv_write`` in flight
+(``_inflight``): whatever is queued leaves when that request completes. ``close()`` waits for
+both to drain; ``abort()`` and fatal errors drop them (closing the handle cancels the request).
+
+Subprocess stdio (note for ``transports/subprocess.py``): create ``handles.pipe.Pipe(loop)``,
+pass ``ffi.cast("uv_stream_t*", pipe._ptr)`` in a ``UV_CREATE_PIPE`` stdio container, and after
+``uv_spawn`` wrap it with ``ReadPipeTransport.from_handle(loop, pipe, protocol, waiter)`` (child
+stdout/stderr) or ``WritePipeTransport.from_handle(...)`` (child stdin). The transport then owns
+the handle and closes it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import stat
+import weakref
+from asyncio import BufferedProtocol, constants, trsock
+from asyncio import transports as _transports
+
+from .._binding import convert_error, ffi, lib
+from ..handles.pipe import Pipe
+from ..handles.poll import Poll
+from ..handles.tcp import TCP
+
+__all__ = ["StreamTransport", "ReadPipeTransport", "WritePipeTransport"]
+
+logger = logging.getLogger("asyncio")
+
+_unpack = ffi.unpack
+_from_buffer = ffi.from_buffer
+_UV_EOF = lib.UV_EOF
+_UV_EAGAIN = lib.UV_EAGAIN
+_UV_ECANCELED = lib.UV_ECANCELED
+_UV_ENOBUFS = lib.UV_ENOBUFS
+_try_write = lib.uvcffi_try_write
+_LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
+
+
+def _set_result_unless_cancelled(fut, result) -> None:
+    if not fut.cancelled():
+        fut.set_result(result)
+
+
+def fd_transports(loop) -> "weakref.WeakValueDictionary":
+    """fd -> transport of the streams libuv owns on ``loop`` (``add_reader`` must refuse them)."""
+    d = loop.__dict__.get("_stream_fds")
+    if d is None:
+        d = loop.__dict__["_stream_fds"] = weakref.WeakValueDictionary()
+    return d
+
+
+class _Base:
+    """State and closing logic shared by every stream transport."""
+
+    _KIND = "socket"  # for asyncio's error messages
+    _loop = None
+    _handle = None  # handles.stream.Stream, until _call_connection_lost closed it
+    _protocol = None
+    _server = None
+    _fd = -1
+    _closing = False  # close()/abort()/fatal error: no more reads, no new writes accepted
+    _conn_lost = 0  # asyncio's counter: >0 once the connection is gone; counts dropped writes
+    _lost_scheduled = False  # _call_connection_lost is scheduled (exactly once)
+    _started = False  # the scheduled start (reading) has run
+    _buffered = False  # the protocol is a BufferedProtocol
+
+    def _init_base(self, loop, handle, protocol, extra) -> None:
+        self._loop = loop
+        self._handle = handle
+        self._extra = extra
+        handle.attach(self)
+        self._fd = handle.fileno()
+        fd_transports(loop)[self._fd] = self
+        self.set_protocol(protocol)
+
+    def __repr__(self) -> str:
+        info = [self.__class__.__name__]
+        if self._handle is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._fd}")
+        return "<{}>".format(" ".join(info))
+
+    def set_protocol(self, protocol) -> None:
+        self._protocol = protocol
+        buffered = isinstance(protocol, BufferedProtocol)
+        self._data_received = None if buffered else protocol.data_received
+        if buffered != self._buffered:
+            self._buffered = buffered
+            if self._handle is not None and self._handle._reading:
+                self._handle.read_stop()
+                self._start_reading()
+
+    def get_protocol(self):
+        return self._protocol
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def _start_reading(self) -> None:  # overridden by _Reader
+        pass
+
+    def _fatal_error(self, exc, message="Fatal error on transport") -> None:
+        """asyncio's rule for sockets: an ``OSError`` is the peer's business (debug log only),
+        anything else reaches the exception handler. Then the transport is torn down."""
+        if isinstance(exc, OSError):
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._report(exc, message)
+        self._force_close(exc)
+
+    def _report(self, exc, message) -> None:
+        self._loop.call_exception_handler({
+            "message": message,
+            "exception": exc,
+            "transport": self,
+            "protocol": self._protocol,
+        })
+
+    def abort(self) -> None:
+        """Close now: queued writes are dropped; ``connection_lost(None)`` follows."""
+        self._force_close(None)
+
+    def _force_close(self, exc) -> None:
+        if self._lost_scheduled:
+            return
+        self._drop_writes()
+        if not self._closing:
+            self._closing = True
+            self._stop_reading()
+        self._schedule_lost(exc)
+
+    def _schedule_lost(self, exc) -> None:
+        if self._lost_scheduled:
+            return
+        self._lost_scheduled = True
+        self._conn_lost += 1
+        self._loop.call_soon(self._call_connection_lost, exc)
+
+    def _drop_writes(self) -> None:
+        pass
+
+    def _stop_reading(self) -> None:
+        if self._handle is not None:
+            self._handle.read_stop()
+
+    def _call_connection_lost(self, exc) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._release()
+            server = self._server
+            if server is not None:
+                server._detach(self)
+                self._server = None
+
+    def _release(self) -> None:
+        """Close the libuv handle (and with it the descriptor it owns)."""
+        handle = self._handle
+        if handle is not None:
+            self._handle = None
+            fds = fd_transports(self._loop)
+            if fds.get(self._fd) is self:
+                del fds[self._fd]
+            handle.close()
+
+    def _detach_fd(self) -> None:
+        """libuv has just closed the descriptor (``uv_close``, maybe from ``Loop.close()``)."""
+
+
+class _Reader(_Base):
+    """The read side: libuv read callbacks -> protocol."""
+
+    _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
+    _rbuf = None  # the protocol buffer libuv reads into (BufferedProtocol), until _on_read
+
+    def is_reading(self) -> bool:
+        return not self._paused and not self._closing
+
+    def pause_reading(self) -> None:
+        """Stop calling ``data_received`` until ``resume_reading()``; no-op if not reading."""
+        if not self.is_reading():
+            return
+        self._paused = True
+        self._handle.read_stop()
+        if self._loop.get_debug():
+            logger.debug("%r pauses reading", self)
+
+    def resume_reading(self) -> None:
+        if self._closing or not self._paused:
+            return
+        self._paused = False
+        self._start_reading()
+        if self._loop.get_debug():
+            logger.debug("%r resumes reading", self)
+
+    def _begin_reading(self) -> None:
+        # Scheduled by the constructor right after connection_made.
+        self._started = True
+        self._start_reading()
+
+    def _start_reading(self) -> None:
+        if not self._started or self._paused or self._closing or self._handle is None:
+            return
+        try:
+            self._handle.read_start(self._buffered)
+        except OSError as exc:
+            self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
+
+    def _on_alloc(self, suggested, buf) -> None:
+        """BufferedProtocol: libuv reads straight into ``protocol.get_buffer()``."""
+        try:
+            mv = self._protocol.get_buffer(-1)
+            if not len(mv):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+            c = _from_buffer(mv, require_writable=True)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            buf.base = ffi.NULL
+            buf.len = 0
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        self._rbuf = c
+        buf.base = c
+        buf.len = len(c)
+
+    def _on_read(self, nread, buf) -> None:
+        if nread > 0:
+            if self._data_received is not None:
+                try:
+                    self._data_received(_unpack(buf.base, nread))
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+                return
+            self._rbuf = None
+            try:
+                self._protocol.buffer_updated(nread)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            return
+        self._rbuf = None
+        if nread == 0 or self._closing:
+            return  # EAGAIN; or a read libuv completed as we were closing (ENOBUFS included)
+        if nread == _UV_EOF:
+            self._handle._reading = False  # libuv stopped reading at EOF
+            self._on_eof()
+        else:
+            self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
+
+    def _on_eof(self) -> None:
+        if self._loop.get_debug():
+            logger.debug("%r received EOF", self)
+        try:
+            keep_open = self._protocol.eof_received()
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.eof_received() call failed.")
+            return
+        if not keep_open:
+            self.close()
+
+
+class _Writer(_Base):
+    """The write side: try now, else one uv_write in flight plus a Python queue behind it."""
+
+    _eof = False  # write_eof() was called
+    _shutdown_sent = False
+    _inflight = 0  # bytes handed to the uv_write in flight (0: none in flight)
+    _wbuf_size = 0
+    _empty_waiter = None  # loop.sendfile waits here for the queue to drain
+
+    def _init_writer(self) -> None:
+        self._wbuf: list = []
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes accepted by ``write()`` and not yet taken by the kernel."""
+        n = self._wbuf_size
+        if self._inflight and self._handle is not None:
+            n += self._handle.write_queue_size
+        return n
+
+    def write(self, data) -> None:
+        """Send ``data`` (bytes-like); never blocks. See the module docstring for the path taken."""
+        if self._inflight or type(data) is not bytes or self._conn_lost or self._eof \
+                or self._empty_waiter is not None:
+            self._write_slow(data)
+            return
+        n = _try_write(self._handle._sptr, data, len(data))
+        if n != len(data):
+            self._write_rest(data, n)
+
+    def _check_write(self, data) -> bool:
+        """asyncio's argument and state checks; False when the data is to be dropped."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if self._eof:
+            raise RuntimeError("Cannot call write() after write_eof()")
+        if self._empty_waiter is not None:
+            raise RuntimeError("unable to write; sendfile is in progress")
+        if not data:
+            return False
+        if self._conn_lost:
+            if self._conn_lost >= _LOG_THRESHOLD:
+                logger.warning("socket.send() raised exception.")
+            self._conn_lost += 1
+            return False
+        return True
+
+    def _write_slow(self, data) -> None:
+        if not self._check_write(data):
+            return
+        if type(data) is not bytes:
+            data = bytes(data)  # the caller may reuse its buffer once write() returns
+        if self._inflight:
+            self._wbuf.append(data)
+            self._wbuf_size += len(data)
+            self._maybe_pause_protocol()
+            return
+        self._write_rest(data, _try_write(self._handle._sptr, data, len(data)))
+
+    def _write_rest(self, data, n) -> None:
+        """The kernel took ``n`` bytes of ``data`` (or failed: ``n < 0``); send the rest with
+        one ``uv_write``."""
+        if n < 0:
+            if n != _UV_EAGAIN:
+                self._fatal_error(convert_error(n), f"Fatal write error on {self._KIND} transport")
+                return
+            n = 0
+        rest = memoryview(data)[n:] if n else data
+        status = self._handle.write([rest])
+        if status < 0:
+            self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
+            return
+        self._inflight = len(rest)
+        self._maybe_pause_protocol()
+
+    def writelines(self, list_of_data) -> None:
+        """Send every buffer of ``list_of_data``, as one vectored write when any must wait."""
+        items = list(list_of_data)
+        if not items:
+            return
+        if len(items) == 1:
+            self.write(items[0])
+            return
+        for d in items:
+            if not isinstance(d, (bytes, bytearray, memoryview)):
+                raise TypeError(f"data argument must be a bytes-like object, not {type(d).__name__!r}")
+        self.write(b"".join(items))
+
+    def _on_write_done(self, status: int) -> None:
+        self._inflight = 0
+        if self._handle is None or self._handle._closing:
+            return  # cancelled by our own close
+        if status < 0:
+            self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
+            return
+        if self._wbuf:
+            bufs = self._wbuf
+            size = self._wbuf_size
+            self._wbuf = []
+            self._wbuf_size = 0
+            status = self._handle.write(bufs)
+            if status < 0:
+                self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
+                return
+            self._inflight = size
+        self._maybe_resume_protocol()
+        if self._inflight:
+            if self._eof and not self._shutdown_sent:
+                self._shutdown()  # libuv runs it after the write just queued
+            return
+        if self._empty_waiter is not None:
+            self._empty_waiter.set_result(None)
+        if self._closing:
+            self._schedule_lost(None)
+        elif self._eof and not self._shutdown_sent:
+            self._shutdown()
+
+    def _drop_writes(self) -> None:
+        self._wbuf.clear()
+        self._wbuf_size = 0
+
+    def _drained(self) -> bool:
+        return not self._inflight and not self._wbuf
+
+    def _shutdown(self) -> None:
+        self._shutdown_sent = True
+        status = self._handle.shutdown()
+        if status < 0 and status != lib.UV_ENOTCONN:
+            raise convert_error(status)
+
+    def _on_shutdown(self, status: int) -> None:
+        if self._handle is not None:
+            self._handle._shutdown_req = None
+
+    # -- loop.sendfile support -------------------------------------------------------------
+    def _make_empty_waiter(self):
+        if self._empty_waiter is not None:
+            raise RuntimeError("Empty waiter is already set")
+        self._empty_waiter = self._loop.create_future()
+        if self._drained():
+            self._empty_waiter.set_result(None)
+        return self._empty_waiter
+
+    def _reset_empty_waiter(self) -> None:
+        self._empty_waiter = None
+
+
+# --------------------------------------------------------------------------------- sockets
+class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
+    """A connected stream socket (TCP or unix) on a libuv stream handle.
+
+    Built from a connected, non-blocking ``socket.socket``; libuv takes over its descriptor
+    (the socket object is detached when libuv closes it).
+    """
+
+    _start_tls_compatible = True
+    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _sock = None
+
+    def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None) -> None:
+        _transports._FlowControlMixin.__init__(self, extra, loop)
+        self._init_writer()
+        extra = self._extra
+        extra["socket"] = trsock.TransportSocket(sock)
+        try:
+            extra["sockname"] = sock.getsockname()
+        except OSError:
+            extra["sockname"] = None
+        if "peername" not in extra:
+            try:
+                extra["peername"] = sock.getpeername()
+            except OSError:
+                extra["peername"] = None
+        fd = sock.fileno()
+        if sock.family == socket.AF_UNIX:
+            handle = Pipe(loop, fd=fd)
+        else:
+            handle = TCP(loop, fd)
+            if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
+                handle.nodelay(True)
+        self._sock = sock
+        self._init_base(loop, handle, protocol, extra)
+        if server is not None:
+            self._server = server
+            server._attach(self)
+        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._begin_reading)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def _init_base(self, loop, handle, protocol, extra) -> None:
+        super()._init_base(loop, handle, protocol, extra)
+        handle._detach_fd = self._detach_fd
+
+    def _detach_fd(self) -> None:
+        sock = self._sock
+        if sock is not None:
+            self._sock = None
+            sock.detach()
+
+    def close(self) -> None:
+        """Stop reading; once queued writes are sent, close and call ``connection_lost(None)``."""
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if self._drained():
+            self._schedule_lost(None)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        """Half-close: send FIN after the queued writes; ``write()`` raises afterwards."""
+        if self._closing or self._eof:
+            return
+        self._eof = True
+        if not self._wbuf:
+            self._shutdown()
+
+    def __del__(self) -> None:
+        pass  # the handle keeps the transport alive until closed; Loop.close() closes it
+
+
+# --------------------------------------------------------------------------------- pipes
+def _check_pipe(pipe, message: str):
+    fd = pipe.fileno()
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
+        raise ValueError(message)
+    return fd, mode
+
+
+class _PipeMixin(_Base):
+    """What asyncio's pipe transports do differently from its socket transports."""
+
+    _KIND = "pipe"
+    _pipe = None  # the user's file object, closed with the transport (libuv has a dup)
+
+    def _fatal_error(self, exc, message="Fatal error on pipe transport") -> None:
+        if isinstance(exc, OSError) and exc.errno == errno.EIO:
+            if self._loop.get_debug():
+                logger.debug("%r: %s", self, message, exc_info=True)
+        else:
+            self._report(exc, message)
+        self._close(exc)
+
+    def _close(self, exc=None) -> None:
+        if self._lost_scheduled:
+            return
+        self._closing = True
+        self._drop_writes()
+        self._stop_reading()
+        self._schedule_lost(exc)
+
+    _force_close = _close
+
+    def _release(self) -> None:
+        super()._release()
+        pipe = self._pipe
+        if pipe is not None:
+            self._pipe = None
+            pipe.close()
+
+    @classmethod
+    def _open(cls, loop, pipe, protocol, waiter, extra, message):
+        fd, mode = _check_pipe(pipe, message)
+        os.set_blocking(fd, False)
+        dup = os.dup(fd)
+        try:
+            handle = Pipe(loop, fd=dup)
+        except BaseException:
+            os.close(dup)
+            raise
+        extra = dict(extra or {})
+        extra["pipe"] = pipe
+        self = cls.from_handle(loop, handle, protocol, waiter, extra)
+        self._pipe = pipe
+        return self
+
+
+class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
+    """The read end of a pipe (or a socket / character device used as one)."""
+
+    @classmethod
+    def from_handle(cls, loop, handle, protocol, waiter=None, extra=None):
+        """Wrap an open ``handles.pipe.Pipe`` (e.g. a child's stdout after ``uv_spawn``)."""
+        self = cls.__new__(cls)
+        _transports.ReadTransport.__init__(self, extra)
+        self._init_base(loop, handle, protocol, self._extra)
+        loop.call_soon(self._protocol.connection_made, self)
+        loop.call_soon(self._begin_reading)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+        return self
+
+    @classmethod
+    def open(cls, loop, pipe, protocol, waiter=None, extra=None):
+        """``loop.connect_read_pipe``'s transport; ``ValueError`` for a regular file."""
+        return cls._open(loop, pipe, protocol, waiter, extra, "Pipe transport is for pipes/sockets only.")
+
+    def _on_eof(self) -> None:
+        # asyncio's pipe rule: eof_received's answer is ignored, the transport closes.
+        if self._loop.get_debug():
+            logger.info("%r was closed by peer", self)
+        self._closing = True
+        self._loop.call_soon(self._protocol.eof_received)
+        self._schedule_lost(None)
+
+    def close(self) -> None:
+        if not self._closing:
+            self._close(None)
+
+
+class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _transports.WriteTransport):
+    """The write end of a pipe. When the reader goes away, ``connection_lost`` follows (at once
+    if nothing is queued, with ``BrokenPipeError`` otherwise), as asyncio does: a poll on a
+    duplicate of the descriptor sees the hang-up."""
+
+    _watch = None  # Poll on _watch_fd
+    _watch_fd = -1
+
+    @classmethod
+    def from_handle(cls, loop, handle, protocol, waiter=None, extra=None):
+        """Wrap an open ``handles.pipe.Pipe`` (e.g. a child's stdin after ``uv_spawn``)."""
+        self = cls.__new__(cls)
+        _transports._FlowControlMixin.__init__(self, extra, loop)
+        self._init_writer()
+        self._init_base(loop, handle, protocol, self._extra)
+        loop.call_soon(self._protocol.connection_made, self)
+        mode = os.fstat(self._fd).st_mode
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            loop.call_soon(self._watch_peer)
+        if waiter is not None:
+            loop.call_soon(_set_result_unless_cancelled, waiter, None)
+        return self
+
+    @classmethod
+    def open(cls, loop, pipe, protocol, waiter=None, extra=None):
+        """``loop.connect_write_pipe``'s transport; ``ValueError`` for a regular file."""
+        return cls._open(loop, pipe, protocol, waiter, extra,
+                         "Pipe transport is only for pipes, sockets and character devices")
+
+    def _watch_peer(self) -> None:
+        if self._closing or self._handle is None:
+            return
+        self._watch_fd = os.dup(self._fd)
+        try:
+            self._watch = Poll(self._loop, self._watch_fd)
+            self._watch.start(lib.UV_READABLE, self._on_peer_event)
+        except BaseException:
+            self._unwatch()
+            raise
+
+    def _unwatch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        if self._watch_fd >= 0:
+            os.close(self._watch_fd)
+            self._watch_fd = -1
+
+    def _on_peer_event(self, status: int, events: int) -> None:
+        # The write end became "readable" or errored: the reader closed the pipe.
+        if self._loop.get_debug():
+            logger.info("%r was closed by peer", self)
+        self._unwatch()
+        if self._drained():
+            self._close()
+        else:
+            self._close(BrokenPipeError())
+
+    def _write_slow(self, data) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        if data and self._closing:
+            # asyncio drops writes after close()/write_eof() on a pipe
+            if self._conn_lost >= _LOG_THRESHOLD:
+                logger.warning("pipe closed by peer or os.write(pipe, data) raised exception.")
+            self._conn_lost += 1
+            return
+        super()._write_slow(data)
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        """Close the pipe once queued data is written (a pipe has no half-close)."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._drained():
+            self._unwatch()
+            self._schedule_lost(None)
+
+    def close(self) -> None:
+        if self._handle is not None and not self._closing:
+            self.write_eof()
+
+    def _release(self) -> None:
+        self._unwatch()
+        super()._release()
+
+    def _stop_reading(self) -> None:
+        self._unwatch()

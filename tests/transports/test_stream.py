@@ -1,0 +1,387 @@
+"""The stream transport over TCP: protocol callbacks, writes, flow control, closing, faults.
+
+Every test runs on asyncio's loop (the oracle) and on uvcffi's (``loop`` fixture).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import pytest
+
+
+class Recorder(asyncio.Protocol):
+    """Records every callback; ``done`` resolves at connection_lost."""
+
+    def __init__(self, loop, eof_keep_open=False):
+        self.loop = loop
+        self.events = []
+        self.data = bytearray()
+        self.transport = None
+        self.made = loop.create_future()
+        self.done = loop.create_future()
+        self.eof_keep_open = eof_keep_open
+        self.got_data = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.events.append("made")
+        self.made.set_result(None)
+
+    def data_received(self, data):
+        assert type(data) is bytes
+        self.data += data
+        if self.got_data is not None and not self.got_data.done():
+            self.got_data.set_result(None)
+
+    def wait_data(self, n):
+        async def wait():
+            while len(self.data) < n:
+                self.got_data = self.loop.create_future()
+                await asyncio.wait_for(self.got_data, 10)
+        return wait()
+
+    def eof_received(self):
+        self.events.append("eof")
+        return self.eof_keep_open
+
+    def pause_writing(self):
+        self.events.append("pause")
+
+    def resume_writing(self):
+        self.events.append("resume")
+
+    def connection_lost(self, exc):
+        self.events.append(("lost", type(exc).__name__ if exc else None))
+        self.done.set_result(exc)
+
+
+async def pair(loop, server_proto=None, client_proto=None):
+    """A server with one accepted connection and a connected client; both protocols."""
+    sp = server_proto or Recorder(loop)
+    cp = client_proto or Recorder(loop)
+    server = await loop.create_server(lambda: sp, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    await loop.create_connection(lambda: cp, "127.0.0.1", port)
+    await asyncio.wait_for(sp.made, 10)
+    return server, sp, cp
+
+
+async def teardown(server, *protos):
+    for p in protos:
+        if p.transport is not None:
+            p.transport.abort()
+    for p in protos:
+        if p.transport is not None:
+            await asyncio.wait_for(p.done, 10)
+    server.close()
+    await server.wait_closed()
+
+
+def test_roundtrip_and_clean_close(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        assert isinstance(cp.transport, asyncio.Transport)
+        cp.transport.write(b"hello")
+        cp.transport.writelines([b" ", bytearray(b"wor"), memoryview(b"ld")])
+        await sp.wait_data(11)
+        assert bytes(sp.data) == b"hello world"
+        cp.transport.close()
+        assert cp.transport.is_closing()
+        assert await asyncio.wait_for(cp.done, 10) is None
+        assert await asyncio.wait_for(sp.done, 10) is None
+        assert sp.events == ["made", "eof", ("lost", None)]
+        assert cp.events == ["made", ("lost", None)]
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_extra_info(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        t = cp.transport
+        sock = t.get_extra_info("socket")
+        assert sock.family == socket.AF_INET
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        assert t.get_extra_info("peername") == server.sockets[0].getsockname()
+        assert t.get_extra_info("sockname") == sp.transport.get_extra_info("peername")
+        assert t.get_extra_info("nope", 42) == 42
+        assert t.can_write_eof()
+        await teardown(server, cp, sp)
+
+    loop.run_until_complete(main())
+
+
+def test_write_eof_half_close_and_eof_received_keep_open(loop):
+    async def main():
+        sp = Recorder(loop, eof_keep_open=True)
+        server, sp, cp = await pair(loop, server_proto=sp)
+        cp.transport.write(b"ping")
+        cp.transport.write_eof()
+        with pytest.raises(RuntimeError):
+            cp.transport.write(b"more")
+        await sp.wait_data(4)
+        while "eof" not in sp.events:
+            await asyncio.sleep(0)
+        # the server kept its side open: it can still answer
+        sp.transport.write(b"pong")
+        await cp.wait_data(4)
+        assert bytes(cp.data) == b"pong"
+        sp.transport.close()
+        await asyncio.wait_for(cp.done, 10)
+        await asyncio.wait_for(sp.done, 10)
+        assert cp.events == ["made", "eof", ("lost", None)]
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_bad_write_arguments(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        with pytest.raises(TypeError):
+            cp.transport.write("text")
+        with pytest.raises(TypeError):
+            cp.transport.write(123)
+        cp.transport.write(b"")  # allowed, nothing sent
+        with pytest.raises(ValueError):
+            cp.transport.set_write_buffer_limits(high=1, low=2)
+        await teardown(server, cp, sp)
+
+    loop.run_until_complete(main())
+
+
+def test_write_after_close_warns_after_repeats(loop, caplog):
+    async def main():
+        server, sp, cp = await pair(loop)
+        cp.transport.close()
+        await asyncio.wait_for(cp.done, 10)
+        with caplog.at_level(logging.WARNING, logger="asyncio"):
+            cp.transport.write(b"x")  # no exception
+            assert not [r for r in caplog.records if "socket.send() raised" in r.getMessage()]
+            for _ in range(10):
+                cp.transport.write(b"x")
+        assert [r for r in caplog.records if "socket.send() raised" in r.getMessage()]
+        await asyncio.wait_for(sp.done, 10)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_flow_control_pause_resume_writing(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        sp.transport.pause_reading()
+        assert not sp.transport.is_reading()
+        t = cp.transport
+        t.set_write_buffer_limits(high=64 * 1024, low=16 * 1024)
+        assert t.get_write_buffer_limits() == (16 * 1024, 64 * 1024)
+        chunk = b"z" * 65536
+        sent = 0
+        for _ in range(2000):  # fill kernel buffers until the transport queues
+            t.write(chunk)
+            sent += len(chunk)
+            if "pause" in cp.events:
+                break
+        assert "pause" in cp.events
+        assert t.get_write_buffer_size() > 64 * 1024
+        sp.transport.resume_reading()
+        assert sp.transport.is_reading()
+        await sp.wait_data(sent)
+        while "resume" not in cp.events:
+            await asyncio.sleep(0)
+        assert t.get_write_buffer_size() <= 16 * 1024
+        assert len(sp.data) == sent
+        await teardown(server, cp, sp)
+
+    loop.run_until_complete(main())
+
+
+def test_close_flushes_queued_writes(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        sp.transport.pause_reading()
+        payload = bytes(range(256)) * 16384  # 4 MiB: more than the kernel buffers
+        cp.transport.write(payload)
+        assert cp.transport.get_write_buffer_size() > 0
+        cp.transport.close()
+        sp.transport.resume_reading()
+        await asyncio.wait_for(cp.done, 10)
+        await asyncio.wait_for(sp.done, 10)
+        assert bytes(sp.data) == payload
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_abort_drops_queued_writes(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        sp.transport.pause_reading()
+        cp.transport.write(b"q" * (8 * 1024 * 1024))
+        cp.transport.abort()
+        assert cp.transport.is_closing()
+        assert await asyncio.wait_for(cp.done, 10) is None
+        sp.transport.resume_reading()
+        exc = await asyncio.wait_for(sp.done, 10)
+        assert exc is None or isinstance(exc, ConnectionResetError)
+        assert len(sp.data) < 8 * 1024 * 1024
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_peer_reset_gives_connection_reset(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        # RST instead of FIN: SO_LINGER with a zero timeout
+        sock = sp.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sp.transport.abort()
+        await asyncio.wait_for(sp.done, 10)
+        exc = await asyncio.wait_for(cp.done, 10)
+        assert isinstance(exc, ConnectionResetError)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_pause_resume_reading(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        sp.transport.pause_reading()
+        sp.transport.pause_reading()  # idempotent
+        cp.transport.write(b"abc")
+        # the client's write reached the server's kernel buffer; nothing delivered while paused
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert sp.data == b""
+        sp.transport.resume_reading()
+        await sp.wait_data(3)
+        assert sp.data == b"abc"
+        await teardown(server, cp, sp)
+
+    loop.run_until_complete(main())
+
+
+def test_data_received_error_goes_to_handler(loop, handler_calls):
+    class Bad(Recorder):
+        def data_received(self, data):
+            raise ZeroDivisionError
+
+    async def main():
+        sp = Bad(loop)
+        server, sp, cp = await pair(loop, server_proto=sp)
+        cp.transport.write(b"boom")
+        exc = await asyncio.wait_for(sp.done, 10)
+        assert isinstance(exc, ZeroDivisionError)
+        await asyncio.wait_for(cp.done, 10)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+    assert len(handler_calls) == 1
+    assert isinstance(handler_calls[0]["exception"], ZeroDivisionError)
+    assert "data_received" in handler_calls[0]["message"]
+
+
+class BufProto(asyncio.BufferedProtocol):
+    def __init__(self, loop, size=7):
+        self.buf = bytearray(size)
+        self.data = bytearray()
+        self.sizes = []
+        self.done = loop.create_future()
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def get_buffer(self, sizehint):
+        return self.buf
+
+    def buffer_updated(self, nbytes):
+        self.sizes.append(nbytes)
+        self.data += self.buf[:nbytes]
+
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        self.done.set_result(exc)
+
+
+def test_buffered_protocol_reads_into_its_buffer(loop):
+    async def main():
+        bp = BufProto(loop)
+        server = await loop.create_server(lambda: bp, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        cp = Recorder(loop)
+        await loop.create_connection(lambda: cp, "127.0.0.1", port)
+        payload = bytes(range(256)) * 40
+        cp.transport.write(payload)
+        cp.transport.close()
+        assert await asyncio.wait_for(bp.done, 10) is None
+        assert bytes(bp.data) == payload
+        assert max(bp.sizes) <= 7
+        await asyncio.wait_for(cp.done, 10)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_set_protocol_switches_to_buffered(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        cp.transport.write(b"one")
+        await sp.wait_data(3)
+        bp = BufProto(loop, size=1024)
+        sp.transport.set_protocol(bp)
+        assert sp.transport.get_protocol() is bp
+        cp.transport.write(b"two")
+        cp.transport.close()
+        assert await asyncio.wait_for(bp.done, 10) is None
+        assert bytes(bp.data) == b"two"
+        await asyncio.wait_for(cp.done, 10)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_streams_echo(loop):
+    async def main():
+        async def handle(reader, writer):
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                writer.write(line.upper())
+                await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in range(50):
+            writer.write(b"line %d\n" % i)
+            await writer.drain()
+            assert await reader.readline() == b"LINE %d\n" % i
+        writer.write_eof()
+        assert await reader.read() == b""
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
