@@ -531,6 +531,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             self._default_executor = None
             executor.shutdown(wait=False)
         self._close_signal_handlers()  # unix_events.OSMixin: signals back to their defaults
+        self._close_net()  # net.NetMixin: cancel DNS requests still in libuv's threadpool
         self._close_uv()
 
     def _close_uv(self) -> None:
