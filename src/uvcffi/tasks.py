@@ -569,16 +569,17 @@ def create_task(coro: Any, *, name: Any = None, context: Any = None, **kwargs: A
     if context is not None:
         kwargs["context"] = context
     if not kwargs:
-        task = loop.create_task(coro)
-    else:
-        try:
-            task = loop.create_task(coro, **kwargs)
-        except TypeError:
-            # asyncio's loops before 3.12 do not forward extra keywords: build the Task here.
-            factory = loop.get_task_factory()
-            task = Task(coro, loop=loop, **kwargs) if factory is None else factory(loop, coro, **kwargs)
-    if name is not None:
-        task.set_name(name)
+        return loop.create_task(coro, name=name)
+    try:
+        return loop.create_task(coro, name=name, **kwargs)
+    except TypeError:
+        # asyncio's loops before 3.12 do not forward extra keywords: build the Task here.
+        factory = loop.get_task_factory()
+        if factory is None:
+            return Task(coro, loop=loop, name=name, **kwargs)
+        task = factory(loop, coro, **kwargs)
+        if name is not None:
+            task.set_name(name)
     return task
 
 
