@@ -54,10 +54,12 @@ from asyncio import events, format_helpers
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
+from .futures import Future as _Future
 from .handles.async_ import Async
 from .handles.poll import Poll
 from .handles.timer import LoopTimer
 from .net import NetMixin
+from .tasks import Task as _Task
 from .unix_events import OSMixin
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
@@ -572,7 +574,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
     # ------------------------------------------------------------------ futures and tasks
     def create_future(self):
-        return asyncio.Future(loop=self)
+        return _Future(loop=self)
 
     def create_task(self, coro, *, name=None, context=None, **kwargs):
         """Schedule a coroutine as a task; a task factory gets ``(loop, coro, **kwargs)``."""
@@ -580,7 +582,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if self._task_factory is None:
             if context is not None:
                 kwargs["context"] = context
-            task = asyncio.Task(coro, loop=self, name=name, **kwargs)
+            task = _Task(coro, loop=self, name=name, **kwargs)
             if task._source_traceback:
                 del task._source_traceback[-1]
         else:
