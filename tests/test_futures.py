@@ -50,6 +50,12 @@ def impl(request, loop):
     return ns
 
 
+def oracle_since(impl, version, what):
+    """Skip the asyncio-tasks variant where the running asyncio predates ``what``."""
+    if impl.name == "asyncio" and sys.version_info < version:
+        pytest.skip(f"asyncio's tasks lack {what} before Python {'.'.join(map(str, version))}")
+
+
 @pytest.fixture
 def uv_impl(loop):
     """uvcffi only: for behaviour asyncio's installed version lacks (3.12+/3.13 semantics)."""

@@ -16,7 +16,7 @@ import threading
 import warnings
 
 import pytest
-from test_futures import ASYNCIO, UVCFFI, impl, uv_impl  # noqa: F401  (fixtures)
+from test_futures import ASYNCIO, UVCFFI, impl, oracle_since, uv_impl  # noqa: F401  (fixtures)
 
 from uvcffi import tasks as ut
 
@@ -70,6 +70,7 @@ def test_set_result_not_supported(impl, loop):
 
 
 def test_contextvars_copied_and_used_for_every_step(impl, loop):
+    oracle_since(impl, (3, 11), 'create_task(context=)')
     var = contextvars.ContextVar("var", default="unset")
     seen = []
 
@@ -142,6 +143,7 @@ def test_cancel_before_first_step(impl, loop):
 
 
 def test_cancel_can_be_refused(impl, loop):
+    oracle_since(impl, (3, 11), 'cancelling()')
     async def child():
         try:
             await impl.sleep(3600)
@@ -177,6 +179,7 @@ def test_cancel_cancels_awaited_future(impl, loop):
 
 
 def test_cancelling_uncancel_counts(impl, loop):
+    oracle_since(impl, (3, 11), 'cancelling()/uncancel()')
     async def child():
         try:
             await impl.sleep(3600)
@@ -912,6 +915,7 @@ def test_get_stack_and_print_stack(impl, loop):
 
 
 def test_task_repr(impl, loop):
+    oracle_since(impl, (3, 11), "the 'cancelling' repr state")
     async def sleeper():
         await impl.sleep(3600)
 
