@@ -40,6 +40,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import sys
 import threading
 import warnings
@@ -47,6 +48,7 @@ from asyncio import events
 
 from .handles.signal import Signal
 from .transports.datagram import DatagramTransport
+from .transports.subprocess import SubprocessTransport
 
 __all__ = ["OSMixin"]
 
@@ -167,6 +169,66 @@ class OSMixin:
             return
         for sig in list(self._signal_handlers):
             self.remove_signal_handler(sig)
+
+    # ------------------------------------------------------------------ subprocesses
+    async def subprocess_exec(self, protocol_factory, program, *args, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=False, shell=False, bufsize=0, encoding=None,
+                              errors=None, text=None, **kwargs):
+        """Run ``program`` with ``args`` (no shell); returns ``(transport, protocol)`` once the
+        pipes are connected. ``ValueError`` for text-mode/buffering/shell arguments, as
+        asyncio; ``OSError`` (``FileNotFoundError``, ``PermissionError``) from a failed spawn,
+        with nothing left open. Cancelled while connecting: the child is killed and reaped."""
+        if universal_newlines:
+            raise ValueError("universal_newlines must be False")
+        if shell:
+            raise ValueError("shell must be False")
+        if bufsize != 0:
+            raise ValueError("bufsize must be 0")
+        if text:
+            raise ValueError("text must be False")
+        if encoding is not None:
+            raise ValueError("encoding must be None")
+        if errors is not None:
+            raise ValueError("errors must be None")
+        protocol = protocol_factory()
+        return await self._make_subprocess(protocol, (program,) + args, False, stdin, stdout,
+                                           stderr, kwargs)
+
+    async def subprocess_shell(self, protocol_factory, cmd, *, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=False, shell=True, bufsize=0, encoding=None,
+                               errors=None, text=None, **kwargs):
+        """Run ``cmd`` with ``/bin/sh -c``; as ``subprocess_exec`` otherwise."""
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError("cmd must be a string")
+        if universal_newlines:
+            raise ValueError("universal_newlines must be False")
+        if not shell:
+            raise ValueError("shell must be True")
+        if bufsize != 0:
+            raise ValueError("bufsize must be 0")
+        if text:
+            raise ValueError("text must be False")
+        if encoding is not None:
+            raise ValueError("encoding must be None")
+        if errors is not None:
+            raise ValueError("errors must be None")
+        protocol = protocol_factory()
+        return await self._make_subprocess(protocol, cmd, True, stdin, stdout, stderr, kwargs)
+
+    async def _make_subprocess(self, protocol, args, shell, stdin, stdout, stderr, kwargs):
+        self._check_closed()
+        waiter = self.create_future()
+        transport = SubprocessTransport(self, protocol, args, shell, stdin, stdout, stderr,
+                                        waiter=waiter, **kwargs)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            await transport._wait()
+            raise
+        return transport, protocol
 
     # ------------------------------------------------------------------ datagrams
     async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, *,
