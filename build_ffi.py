@@ -298,11 +298,15 @@ int uvcffi_count_handles(uv_loop_t* loop);
 int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
 int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len);
+typedef struct { char* base; size_t len; } uvcffi_rbuf_t;
+void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 
 /* ---- C -> Python: the only entry points, implemented in uvcffi/_callbacks.py -------------- */
 extern "Python" {
     void _uvcffi_on_close(uv_handle_t*);
     void _uvcffi_on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
+    void _uvcffi_on_stream_read(void*, ssize_t);
     void _uvcffi_on_buffered_alloc(uv_handle_t*, size_t, uv_buf_t*);
     void _uvcffi_on_write(uv_write_t*, int);
     void _uvcffi_on_connect(uv_connect_t*, int);
@@ -403,6 +407,30 @@ int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int 
         uv_timer_stop(timer);
     }
     return uv_run(loop, (uv_run_mode)mode);
+}
+
+/* Stream reads: the loop's own read buffer, which Python owns and announces through
+   loop->data (a uvcffi_rbuf_t*, set by net.py), so the read callback can slice a buffer
+   object it holds instead of reading buf->base per read. Without one: the thread's buffer. */
+typedef struct { char* base; size_t len; } uvcffi_rbuf_t;
+
+void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+    uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
+    if (rb != NULL) {
+        buf->base = rb->base;
+        buf->len = rb->len;
+    } else {
+        uvcffi_shared_alloc_cb(handle, suggested, buf);
+    }
+}
+
+/* Stream reads, the hottest callback: C skips the empty reads (nread == 0, EAGAIN) and hands
+   Python only handle->data and nread (the bytes are in the buffer the alloc callback gave). */
+static void _uvcffi_on_stream_read(void*, ssize_t);
+
+void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    (void)buf;
+    if (nread != 0) _uvcffi_on_stream_read(stream->data, nread);
 }
 
 /* The write hot path in one crossing: Python passes a bytes object straight as char*

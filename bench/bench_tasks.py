@@ -6,7 +6,7 @@ already-configured loop (the runner installs the task factory: asyncio's C Task,
 ``wait_for``) are uvcffi's when the loop makes uvcffi Tasks, asyncio's otherwise, so each row
 measures one whole Task layer.
 
-Run standalone for a quick table: ``python bench/bench_tasks.py [workload ...]``.
+Run standalone for a quick table: ``python -m bench.bench_tasks [workload ...]``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,24 @@ import time
 
 from uvcffi import tasks as ut
 
-__all__ = ["WORKLOADS"]
+__all__ = ["WORKLOADS", "uvtasks_loop"]
+
+
+class _UVTasksLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    """The stock loop, creating uvcffi futures; its task factory makes uvcffi Tasks."""
+
+    def create_future(self):
+        return ut.Future(loop=self)
+
+
+def uvtasks_loop():
+    """asyncio's stock loop with uvcffi's Task layer: the same-loop rival of ``asyncio-pytask``.
+
+    ``python -m bench --loop 'asyncio-uvtasks=bench.bench_tasks:uvtasks_loop'``
+    """
+    loop = _UVTasksLoop()
+    loop.set_task_factory(ut.task_factory)
+    return loop
 
 
 def _api(loop):
@@ -157,21 +174,12 @@ def test_gather_1k_futures(benchmark):
 def _configs():
     import uvcffi
 
-    def py_task_factory(loop, coro, **kw):
-        return asyncio.tasks._PyTask(coro, loop=loop, **kw)
-
-    def aio(factory):
-        def make():
-            loop = asyncio.new_event_loop()
-            loop.set_task_factory(factory)
-            return loop
-
-        return make
+    from bench.loops import pytask_loop
 
     return {
-        "asyncio loop + C Task": aio(None),
-        "asyncio loop + _PyTask": aio(py_task_factory),
-        "asyncio loop + uvcffi Task": aio(ut.task_factory),
+        "asyncio loop + C Task": asyncio.new_event_loop,
+        "asyncio loop + _PyTask": pytask_loop,
+        "asyncio loop + uvcffi Task": uvtasks_loop,
         "uvcffi loop + uvcffi Task": uvcffi.new_event_loop,
     }
 

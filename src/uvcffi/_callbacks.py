@@ -50,6 +50,17 @@ def _uvcffi_on_read(stream, nread, buf) -> None:
 
 
 @ffi.def_extern(onerror=_last_resort)
+def _uvcffi_on_stream_read(data, nread) -> None:
+    # Through C's uvcffi_stream_read_cb (build_ffi.py): empty reads never get here, and the
+    # data sits in the buffer the alloc callback handed out, so only nread crosses.
+    owner = _from_handle(data)
+    try:
+        owner._on_read(nread)
+    except BaseException as exc:
+        _dispatch_error(owner, exc)
+
+
+@ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_buffered_alloc(handle, suggested, buf) -> None:
     owner = _from_handle(handle.data)
     try:

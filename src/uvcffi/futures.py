@@ -19,6 +19,17 @@ Interoperability is the other constraint, and it decides the details:
 * Callbacks are always scheduled with ``loop.call_soon(callback, future, context=ctx)``: the
   only loop API used, so the Future runs on any asyncio loop.
 
+"Exception was never retrieved" costs nothing until an exception is set. A Python-level
+``__del__`` on the Future would run on every deallocation (a finalizer call per future, the
+most frequent object of the layer); instead ``set_exception`` creates a small ``_ExceptionLogger``
+(asyncio 3.3's ``_TracebackLogger`` idea) and ``result()``/``exception()``/``cancel()`` defuse it.
+Unlike asyncio 3.3's, ours keeps a reference to the Future, so the report still carries
+``'future'`` as asyncio's does: the Future and its logger form a cycle that is broken when the
+exception is retrieved; an unretrieved one is reported when the garbage collector frees the pair
+(asyncio reports on the last reference, which for a future holding a traceback is usually the
+collector as well). ``_log_traceback`` stays readable and settable to False, as asyncio's
+``_PyFuture`` has it (``asyncio.subprocess`` writes it on our futures).
+
 Cancellation follows CPython 3.13: ``cancel(msg)`` keeps the message for the ``CancelledError``
 that ``result()`` raises, and a Task that ended because its coroutine raised ``CancelledError``
 re-raises that very exception (``_cancelled_exc``), so the traceback chain is kept.
@@ -65,6 +76,33 @@ _FINISHED = "FINISHED"
 _copy_context = contextvars.copy_context
 
 
+class _ExceptionLogger:
+    """Reports a Future's exception that nobody retrieved, when the Future is freed.
+
+    Created only by ``set_exception``; ``future`` is the Future while the report is armed, None
+    once defused. The only place where "exception was never retrieved" is reported.
+    """
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future) -> None:
+        self.future = future
+
+    def __del__(self) -> None:
+        fut = self.future
+        if fut is None:
+            return
+        self.future = None
+        context = {
+            "message": f"{fut.__class__.__name__} exception was never retrieved",
+            "exception": fut._exception,
+            "future": fut,
+        }
+        if fut._source_traceback:
+            context["source_traceback"] = fut._source_traceback
+        fut._loop.call_exception_handler(context)
+
+
 class Future:
     """An eventual result, awaitable by any asyncio Task; not thread-safe.
 
@@ -86,8 +124,8 @@ class Future:
     # True between "awaited by a Task" (set in __await__) and "the Task saw it" (reset by the
     # Task). ``None`` would mean "not a future" to asyncio.isfuture().
     _asyncio_future_blocking = False
-    # True while an exception is set and nobody has looked at it: __del__ then reports it.
-    _log_traceback = False
+    # An armed _ExceptionLogger while an exception is set and nobody has looked at it; else None.
+    _tb_logger: Optional[_ExceptionLogger] = None
 
     def __init__(self, *, loop: Any = None) -> None:
         if loop is None:
@@ -97,17 +135,23 @@ class Future:
         if loop.get_debug():
             self._source_traceback = extract_stack(sys._getframe(1))
 
-    def __del__(self) -> None:
-        if not self._log_traceback:
-            return
-        context = {
-            "message": f"{self.__class__.__name__} exception was never retrieved",
-            "exception": self._exception,
-            "future": self,
-        }
-        if self._source_traceback:
-            context["source_traceback"] = self._source_traceback
-        self._loop.call_exception_handler(context)
+    @property
+    def _log_traceback(self) -> bool:
+        """True while an exception is set and nobody has retrieved it (asyncio's flag)."""
+        return self._tb_logger is not None
+
+    @_log_traceback.setter
+    def _log_traceback(self, value: bool) -> None:
+        if value:
+            raise ValueError("_log_traceback can only be set to False")
+        self._defuse()
+
+    def _defuse(self) -> None:
+        # The exception was seen: nothing to report (breaks the Future <-> logger cycle).
+        logger = self._tb_logger
+        if logger is not None:
+            logger.future = None
+            self._tb_logger = None
 
     __class_getitem__ = classmethod(GenericAlias)  # Future[int] in annotations
 
@@ -167,9 +211,10 @@ class Future:
         """
         state = self._state
         if state is _FINISHED:
-            self._log_traceback = False
             exc = self._exception
             if exc is not None:
+                if self._tb_logger is not None:
+                    self._defuse()
                 raise exc.with_traceback(self._exception_tb)
             return self._result
         if state is _CANCELLED:
@@ -183,7 +228,8 @@ class Future:
         """
         state = self._state
         if state is _FINISHED:
-            self._log_traceback = False
+            if self._tb_logger is not None:
+                self._defuse()
             return self._exception
         if state is _CANCELLED:
             raise self._make_cancelled_error()
@@ -228,8 +274,9 @@ class Future:
 
         Returns False if it was already done (nothing changes), True otherwise.
         """
-        self._log_traceback = False
         if self._state is not _PENDING:
+            if self._tb_logger is not None:
+                self._defuse()  # as asyncio: cancel() on a failed future counts as looking at it
             return False
         self._state = _CANCELLED
         self._cancel_message = msg
@@ -265,7 +312,7 @@ class Future:
         self._exception = exception
         self._exception_tb = exception.__traceback__
         self._state = _FINISHED
-        self._log_traceback = True
+        self._tb_logger = _ExceptionLogger(self)
         self._schedule_callbacks()
 
     # -- awaiting --------------------------------------------------------------------------------
@@ -277,7 +324,6 @@ class Future:
             self._asyncio_future_blocking = True
             yield self
         if self._state is _FINISHED and self._exception is None:
-            self._log_traceback = False
             return self._result
         if self._state is _PENDING:
             raise RuntimeError("await wasn't used with future")

@@ -272,7 +272,6 @@ class Task(Future):
             if self._source_traceback:
                 context["source_traceback"] = self._source_traceback
             self._loop.call_exception_handler(context)
-        Future.__del__(self)
 
     def _repr_info(self) -> list:
         info = Future._repr_info(self)
@@ -372,8 +371,9 @@ class Task(Future):
         error, so the Task is not guaranteed to end cancelled. Counts one cancellation request
         (see :meth:`cancelling`).
         """
-        self._log_traceback = False
         if self._state is not _PENDING:
+            if self._tb_logger is not None:
+                self._defuse()
             return False
         self._num_cancels_requested += 1
         waiter = self._fut_waiter

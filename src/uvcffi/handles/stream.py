@@ -4,7 +4,7 @@ What this layer does, and nothing more: start/stop reading, try a write, queue a
 write, shut the write side down. Protocol logic (flow control, EOF, closing order) lives in
 ``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
 
-Routing. ``_callbacks.py`` calls ``owner._on_read(nread, buf)`` on the object behind
+Routing. ``_callbacks.py`` calls ``owner._on_read(nread)`` on the object behind
 ``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
 methods as *instance attributes* named like the callbacks, so the C callback lands directly
 in the transport's method: no forwarding frame on the hot path. The cycle handle <-> transport
@@ -22,10 +22,31 @@ from __future__ import annotations
 from .._binding import check, ffi, lib
 from .base import UVHandle
 
-__all__ = ["Stream"]
+__all__ = ["Stream", "loop_read_view", "READ_BUFFER_SIZE"]
+
+READ_BUFFER_SIZE = 256 * 1024
 
 _new = ffi.new
 _from_buffer = ffi.from_buffer
+
+
+def loop_read_view(loop):
+    """The loop's stream read buffer as a cffi buffer object (slicing it makes ``bytes``).
+
+    Allocated once per loop and announced to C through ``loop->data`` (``uvcffi_rbuf_t``), where
+    ``uvcffi_stream_alloc_cb`` hands it to libuv. libuv calls the alloc and read callbacks back to
+    back and the read callback copies out before returning, so one buffer serves every stream.
+    """
+    view = loop.__dict__.get("_stream_read_view")
+    if view is None:
+        mem = ffi.new("char[]", READ_BUFFER_SIZE)
+        rb = ffi.new("uvcffi_rbuf_t*")
+        rb.base = mem
+        rb.len = READ_BUFFER_SIZE
+        loop._uv.data = rb
+        loop.__dict__["_stream_read_mem"] = (mem, rb)
+        view = loop.__dict__["_stream_read_view"] = ffi.buffer(mem)
+    return view
 
 
 class Stream(UVHandle):
@@ -53,7 +74,8 @@ class Stream(UVHandle):
 
     # -- reading --------------------------------------------------------------------------
     def read_start(self, buffered: bool) -> None:
-        """Read with the loop's shared buffer, or (``buffered``) into ``_on_alloc``'s buffer."""
+        """Read into the loop's read buffer (``loop_read_view``), or (``buffered``) into
+        ``_on_alloc``'s buffer."""
         if self._closing:
             return
         if self._reading:
@@ -61,8 +83,8 @@ class Stream(UVHandle):
                 return
             lib.uv_read_stop(self._sptr)
             self._reading = False
-        alloc = lib._uvcffi_on_buffered_alloc if buffered else lib.uvcffi_shared_alloc_cb
-        check(lib.uv_read_start(self._sptr, alloc, lib._uvcffi_on_read))
+        alloc = lib._uvcffi_on_buffered_alloc if buffered else lib.uvcffi_stream_alloc_cb
+        check(lib.uv_read_start(self._sptr, alloc, lib.uvcffi_stream_read_cb))
         self._reading = True
         self._buffered = buffered
 
@@ -131,7 +153,7 @@ class Stream(UVHandle):
             d.pop(name, None)
 
     # Defaults while nothing is attached: a late callback is dropped, never an AttributeError.
-    def _on_read(self, nread, buf) -> None:
+    def _on_read(self, nread) -> None:
         pass
 
     def _on_alloc(self, suggested, buf) -> None:

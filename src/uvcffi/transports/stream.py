@@ -46,6 +46,7 @@ from asyncio import transports as _transports
 
 from .._binding import convert_error, ffi, lib
 from ..handles.pipe import Pipe
+from ..handles.stream import loop_read_view
 from ..handles.poll import Poll
 from ..handles.tcp import TCP
 
@@ -53,7 +54,6 @@ __all__ = ["StreamTransport", "ReadPipeTransport", "WritePipeTransport"]
 
 logger = logging.getLogger("asyncio")
 
-_unpack = ffi.unpack
 _from_buffer = ffi.from_buffer
 _UV_EOF = lib.UV_EOF
 _UV_EAGAIN = lib.UV_EAGAIN
@@ -94,8 +94,11 @@ class _Base:
     def _init_base(self, loop, handle, protocol, extra) -> None:
         self._loop = loop
         self._handle = handle
+        self._sptr = handle._sptr
+        self._rview = loop_read_view(loop)
         self._extra = extra
         handle.attach(self)
+        handle._detach_fd = self._detach_fd
         self._fd = handle.fileno()
         fd_transports(loop)[self._fd] = self
         self.set_protocol(protocol)
@@ -164,6 +167,7 @@ class _Base:
             return
         self._lost_scheduled = True
         self._conn_lost += 1
+        self._wready = False
         self._loop.call_soon(self._call_connection_lost, exc)
 
     def _drop_writes(self) -> None:
@@ -188,6 +192,7 @@ class _Base:
         handle = self._handle
         if handle is not None:
             self._handle = None
+            self._wready = False
             fds = fd_transports(self._loop)
             if fds.get(self._fd) is self:
                 del fds[self._fd]
@@ -195,6 +200,7 @@ class _Base:
 
     def _detach_fd(self) -> None:
         """libuv has just closed the descriptor (``uv_close``, maybe from ``Loop.close()``)."""
+        self._wready = False
 
 
 class _Reader(_Base):
@@ -254,11 +260,11 @@ class _Reader(_Base):
         buf.base = c
         buf.len = len(c)
 
-    def _on_read(self, nread, buf) -> None:
+    def _on_read(self, nread) -> None:
         if nread > 0:
             if self._data_received is not None:
                 try:
-                    self._data_received(_unpack(buf.base, nread))
+                    self._data_received(self._rview[:nread])
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
@@ -273,8 +279,8 @@ class _Reader(_Base):
                 self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
             return
         self._rbuf = None
-        if nread == 0 or self._closing:
-            return  # EAGAIN; or a read libuv completed as we were closing (ENOBUFS included)
+        if self._closing:
+            return  # a read libuv completed as we were closing (ENOBUFS included)
         if nread == _UV_EOF:
             self._handle._reading = False  # libuv stopped reading at EOF
             self._on_eof()
@@ -303,9 +309,16 @@ class _Writer(_Base):
     _inflight = 0  # bytes handed to the uv_write in flight (0: none in flight)
     _wbuf_size = 0
     _empty_waiter = None  # loop.sendfile waits here for the queue to drain
+    # The one flag write() tests: nothing in flight, connection not lost, no EOF written, no
+    # sendfile running. Recomputed (_set_wready) wherever one of those changes.
+    _wready = False
 
     def _init_writer(self) -> None:
         self._wbuf: list = []
+
+    def _set_wready(self) -> None:
+        self._wready = (not self._inflight and not self._conn_lost and not self._eof
+                        and self._empty_waiter is None and self._handle is not None)
 
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by ``write()`` and not yet taken by the kernel."""
@@ -316,13 +329,12 @@ class _Writer(_Base):
 
     def write(self, data) -> None:
         """Send ``data`` (bytes-like); never blocks. See the module docstring for the path taken."""
-        if self._inflight or type(data) is not bytes or self._conn_lost or self._eof \
-                or self._empty_waiter is not None:
-            self._write_slow(data)
+        if self._wready and type(data) is bytes:
+            n = _try_write(self._sptr, data, len(data))
+            if n != len(data):
+                self._write_rest(data, n)
             return
-        n = _try_write(self._handle._sptr, data, len(data))
-        if n != len(data):
-            self._write_rest(data, n)
+        self._write_slow(data)
 
     def _check_write(self, data) -> bool:
         """asyncio's argument and state checks; False when the data is to be dropped."""
@@ -351,7 +363,7 @@ class _Writer(_Base):
             self._wbuf_size += len(data)
             self._maybe_pause_protocol()
             return
-        self._write_rest(data, _try_write(self._handle._sptr, data, len(data)))
+        self._write_rest(data, _try_write(self._sptr, data, len(data)))
 
     def _write_rest(self, data, n) -> None:
         """The kernel took ``n`` bytes of ``data`` (or failed: ``n < 0``); send the rest with
@@ -367,6 +379,7 @@ class _Writer(_Base):
             self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
             return
         self._inflight = len(rest)
+        self._wready = False
         self._maybe_pause_protocol()
 
     def writelines(self, list_of_data) -> None:
@@ -386,6 +399,7 @@ class _Writer(_Base):
         self._inflight = 0
         if self._handle is None or self._handle._closing:
             return  # cancelled by our own close
+        self._set_wready()
         if status < 0:
             self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
             return
@@ -399,6 +413,7 @@ class _Writer(_Base):
                 self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
                 return
             self._inflight = size
+            self._wready = False
         self._maybe_resume_protocol()
         if self._inflight:
             if self._eof and not self._shutdown_sent:
@@ -433,12 +448,14 @@ class _Writer(_Base):
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
+        self._wready = False
         if self._drained():
             self._empty_waiter.set_result(None)
         return self._empty_waiter
 
     def _reset_empty_waiter(self) -> None:
         self._empty_waiter = None
+        self._set_wready()
 
 
 # --------------------------------------------------------------------------------- sockets
@@ -476,6 +493,7 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
                 handle.nodelay(True)
         self._sock = sock
         self._init_base(loop, handle, protocol, extra)
+        self._set_wready()
         if server is not None:
             self._server = server
             server._attach(self)
@@ -484,11 +502,8 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
 
-    def _init_base(self, loop, handle, protocol, extra) -> None:
-        super()._init_base(loop, handle, protocol, extra)
-        handle._detach_fd = self._detach_fd
-
     def _detach_fd(self) -> None:
+        self._wready = False
         sock = self._sock
         if sock is not None:
             self._sock = None
@@ -511,6 +526,7 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
         if self._closing or self._eof:
             return
         self._eof = True
+        self._wready = False
         if not self._wbuf:
             self._shutdown()
 
@@ -623,6 +639,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
         _transports._FlowControlMixin.__init__(self, extra, loop)
         self._init_writer()
         self._init_base(loop, handle, protocol, self._extra)
+        self._set_wready()
         loop.call_soon(self._protocol.connection_made, self)
         mode = os.fstat(self._fd).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
