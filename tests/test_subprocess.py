@@ -16,6 +16,34 @@ TRUE = "/bin/true" if os.path.exists("/bin/true") else "/usr/bin/true"
 SLEEP = "/bin/sleep" if os.path.exists("/bin/sleep") else "/usr/bin/sleep"
 
 
+@pytest.fixture(params=["asyncio", "uvcffi", "uvcffi-uv_spawn"])
+def loop_name(request, monkeypatch) -> str:
+    """Here uvcffi runs twice: on its default spawn path (Popen + pidfd where pidfds work) and
+    forced onto uv_spawn, the path taken where the kernel has no pidfds."""
+    if request.param == "uvcffi-uv_spawn":
+        from uvcffi.transports import subprocess as uvsub
+
+        monkeypatch.setattr(uvsub, "_pidfd_state", False)
+        # uv_spawn only runs when no inheritable fd must be closed: the test runner may hold some
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            if fd > 2:
+                try:
+                    if os.get_inheritable(fd):
+                        os.set_inheritable(fd, False)
+                        request.addfinalizer(lambda fd=fd: _reinherit(fd))
+                except OSError:
+                    pass
+    return request.param
+
+
+def _reinherit(fd: int) -> None:
+    try:
+        os.set_inheritable(fd, True)
+    except OSError:
+        pass
+
+
 def run(loop, coro):
     return loop.run_until_complete(asyncio.wait_for(coro, TIMEOUT))
 
@@ -298,3 +326,27 @@ def test_shell_argument_errors(loop):
         assert fd_count() == before
 
     run(loop, main())
+
+
+def test_spawn_path_taken(loop, loop_name):
+    """The uvcffi runs of this module really cover both spawn paths (see ``loop_name``)."""
+    if loop_name == "asyncio":
+        pytest.skip("uvcffi's spawn paths")
+    from uvcffi.handles.process import Process
+    from uvcffi.transports.subprocess import _PopenChild
+
+    async def main():
+        exited = loop.create_future()
+
+        class Proto(asyncio.SubprocessProtocol):
+            def process_exited(self):
+                exited.set_result(None)
+
+        transport, _ = await loop.subprocess_exec(Proto, TRUE)
+        child = transport._child
+        await exited
+        transport.close()
+        return child
+
+    child = run(loop, main())
+    assert isinstance(child, Process if loop_name == "uvcffi-uv_spawn" else _PopenChild)

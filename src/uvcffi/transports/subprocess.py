@@ -1,25 +1,36 @@
 """The subprocess transport: a child from ``uv_spawn`` and its stdio pipes as stream transports.
 
-How a child is started (``SubprocessTransport._start``):
+How a child is started (``SubprocessTransport._start``), fastest correct path first:
+
+* **Popen + pidfd** wherever the kernel has pidfds (Linux 5.3+): ``subprocess.Popen`` starts
+  the child -- CPython's ``_posixsubprocess`` forks with ``vfork()`` where it can, so the cost
+  does not grow with the parent's memory -- and its exit is watched by polling an
+  ``os.pidfd_open`` descriptor on a ``uv_poll_t``. This is exactly how asyncio's unix loop
+  spawns (same Popen semantics: ``close_fds``, ``restore_signals``, ``preexec_fn``...).
+  Measured with ``python -m bench --only subprocess_spawn``: libuv's ``uv_spawn`` uses plain
+  ``fork()`` on Linux, which copies the page tables of the whole interpreter and ran at less
+  than half of asyncio's spawn rate; this path runs ahead of it.
+* **uv_spawn**, where pidfds are unavailable (older kernels), for what it can express; libuv
+  watches the exit through its own SIGCHLD handler, so no thread is needed.
+* **Popen + a waiting thread**, where neither works (no pidfds and a Popen-only option).
+
+Details of the uv_spawn path:
 
 * stdio: ``PIPE`` is an ``os.pipe()`` per stream, as ``subprocess.Popen`` makes them; the
   child's end goes to ``uv_spawn`` as ``UV_INHERIT_FD`` and is closed in the parent right
   after, the parent's end becomes a ``handles.pipe.Pipe`` wrapped by the streams layer's
-  ``ReadPipeTransport``/``WritePipeTransport.from_handle``. (Pipes made here rather than with
-  ``UV_CREATE_PIPE`` because ``stderr=STDOUT`` must share the *child's* end of the stdout
-  pipe, which ``UV_CREATE_PIPE`` never exposes.) ``DEVNULL`` is ``UV_IGNORE``; ``None``, an
-  fd or a file object is ``UV_INHERIT_FD``.
+  ``ReadPipeTransport``/``WritePipeTransport.from_handle`` (both paths share this). (Pipes made
+  here rather than with ``UV_CREATE_PIPE`` because ``stderr=STDOUT`` must share the *child's*
+  end of the stdout pipe, which ``UV_CREATE_PIPE`` never exposes.) ``DEVNULL`` is
+  ``UV_IGNORE``; ``None``, an fd or a file object is ``UV_INHERIT_FD``.
 * ``pass_fds`` extends the stdio array: child fd *n* = parent fd *n*, inheritable in the child.
 * ``close_fds`` (Popen's default True): ``uv_spawn`` closes nothing, but every descriptor Python
-  creates is close-on-exec (PEP 446), so the child only gets 0-2 and ``pass_fds`` — unless the
+  creates is close-on-exec (PEP 446), so the child only gets 0-2 and ``pass_fds`` -- unless the
   process holds *inheritable* descriptors. Those are found with one scan of ``/proc/self/fd``;
-  if there are any, the spawn falls back to ``subprocess.Popen`` (below), which closes them.
-* What ``uv_spawn`` cannot do — run Python in the child (``preexec_fn``), ``user``/``group``/
-  ``extra_groups``, ``umask``, ``process_group``, ``restore_signals=False``, ``pipesize`` —
-  falls back to ``subprocess.Popen`` with the same pipes, exactly what asyncio's unix loop does
-  for every spawn. The exit of a Popen child is watched with a pidfd (``os.pidfd_open``) on a
-  ``uv_poll_t``, or a waiting thread where pidfds are unavailable. Trade-off: the fallback
-  forks with Python's ``_posixsubprocess`` (vfork where it can) and costs a Popen object.
+  if there are any, the spawn goes to Popen, which closes them.
+* What ``uv_spawn`` cannot do -- run Python in the child (``preexec_fn``), ``user``/``group``/
+  ``extra_groups``, ``umask``, ``process_group``, ``restore_signals=False``, ``pipesize`` --
+  goes to Popen too.
 * Difference from Popen, documented: ``uv_spawn`` resets *every* signal disposition below 32
   in the child (Popen's ``restore_signals`` resets only SIGPIPE, SIGXFZ, SIGXFSZ), so a signal
   the parent ignores (e.g. SIGHUP under ``nohup``) is not ignored by a uv_spawn'ed child.
@@ -182,7 +193,8 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         parent_ends: dict = {}  # stdio fd -> the parent's pipe end
         try:
             stdio = self._stdio_fds(stdin, stdout, stderr, child_ends, parent_ends)
-            if close_fds and not use_popen and _has_inheritable_fds(set(pass_fds) | set(stdio)):
+            if not use_popen and (_pidfds_work() or (
+                    close_fds and _has_inheritable_fds(set(pass_fds) | set(stdio)))):
                 use_popen = True
             if use_popen:
                 self._child = _PopenChild(self._loop, args, stdin, stdout, stderr, stdio, kwargs,
@@ -201,6 +213,8 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         except OSError as exc:
             for fd in parent_ends.values():
                 os.close(fd)
+            if not use_popen:
+                exc.filename = executable if executable else args[0]  # as given, like Popen
             if cwd is not None and exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EACCES) \
                     and not os.path.isdir(cwd):
                 exc.filename = cwd  # Popen names the directory when chdir failed
@@ -376,7 +390,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
 
 # ---------------------------------------------------------------------- the Popen fallback
 class _PopenChild:
-    """A child started by ``subprocess.Popen`` (what uv_spawn cannot do); exit via pidfd."""
+    """A child started by ``subprocess.Popen``; its exit is seen through a pidfd (or a thread)."""
 
     popen = None
     pid = None
@@ -465,6 +479,22 @@ def _encode_env(env) -> list:
             raise ValueError("embedded null byte")
         out.append(k + b"=" + v)
     return out
+
+
+_pidfd_state = None  # None: not probed yet; then True/False for this process
+
+
+def _pidfds_work() -> bool:
+    """Whether ``os.pidfd_open`` works here (probed once, on this process's own pid)."""
+    global _pidfd_state
+    if _pidfd_state is None:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        try:
+            os.close(pidfd_open(os.getpid()))
+            _pidfd_state = True
+        except (TypeError, OSError):  # TypeError: no pidfd_open in this os module
+            _pidfd_state = False
+    return _pidfd_state
 
 
 def _has_inheritable_fds(allowed) -> bool:
