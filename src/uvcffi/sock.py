@@ -92,7 +92,14 @@ class SockMixin:
         return d
 
     def _ensure_fd_no_transport(self, fd) -> None:
-        fileno = _fileobj_to_fd(fd)
+        # As asyncio: only the file-object conversion is checked here; a negative number is
+        # the registration's business (so remove_reader(-1) on a closed loop is False).
+        fileno = fd
+        if not isinstance(fileno, int):
+            try:
+                fileno = int(fileno.fileno())
+            except (AttributeError, TypeError, ValueError):
+                raise ValueError(f"Invalid file object: {fd!r}") from None
         transport = fd_transports(self).get(fileno)
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
