@@ -711,7 +711,9 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
             if not fut.cancelled():
                 fut.exception()  # mark the exception as retrieved: gather saw it
             return
-        if not return_exceptions:
+        # Ours and done with a result: read directly (the common case, no future-protocol calls).
+        if not return_exceptions and not (
+                isinstance(fut, Future) and fut._state is _FINISHED and fut._exception is None):
             if fut.cancelled():
                 outer.set_exception(_cancelled_error(fut))
                 return
@@ -722,7 +724,10 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
         if nfinished == nchildren:
             results = []
             for child in children:
-                if child.cancelled():
+                if isinstance(child, Future) and child._state is _FINISHED \
+                        and child._exception is None:
+                    res = child._result
+                elif child.cancelled():
                     res = _cancelled_error(child)
                 else:
                     res = child.exception()
@@ -740,7 +745,10 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
     for arg in aws:
         fut = seen.get(arg) if arg.__hash__ is not None else None
         if fut is None:
-            fut = ensure_future(arg, loop=fut_loop)
+            if isinstance(arg, Future) and (fut_loop is None or arg._loop is fut_loop):
+                fut = arg  # one of ours: what ensure_future would return, without its checks
+            else:
+                fut = ensure_future(arg, loop=fut_loop)
             if fut_loop is None:
                 fut_loop = _get_loop(fut)
             if fut is not arg:
@@ -748,7 +756,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
             nchildren += 1
             if arg.__hash__ is not None:
                 seen[arg] = fut
-            if fut.done():
+            if fut._state is not _PENDING if isinstance(fut, Future) else fut.done():
                 done_children.append(fut)
             else:
                 fut.add_done_callback(on_child_done)
