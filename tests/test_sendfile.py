@@ -397,11 +397,7 @@ def test_sendfile_peer_reset(loop, make_file):
     loop.run_until_complete(main())
 
 
-def test_sendfile_unsupported_on_a_pipe_transport(loop, loop_name, make_file, request):
-    if loop_name == "uvcffi":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "connect_write_pipe fails: handles/stream.py Stream.attach() reads owner._on_read, "
-            "which WritePipeTransport does not have")))
+def test_sendfile_unsupported_on_a_pipe_transport(loop, make_file):
     path, _ = make_file(1000)
 
     async def main():

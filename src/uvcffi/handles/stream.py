@@ -27,6 +27,9 @@ __all__ = ["Stream", "loop_read_view", "READ_BUFFER_SIZE"]
 READ_BUFFER_SIZE = 256 * 1024
 
 _new = ffi.new
+# (attribute on this handle, method of the owner) for each callback attach() routes
+_HOOKS = (("_on_read", "_on_read"), ("_on_alloc", "_on_alloc"),
+          ("_owner_write_done", "_on_write_done"), ("_on_shutdown", "_on_shutdown"))
 _from_buffer = ffi.from_buffer
 
 
@@ -66,11 +69,13 @@ class Stream(UVHandle):
 
     def attach(self, owner) -> None:
         """Route libuv's callbacks to ``owner``'s ``_on_read``/``_on_alloc``/``_on_write_done``/
-        ``_on_shutdown``."""
-        self._on_read = owner._on_read
-        self._on_alloc = owner._on_alloc
-        self._owner_write_done = owner._on_write_done
-        self._on_shutdown = owner._on_shutdown
+        ``_on_shutdown``: those it has (a pipe transport has one direction's); the others keep
+        this class's do-nothing defaults."""
+        d = self.__dict__
+        for mine, theirs in _HOOKS:
+            method = getattr(owner, theirs, None)
+            if method is not None:
+                d[mine] = method
 
     # -- reading --------------------------------------------------------------------------
     def read_start(self, buffered: bool) -> None:
@@ -149,8 +154,8 @@ class Stream(UVHandle):
         # libuv has run (or cancelled) every request: release them, break the cycle.
         self._write_req = self._shutdown_req = None
         d = self.__dict__
-        for name in ("_on_read", "_on_alloc", "_owner_write_done", "_on_shutdown"):
-            d.pop(name, None)
+        for mine, _ in _HOOKS:
+            d.pop(mine, None)
 
     # Defaults while nothing is attached: a late callback is dropped, never an AttributeError.
     def _on_read(self, nread) -> None:

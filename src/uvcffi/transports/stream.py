@@ -115,7 +115,8 @@ class _Base:
     def set_protocol(self, protocol) -> None:
         self._protocol = protocol
         buffered = isinstance(protocol, BufferedProtocol)
-        self._data_received = None if buffered else protocol.data_received
+        # getattr: a write-only transport's protocol may be a bare BaseProtocol
+        self._data_received = None if buffered else getattr(protocol, "data_received", None)
         if buffered != self._buffered:
             self._buffered = buffered
             if self._handle is not None and self._handle._reading:

@@ -71,26 +71,6 @@ _POPEN_ONLY = {"preexec_fn": None, "restore_signals": True, "user": None, "group
 _UV_KWARGS = {"cwd", "env", "start_new_session", "pass_fds", "close_fds", "executable"}
 
 
-def _noop_hook(self, *args) -> None:  # pragma: no cover - never called for that direction
-    pass
-
-
-def _with_all_hooks(cls):
-    """``handles.stream.Stream.attach`` (streams layer, as of 321c4f5) takes read *and* write
-    hooks from every transport, but a pipe transport only has its own direction's. Give the
-    missing ones no-op bodies; libuv never calls them (a child's stdin is never read, its
-    stdout never written). Returns ``cls`` itself once the streams layer has them all."""
-    missing = [h for h in ("_on_read", "_on_alloc", "_on_write_done", "_on_shutdown")
-               if not hasattr(cls, h)]
-    if not missing:
-        return cls
-    return type("_Child" + cls.__name__, (cls,), {h: _noop_hook for h in missing})
-
-
-_StdinTransport = _with_all_hooks(WritePipeTransport)
-_StdoutTransport = _with_all_hooks(ReadPipeTransport)
-
-
 class _PipeProto(asyncio.Protocol):
     """Forwards one stdio pipe's events to the subprocess transport (fd = 0, 1 or 2)."""
 
@@ -239,7 +219,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 self.close()
                 raise
             proto = _PipeProto(self, fd)
-            cls = _StdinTransport if fd == 0 else _StdoutTransport
+            cls = WritePipeTransport if fd == 0 else ReadPipeTransport
             proto.pipe = cls.from_handle(self._loop, handle, proto)
             self._pipes[fd] = proto
 
