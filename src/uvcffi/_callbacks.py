@@ -101,6 +101,18 @@ def _uvcffi_on_getaddrinfo(req, status, res) -> None:
             lib.uv_freeaddrinfo(res)
 
 
+@ffi.def_extern(onerror=_last_resort)
+def _uvcffi_on_poll(poll, status, events) -> None:
+    # Every readiness event of a uv_poll_t: add_reader/add_writer, sock_*, UDP datagrams.
+    # ``Poll.start`` stores its callback as the handle's ``_on_poll``, so this lands directly
+    # in the watcher's method.
+    owner = _from_handle(poll.data)
+    try:
+        owner._on_poll(status, events)
+    except BaseException as exc:
+        _dispatch_error(owner, exc)
+
+
 def _forward(extern_name: str, method: str, pass_ptr: bool = False) -> None:
     """Implement ``extern_name`` as: find the owner of the handle/request passed first, call
     ``owner.<method>(*rest)`` (with the pointer first if ``pass_ptr``)."""
@@ -124,7 +136,6 @@ _forward("_uvcffi_on_close", "_on_closed")
 _forward("_uvcffi_on_connect", "_on_connect")
 _forward("_uvcffi_on_shutdown", "_on_shutdown")
 _forward("_uvcffi_on_connection", "_on_connection")
-_forward("_uvcffi_on_poll", "_on_poll")
 _forward("_uvcffi_on_signal", "_on_signal")
 _forward("_uvcffi_on_exit", "_on_exit")
 _forward("_uvcffi_on_udp_send", "_on_send", pass_ptr=True)

@@ -20,15 +20,17 @@ class Poll(UVHandle):
     def __init__(self, loop, fd: int) -> None:
         super().__init__(loop)
         self._fd = fd
-        self._callback = None
         self._registered(lib.uv_poll_init(loop._uv, self._ptr, fd))
 
     def start_drain(self) -> None:
         check(lib.uv_poll_start(self._ptr, lib.UV_READABLE, DRAIN_POLL_CB))
 
     def start(self, events: int, callback) -> None:
-        """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error."""
-        self._callback = callback
+        """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error.
+
+        The callback becomes this handle's ``_on_poll`` (an instance attribute), so the C
+        callback calls it with no forwarding frame in between."""
+        self.__dict__["_on_poll"] = callback
         check(lib.uv_poll_start(self._ptr, events, lib._uvcffi_on_poll))
 
     def stop(self) -> None:
@@ -36,10 +38,8 @@ class Poll(UVHandle):
             check(lib.uv_poll_stop(self._ptr))
 
     def _on_poll(self, status: int, events: int) -> None:
-        cb = self._callback
-        if cb is not None:
-            cb(status, events)
+        pass  # nothing started, or closed: a late event is dropped
 
     def close(self) -> None:
-        self._callback = None
+        self.__dict__.pop("_on_poll", None)
         super().close()

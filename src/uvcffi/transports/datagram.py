@@ -139,7 +139,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         for a failed send: an ``OSError`` goes to ``protocol.error_received``, as in asyncio.
         ``TypeError`` for a non-bytes-like ``data``; ``ValueError`` for an ``addr`` other than
         the connected peer."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
+        if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
         if not data:
             return
@@ -210,6 +210,20 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             poll.stop()
 
     def _on_poll(self, status: int, events: int) -> None:
+        if events == _READABLE and status == 0:  # the per-datagram path: _read_ready inlined
+            if self._conn_lost:
+                return
+            try:
+                data, addr = self._sock.recvfrom(self.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._read_failed(exc)
+                return
+            self._protocol.datagram_received(data, addr)
+            return
         if status < 0:
             self._on_poll_error(status)
             return
@@ -236,14 +250,19 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             data, addr = self._sock.recvfrom(self.max_size)
         except (BlockingIOError, InterruptedError):
             pass
-        except OSError as exc:
-            self._protocol.error_received(exc)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal read error on datagram transport")
+            self._read_failed(exc)
         else:
             self._protocol.datagram_received(data, addr)
+
+    def _read_failed(self, exc: BaseException) -> None:
+        # asyncio's rule: a socket error is the protocol's business, anything else is fatal.
+        if isinstance(exc, OSError):
+            self._protocol.error_received(exc)
+        else:
+            self._fatal_error(exc, "Fatal read error on datagram transport")
 
     def _send_ready(self) -> None:
         buffer = self._buffer
