@@ -7,12 +7,18 @@ oracle) and on uvcffi's. Teardown is strict, so a test cannot pass while it leak
 * no task of the loop may be left pending;
 * nothing may reach the loop's exception handler unless the test asked for the
   ``handler_calls`` fixture (then the test asserts on what arrived).
+
+``certs``/``contexts``: a self-signed certificate for ``localhost`` made with the ``openssl`` CLI
+(skips without it), and the server/client ``SSLContext`` pair trusting it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
+import ssl
+import subprocess
 
 import pytest
 
@@ -97,3 +103,28 @@ def loop(request, loop_factory):
         assert not pending, f"test left tasks pending: {pending!r}"
         if calls is None:
             assert not recorded, f"unexpected exception handler calls: {recorded!r}"
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    """``(cert_path, key_path)``: a self-signed EC certificate for localhost / 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl CLI")
+    d = tmp_path_factory.mktemp("tls")
+    key, cert = d / "key.pem", d / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def contexts(certs):
+    """``(server_ctx, client_ctx)`` for ``certs``; the client verifies the server."""
+    cert, key = certs
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=cert)
+    return server_ctx, client_ctx

@@ -1,5 +1,6 @@
 """TLS: asyncio's SSLProtocol over uvcffi's transports (ssl= on both sides, start_tls,
-streams), with a certificate the tests generate (``openssl`` CLI)."""
+streams), with a certificate the tests generate (``openssl`` CLI; the ``certs``/``contexts``
+fixtures live in conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,32 +9,10 @@ import hashlib
 import random
 import shutil
 import ssl
-import subprocess
 
 import pytest
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    key, cert = d / "key.pem", d / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True)
-    return str(cert), str(key)
-
-
-@pytest.fixture
-def contexts(certs):
-    cert, key = certs
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(cert, key)
-    client_ctx = ssl.create_default_context(cafile=cert)
-    return server_ctx, client_ctx
 
 
 async def settle():

@@ -111,6 +111,7 @@ class Server(events.AbstractServer):
             self._watch(sock)
 
     def _accept_plain(self, conn, extra) -> None:
+        protocol = None
         try:
             protocol = self._protocol_factory()
             StreamTransport(self._loop, conn, protocol, None, extra, self)
@@ -118,10 +119,16 @@ class Server(events.AbstractServer):
             raise
         except BaseException as exc:
             conn.close()
-            self._loop.call_exception_handler({
-                "message": "Error on transport creation for incoming connection",
-                "exception": exc,
-            })
+            # asyncio tells the exception handler only in debug mode (the connection is the
+            # peer's business, like an OSError on an established one)
+            if self._loop.get_debug():
+                context = {
+                    "message": "Error on transport creation for incoming connection",
+                    "exception": exc,
+                }
+                if protocol is not None:
+                    context["protocol"] = protocol
+                self._loop.call_exception_handler(context)
 
     async def _accept_tls(self, conn, extra) -> None:
         loop = self._loop
