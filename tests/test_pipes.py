@@ -19,36 +19,6 @@ import pytest
 
 T = 10  # bound on every wait
 
-# Known uvcffi bugs, each in a module this suite's author does not own. A test that meets one
-# is a strict xfail on uvcffi's loop only (asyncio's side must pass), so a fix shows up as an
-# XPASS failure naming the marks to remove.
-#
-# EMPTY_WRITE: _Writer._write_slow (transports/stream.py) calls _write_rest even when
-#   uv_try_write took everything, so an empty uv_write goes out with _inflight = 0. A second
-#   uv_write then overwrites Stream._write_req (handles/stream.py keeps one), freeing the first
-#   request while libuv holds it, and the first completion drops the second's request and
-#   buffers (use after free: a segfault, sometimes) and zeroes _inflight, so close() releases
-#   the handle under the real write: data lost. Sockets too (tests/test_unix.py).
-# EPIPE_REPORTED: the write pipe sends OSError (EPIPE from a failed write) to the exception
-#   handler; asyncio's _UnixWritePipeTransport._fatal_error keeps every OSError out of it.
-# DEVNULL_ABORT: a character device epoll cannot watch (/dev/null) reaches uv_read_start;
-#   epoll_ctl fails with EPERM and libuv abort()s the process.
-EMPTY_WRITE = "EMPTY_WRITE"
-EPIPE_REPORTED = "EPIPE_REPORTED"
-DEVNULL_ABORT = "DEVNULL_ABORT"
-
-
-@pytest.fixture
-def known_bugs(request, loop_name):
-    """``known_bugs(BUG, ...)``: this test fails on uvcffi until those bugs are fixed."""
-
-    def mark(*bugs):
-        if loop_name == "uvcffi":
-            reason = "known uvcffi bug " + ", ".join(bugs) + " (see tests/test_pipes.py)"
-            request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-    return mark
-
 
 class Reader(asyncio.Protocol):
     """A read-pipe protocol that records every callback."""
@@ -393,11 +363,10 @@ loop.close()
 """
 
 
-def test_mixed_buffer_writes_then_close(loop_name, known_bugs):
+def test_mixed_buffer_writes_then_close(loop_name):
     """bytearray/memoryview writes, a write larger than the pipe, close(): the reader gets
     every byte, in order, then EOF. In a child process: the uvcffi bug this meets frees a
     write request libuv still holds (a crash, sometimes)."""
-    known_bugs(EMPTY_WRITE)
     out = subprocess.run([sys.executable, "-c", MIXED_WRITES, loop_name],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -493,8 +462,7 @@ def test_reader_goes_away_with_nothing_queued(loop, fds):
     loop.run_until_complete(main())
 
 
-def test_reader_goes_away_with_data_queued(loop, fds, known_bugs, handler_calls):
-    known_bugs(EPIPE_REPORTED)
+def test_reader_goes_away_with_data_queued(loop, fds, handler_calls):
 
     async def main():
         r, w = fds.pipe()
@@ -511,10 +479,9 @@ def test_reader_goes_away_with_data_queued(loop, fds, known_bugs, handler_calls)
     assert handler_calls == []
 
 
-def test_write_after_the_reader_went_away(loop, fds, known_bugs, handler_calls):
+def test_write_after_the_reader_went_away(loop, fds, handler_calls):
     """The write itself meets EPIPE (before the loop noticed the hang-up): connection_lost
     gets the BrokenPipeError, and it is not reported to the exception handler."""
-    known_bugs(EPIPE_REPORTED)
 
     async def main():
         r, w = fds.pipe()
@@ -633,11 +600,10 @@ loop.close()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="epoll refuses /dev/null on Linux")
-def test_dev_null_as_read_pipe(loop_name, known_bugs):
+def test_dev_null_as_read_pipe(loop_name):
     """/dev/null is a character device asyncio accepts, but epoll cannot watch it: asyncio
     reports the PermissionError to the exception handler, and close() still works. In a child
     process, because a loop that hands it to epoll unguarded may abort the process."""
-    known_bugs(DEVNULL_ABORT)
     out = subprocess.run([sys.executable, "-c", DEV_NULL_READER, loop_name],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -27,28 +27,6 @@ pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs AF
 HAS_CLEANUP_SOCKET = sys.version_info >= (3, 13)
 T = 10  # bound on every wait
 
-# Known uvcffi bug, in a module this suite's author does not own (the test is a strict xfail on
-# uvcffi's loop only, so the fix shows up as an XPASS failure naming the mark to remove):
-# EMPTY_WRITE: _Writer._write_slow (transports/stream.py) calls _write_rest even when
-#   uv_try_write took everything, so an empty uv_write goes out with _inflight = 0. A second
-#   uv_write then overwrites Stream._write_req (handles/stream.py keeps one), freeing the first
-#   request while libuv holds it, and the first completion drops the second's request and
-#   buffers (use after free: a segfault, sometimes) and zeroes _inflight, so close() releases
-#   the handle under the real write: the peer misses data.
-EMPTY_WRITE = "EMPTY_WRITE"
-
-
-@pytest.fixture
-def known_bugs(request, loop_name):
-    """``known_bugs(BUG, ...)``: this test fails on uvcffi until those bugs are fixed."""
-
-    def mark(*bugs):
-        if loop_name == "uvcffi":
-            reason = "known uvcffi bug " + ", ".join(bugs) + " (see tests/test_unix.py)"
-            request.node.add_marker(pytest.mark.xfail(strict=True, reason=reason))
-
-    return mark
-
 
 @pytest.fixture
 def sockdir():
@@ -272,11 +250,10 @@ loop.close()
 """
 
 
-def test_close_after_mixed_writes_delivers_everything(loop_name, sockdir, known_bugs):
+def test_close_after_mixed_writes_delivers_everything(loop_name, sockdir):
     """bytes-like writes of every kind, a write larger than the socket buffers, close(): the
     peer gets every byte, in order, then EOF. In a child process: the uvcffi bug this meets
     frees a write request libuv still holds (a crash, sometimes)."""
-    known_bugs(EMPTY_WRITE)
     out = subprocess.run([sys.executable, "-c", MIXED_WRITES, loop_name, sockdir],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

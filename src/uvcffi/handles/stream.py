@@ -106,7 +106,12 @@ class Stream(UVHandle):
 
     def write(self, buffers: list) -> int:
         """Queue one vectored ``uv_write`` of ``buffers`` (bytes-like, kept alive until it
-        completes); ``_on_write_done(status)`` follows. Returns 0 or a negative libuv error."""
+        completes); ``_on_write_done(status)`` follows. Returns 0 or a negative libuv error.
+
+        One write in flight at a time (the transport queues the rest): a second one would
+        release the first one's buffers while libuv still reads them, so it is refused."""
+        if self._write_req is not None:
+            raise RuntimeError(f"{self!r}: a uv_write is already in flight")
         n = len(buffers)
         req = _new("uv_write_t*")
         req.data = self._cself

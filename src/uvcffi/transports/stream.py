@@ -38,9 +38,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import socket
 import stat
 import weakref
+from typing import Optional
 from asyncio import BufferedProtocol, constants, trsock
 from asyncio import transports as _transports
 
@@ -364,7 +366,9 @@ class _Writer(_Base):
             self._wbuf_size += len(data)
             self._maybe_pause_protocol()
             return
-        self._write_rest(data, _try_write(self._sptr, data, len(data)))
+        n = _try_write(self._sptr, data, len(data))
+        if n != len(data):
+            self._write_rest(data, n)
 
     def _write_rest(self, data, n) -> None:
         """The kernel took ``n`` bytes of ``data`` (or failed: ``n < 0``); send the rest with
@@ -536,6 +540,18 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
 
 
 # --------------------------------------------------------------------------------- pipes
+def _epoll_refuses(fd: int) -> Optional[OSError]:
+    """The error epoll gives for watching ``fd`` (e.g. EPERM for /dev/null), or None."""
+    ep = select.epoll()
+    try:
+        ep.register(fd, select.EPOLLIN)
+    except OSError as exc:
+        return exc
+    finally:
+        ep.close()
+    return None
+
+
 def _check_pipe(pipe, message: str):
     fd = pipe.fileno()
     mode = os.fstat(fd).st_mode
@@ -550,8 +566,13 @@ class _PipeMixin(_Base):
     _KIND = "pipe"
     _pipe = None  # the user's file object, closed with the transport (libuv has a dup)
 
+    # OSErrors kept out of the exception handler (a debug log only), as asyncio's pipe
+    # transports do: None for every OSError (the write side), else these errnos (the read side).
+    _quiet_errnos: Optional[tuple] = None
+    _unpollable: Optional[OSError] = None  # why epoll cannot watch this descriptor, if it cannot
+
     def _fatal_error(self, exc, message="Fatal error on pipe transport") -> None:
-        if isinstance(exc, OSError) and exc.errno == errno.EIO:
+        if isinstance(exc, OSError) and (self._quiet_errnos is None or exc.errno in self._quiet_errnos):
             if self._loop.get_debug():
                 logger.debug("%r: %s", self, message, exc_info=True)
         else:
@@ -578,6 +599,9 @@ class _PipeMixin(_Base):
     @classmethod
     def _open(cls, loop, pipe, protocol, waiter, extra, message):
         fd, mode = _check_pipe(pipe, message)
+        # Some character devices (/dev/null) cannot be watched by epoll, and libuv aborts the
+        # process when epoll refuses a descriptor it reads: ask epoll first, here.
+        unpollable = _epoll_refuses(fd) if stat.S_ISCHR(mode) else None
         os.set_blocking(fd, False)
         dup = os.dup(fd)
         try:
@@ -589,6 +613,8 @@ class _PipeMixin(_Base):
         extra["pipe"] = pipe
         self = cls.from_handle(loop, handle, protocol, waiter, extra)
         self._pipe = pipe
+        if unpollable is not None:
+            self._unpollable = unpollable
         return self
 
 
@@ -606,6 +632,15 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
         return self
+
+    _quiet_errnos = (errno.EIO,)  # a pty whose other side closed: the end, not an error
+
+    def _begin_reading(self) -> None:
+        if self._unpollable is not None:  # never handed to libuv (see _PipeMixin._open)
+            self._started = True
+            self._fatal_error(self._unpollable, "Fatal read error on pipe transport")
+            return
+        super()._begin_reading()
 
     @classmethod
     def open(cls, loop, pipe, protocol, waiter=None, extra=None):
