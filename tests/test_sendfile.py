@@ -13,10 +13,8 @@ import asyncio
 import hashlib
 import io
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 
 import pytest
 
@@ -319,7 +317,7 @@ def test_sendfile_bad_arguments(loop, make_file, tmp_path):
 
     async def main():
         c = await connect(loop)
-        with open(text, "r") as tf:
+        with open(text) as tf:
             with pytest.raises(ValueError, match="binary mode"):
                 await wait(loop.sendfile(c.transport, tf))
         with open(path, "rb") as f:
@@ -419,25 +417,8 @@ def test_sendfile_unsupported_on_a_pipe_transport(loop, make_file):
 
 
 # ---------------------------------------------------------------------------------- TLS
-@pytest.fixture(scope="module")
-def tls_contexts(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl CLI")
-    d = tmp_path_factory.mktemp("sendfile-tls")
-    key, cert = d / "key.pem", d / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True)
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(str(cert), str(key))
-    client_ctx = ssl.create_default_context(cafile=str(cert))
-    return server_ctx, client_ctx
-
-
-def test_sendfile_over_tls_uses_fallback(loop, make_file, tls_contexts):
-    server_ctx, client_ctx = tls_contexts
+def test_sendfile_over_tls_uses_fallback(loop, make_file, contexts):
+    server_ctx, client_ctx = contexts
     path, content = make_file(2 * MB + 7)
 
     async def main():
@@ -538,7 +519,7 @@ def test_sock_sendfile_bad_arguments(loop, make_file, tmp_path):
     async def main():
         a, b = sock_pair()
         with a, b, open(path, "rb") as f:
-            with open(text, "r") as tf:
+            with open(text) as tf:
                 with pytest.raises(ValueError, match="binary mode"):
                     await wait(loop.sock_sendfile(a, tf))
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:

@@ -40,7 +40,7 @@ class Runner:
         self._context = None
         self._interrupt_count = 0
 
-    def __enter__(self) -> "Runner":
+    def __enter__(self) -> Runner:
         self._lazy_init()
         return self
 

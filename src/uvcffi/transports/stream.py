@@ -42,14 +42,14 @@ import select
 import socket
 import stat
 import weakref
-from typing import Optional
 from asyncio import BufferedProtocol, constants, trsock
 from asyncio import transports as _transports
+from typing import Optional
 
 from .._binding import convert_error, ffi, lib
 from ..handles.pipe import Pipe
-from ..handles.stream import loop_read_view
 from ..handles.poll import Poll
+from ..handles.stream import loop_read_view
 from ..handles.tcp import TCP
 
 __all__ = ["StreamTransport", "ReadPipeTransport", "WritePipeTransport"]
@@ -70,7 +70,7 @@ def _set_result_unless_cancelled(fut, result) -> None:
         fut.set_result(result)
 
 
-def fd_transports(loop) -> "weakref.WeakValueDictionary":
+def fd_transports(loop) -> weakref.WeakValueDictionary:
     """fd -> transport of the streams libuv owns on ``loop`` (``add_reader`` must refuse them)."""
     d = loop.__dict__.get("_stream_fds")
     if d is None:
