@@ -1,28 +1,40 @@
 """``getaddrinfo``/``getnameinfo`` on libuv's threadpool.
 
-Numeric hosts never leave Python: ``_numeric_addrinfo`` answers ``("127.0.0.1", 80)`` the way
-the resolver would (every socket type asked for, ``sockaddr`` tuples as the socket module
-builds them). Anything else becomes a ``uv_getaddrinfo`` request; IPv6 zone ids
-(``fe80::1%eth0``) go that way too, so the resolver fills ``scope_id``.
+Two kinds of "already numeric", because asyncio has two:
+
+* ``loop.getaddrinfo()`` must answer exactly as ``socket.getaddrinfo`` does (asyncio runs that in
+  its executor), every flag, filter and error included. For a numeric host and a numeric port the
+  C library answers without touching the network or a file, so ``_is_numeric`` sends those
+  straight to ``socket.getaddrinfo`` on the loop's thread (a few microseconds: exact, and cheaper
+  than a threadpool round trip). Anything else becomes a ``uv_getaddrinfo`` request; IPv6 zone
+  ids (``fe80::1%eth0``) go that way too, so the resolver fills ``scope_id``.
+* ``create_connection``, ``create_server`` and ``sock_connect`` skip resolving an address that is
+  already an IP, without normalizing it or checking the port, and keep the caller's flowinfo and
+  scope id (asyncio's ``_ipaddr_info`` rule, ``_ipaddr_info`` here). So ``("127.0.0.1", 70000)``
+  fails in ``connect()`` with ``OverflowError``, as on asyncio's loop, instead of wrapping.
+
+``getnameinfo`` validates its address as the socket module does (``_parse_sockaddr``) before the
+libuv request, so its argument errors are the socket module's own.
 
 Request lifetime. A ``_Request`` owns its ``uv_*_t`` memory and ``ffi.new_handle``; the loop
 keeps it in ``loop._dns_requests`` from submission until libuv's callback, so neither can be
 freed while the threadpool works. Cancelling the awaiting future calls ``uv_cancel`` (which
 succeeds only before a worker picked the request up; otherwise the answer is dropped).
 ``Loop.close()`` cancels what is pending (``_close_net``) and runs libuv until the callbacks
-have run. Failures are ``socket.gaierror`` (through ``_binding.convert_error``).
+have run. Failures are ``socket.gaierror`` (through ``_binding.convert_error``; libuv words
+the messages its own way, the ``errno`` is the C library's ``EAI_*`` number).
 """
 
 from __future__ import annotations
 
+import operator
 import socket
 
 from ._binding import convert_error, ffi, lib
 
 __all__ = ["DnsMixin"]
 
-_SOCKTYPES = (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW)
-_PROTO_FOR = {socket.SOCK_STREAM: socket.IPPROTO_TCP, socket.SOCK_DGRAM: socket.IPPROTO_UDP}
+_HAS_IPV6 = hasattr(socket, "AF_INET6")
 
 
 def _family(af: int):
@@ -56,66 +68,108 @@ def _sockaddr_to_tuple(sa):
     return None
 
 
-def _port_to_int(port):
-    if port is None:
-        return 0
-    if isinstance(port, bytes):
-        port = port.decode()
-    if isinstance(port, str):
-        if port == "":
-            return 0
+def _is_ip(host) -> bool:
+    """True if ``host`` (str) is an IPv4 or IPv6 address in a form ``inet_pton`` takes."""
+    for af in (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,):
         try:
-            return int(port)
-        except ValueError:
-            return None
-    if isinstance(port, int):
-        return port
-    raise OSError("Int or String expected")
+            socket.inet_pton(af, host)
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
 
 
-def _numeric_addrinfo(host, port, family, type, proto, flags):
-    """The resolver's answer for a numeric host, or None to ask the resolver."""
-    if host is None or not isinstance(host, (str, bytes)):
-        return None
-    if isinstance(host, bytes):
+def _is_numeric(host, port) -> bool:
+    """True if the C library resolves ``(host, port)`` without a lookup of any kind: an IP
+    literal without zone id and a port that is absent, an int or all digits."""
+    if isinstance(host, (bytes, bytearray)):
         try:
-            host = host.decode("ascii")
+            host = bytes(host).decode("ascii")
         except UnicodeDecodeError:
-            return None
-    if "%" in host:
+            return False
+    if not isinstance(host, str) or "%" in host:
+        return False
+    if port is not None and not isinstance(port, int):
+        if isinstance(port, (bytes, bytearray)):
+            try:
+                port = bytes(port).decode("ascii")
+            except UnicodeDecodeError:
+                return False
+        if not isinstance(port, str) or not (port == "" or port.isascii() and port.isdigit()):
+            return False
+    return _is_ip(host)
+
+
+def _ipaddr_info(host, port, family, type, proto, flowinfo=0, scopeid=0):
+    """The one addrinfo entry for an address that is already an IP, or None to resolve it
+    (the rule of asyncio's ``_ensure_resolved``: only for stream/datagram sockets, any port
+    ``int()`` takes, the host kept as written)."""
+    if host is None or proto not in (0, socket.IPPROTO_TCP, socket.IPPROTO_UDP):
         return None
-    port_num = _port_to_int(port)
-    if port_num is None or not 0 <= port_num <= 65535:
-        return None
-    if type == 0:
-        types = [socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW]
-    elif type in _PROTO_FOR or type == socket.SOCK_RAW:
-        types = [type]
+    if type == socket.SOCK_STREAM:
+        proto = socket.IPPROTO_TCP
+    elif type == socket.SOCK_DGRAM:
+        proto = socket.IPPROTO_UDP
     else:
         return None
-    candidates = []
-    if family in (0, socket.AF_INET):
+    if port is None or port == "" or port == b"":
+        port = 0
+    else:
         try:
-            socket.inet_pton(socket.AF_INET, host)
-            candidates.append((socket.AF_INET, (host, port_num)))
-        except OSError:
-            pass
-    if family in (0, socket.AF_INET6) and not candidates:
+            port = int(port)
+        except (TypeError, ValueError):
+            return None  # a service name ("http") or garbage: the resolver decides
+    if isinstance(host, bytes):
+        host = host.decode("idna")
+    if "%" in host:
+        return None  # inet_pton takes no zone id
+    if family == socket.AF_UNSPEC:
+        families = (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,)
+    else:
+        families = (family,)
+    for af in families:
         try:
-            packed = socket.inet_pton(socket.AF_INET6, host)
-            candidates.append((socket.AF_INET6, (socket.inet_ntop(socket.AF_INET6, packed), port_num, 0, 0)))
+            socket.inet_pton(af, host)
         except OSError:
-            pass
-    if not candidates:
-        return None
-    af, addr = candidates[0]
-    result = []
-    for t in types:
-        if proto and t in _PROTO_FOR and proto != _PROTO_FOR[t]:
             continue
-        p = _PROTO_FOR.get(t, 0) if t != socket.SOCK_RAW else proto
-        result.append((_family(af), _socktype(t), p, "", addr))
-    return result
+        if _HAS_IPV6 and af == socket.AF_INET6:
+            return af, type, proto, "", (host, port, flowinfo, scopeid)
+        return af, type, proto, "", (host, port)
+    return None
+
+
+def _parse_sockaddr(sockaddr, flags):
+    """Check ``getnameinfo``'s arguments as the socket module does; the numeric
+    ``(family, address)`` to hand to libuv. The same ``TypeError``/``OverflowError``/
+    ``OSError``/``socket.gaierror`` as ``socket.getnameinfo`` for a bad one."""
+    if not isinstance(sockaddr, tuple):
+        raise TypeError("getnameinfo() argument 1 must be a tuple")
+    if not 2 <= len(sockaddr) <= 4 or not isinstance(sockaddr[0], str):
+        raise TypeError("getnameinfo(): illegal sockaddr argument")
+    host = sockaddr[0]
+    port = operator.index(sockaddr[1])
+    if port > 0x7FFFFFFF:  # a C int, as the socket module parses it
+        raise OverflowError("signed integer is greater than maximum")
+    if port < -0x80000000:
+        raise OverflowError("signed integer is less than minimum")
+    flowinfo = operator.index(sockaddr[2]) & 0xFFFFFFFF if len(sockaddr) > 2 else 0
+    scope_id = operator.index(sockaddr[3]) & 0xFFFFFFFF if len(sockaddr) > 3 else 0
+    operator.index(flags)
+    if flowinfo > 0xFFFFF:
+        raise OverflowError("getnameinfo(): flowinfo must be 0-1048575.")
+    # AI_NUMERICHOST: the C library parses, it never looks anything up
+    infos = socket.getaddrinfo(host, str(port), socket.AF_UNSPEC, socket.SOCK_DGRAM, 0,
+                               socket.AI_NUMERICHOST)
+    if len(infos) != 1:
+        raise OSError("sockaddr resolved to multiple addresses")
+    family, _, _, _, addr = infos[0]
+    if family == socket.AF_INET:
+        if len(sockaddr) != 2:
+            raise OSError("IPv4 sockaddr must be 2 tuple")
+        return family, addr
+    if _HAS_IPV6 and family == socket.AF_INET6:
+        return family, (addr[0], addr[1], flowinfo, scope_id)
+    raise OSError("unknown family")  # pragma: no cover
 
 
 class _Request:
@@ -188,36 +242,42 @@ class DnsMixin:
 
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
         """Resolve ``(host, port)`` like ``socket.getaddrinfo``; a list of
-        ``(family, type, proto, canonname, sockaddr)``. ``socket.gaierror`` on failure; if
+        ``(family, type, proto, canonname, sockaddr)``. ``socket.gaierror`` on failure, and the
+        socket module's ``TypeError``/``OSError`` for arguments of the wrong type; if
         cancelled, the libuv request is cancelled too."""
         self._check_closed()
-        fast = _numeric_addrinfo(host, port, family, type, proto, flags)
-        if fast is not None:
-            return fast
+        family, type_, proto, flags = (operator.index(family), operator.index(type),
+                                       operator.index(proto), operator.index(flags))
+        if _is_numeric(host, port) and not (isinstance(port, int) and port < 0):
+            # no lookup can happen: the C library's exact answer, on this thread
+            return socket.getaddrinfo(host, port, family, type_, proto, flags)
+        # the socket module's argument rules, in its order
         if host is None:
             node = ffi.NULL
         elif isinstance(host, str):
             node = host.encode("idna")
-        elif isinstance(host, (bytes, bytearray)):
-            node = bytes(host)
+        elif isinstance(host, bytes):
+            node = host
         else:
-            raise TypeError(f"getaddrinfo() argument 1 must be string or None, not {type(host).__name__}")
+            raise TypeError("getaddrinfo() argument 1 must be string or None")
         if port is None:
             service = ffi.NULL
         elif isinstance(port, int):
-            service = str(port).encode()
+            if not -(1 << 63) <= port < (1 << 63):
+                raise OverflowError("Python int too large to convert to C long")
+            service = str(int(port)).encode()
         elif isinstance(port, str):
             service = port.encode()
         elif isinstance(port, bytes):
             service = port
         else:
             raise OSError("Int or String expected")
-        for name, v in (("family", family), ("type", type), ("proto", proto), ("flags", flags)):
-            if not isinstance(v, int):
-                raise TypeError(f"'{name}' must be an integer, not {v.__class__.__name__}")
+        if node == b"" or (node == ffi.NULL and service == ffi.NULL):
+            # libuv refuses these (EINVAL); the C library answers "no such name"
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         hints = ffi.new("struct addrinfo*")
         hints.ai_family = family
-        hints.ai_socktype = type
+        hints.ai_socktype = type_
         hints.ai_protocol = proto
         hints.ai_flags = flags
         r = _Request(self, "uv_getaddrinfo_t*")
@@ -226,48 +286,33 @@ class DnsMixin:
         return await r.fut
 
     async def getnameinfo(self, sockaddr, flags=0):
-        """``socket.getnameinfo`` on libuv's threadpool: ``(host, service)``."""
+        """``socket.getnameinfo`` on libuv's threadpool: ``(host, service)``. The socket
+        module's errors for a bad ``sockaddr``; ``socket.gaierror`` if the lookup fails; if
+        cancelled, the libuv request is cancelled too."""
         self._check_closed()
-        if not isinstance(sockaddr, tuple):
-            raise TypeError("getnameinfo() argument 1 must be a tuple")
-        if not 2 <= len(sockaddr) <= 4:
-            raise TypeError("getnameinfo(): illegal sockaddr argument")
-        host, port = sockaddr[0], sockaddr[1]
-        if not isinstance(host, str) or not isinstance(port, int):
-            raise TypeError("getnameinfo(): illegal sockaddr argument")
-        if not isinstance(flags, int):
-            raise TypeError(f"'flags' must be an integer, not {flags.__class__.__name__}")
-        if not 0 <= port <= 65535:
-            raise OverflowError("getnameinfo(): port must be 0-65535.")
-        flowinfo = sockaddr[2] if len(sockaddr) > 2 else 0
-        scope_id = sockaddr[3] if len(sockaddr) > 3 else 0
-        if not 0 <= flowinfo <= 0xFFFFF:
-            raise OverflowError("getnameinfo(): flowinfo must be 0-1048575.")
-        h = host.encode()
-        sin = ffi.new("struct sockaddr_in*")
-        sin6 = ffi.new("struct sockaddr_in6*")
-        if lib.uv_ip4_addr(h, port, sin) == 0 and len(sockaddr) == 2:
-            sa = ffi.cast("struct sockaddr*", sin)
-        elif lib.uv_ip6_addr(h, port, sin6) == 0:
-            sin6.sin6_flowinfo = socket.htonl(flowinfo)
-            if scope_id:
-                sin6.sin6_scope_id = scope_id
-            sa = ffi.cast("struct sockaddr*", sin6)
+        family, addr = _parse_sockaddr(sockaddr, flags)
+        h = addr[0].encode()
+        if family == socket.AF_INET:
+            sin = ffi.new("struct sockaddr_in*")
+            lib.uv_ip4_addr(h, addr[1], sin)
         else:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            sin = ffi.new("struct sockaddr_in6*")
+            lib.uv_ip6_addr(h, addr[1], sin)
+            sin.sin6_flowinfo = socket.htonl(addr[2])
+            sin.sin6_scope_id = addr[3]  # the tuple's, even if the text named a zone
         r = _Request(self, "uv_getnameinfo_t*")
-        r.keep = (sin, sin6)
-        r.submitted(lib.uv_getnameinfo(self._uv, r.req, lib._uvcffi_on_getnameinfo, sa, flags))
+        r.keep = sin
+        r.submitted(lib.uv_getnameinfo(self._uv, r.req, lib._uvcffi_on_getnameinfo,
+                                       ffi.cast("struct sockaddr*", sin), flags))
         return await r.fut
 
     async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0):
+        """``address`` as addrinfo entries: as written if it is already an IP (asyncio's
+        rule), else through ``self.getaddrinfo`` (which a subclass or test may replace)."""
         host, port = address[:2]
-        info = _numeric_addrinfo(host, port, family, type, proto, flags)
+        info = _ipaddr_info(host, port, family, type, proto, *address[2:])
         if info is not None:
-            if len(address) > 2 and info[0][0] == socket.AF_INET6:
-                # keep the caller's flowinfo / scope_id
-                info = [(f, t, p, c, (a[0], a[1]) + tuple(address[2:4])) for f, t, p, c, a in info]
-            return info
+            return [info]
         return await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
 
     def _close_dns(self) -> None:

@@ -42,6 +42,15 @@ logger = logging.getLogger("asyncio")
 
 _HAS_SHUTDOWN_TIMEOUT = sys.version_info >= (3, 11)
 
+# create_connection(all_errors=True) raises one: the builtin from 3.11, the backport before
+try:
+    _ExceptionGroup = ExceptionGroup  # noqa: F821
+except NameError:  # pragma: no cover (Python < 3.11)
+    try:
+        from exceptiongroup import ExceptionGroup as _ExceptionGroup
+    except ImportError:
+        _ExceptionGroup = None
+
 
 def _interleave_addrinfos(addrinfos, first_address_family_count=1):
     """Reorder ``addrinfos`` to alternate address families (RFC 8305), the first family
@@ -171,7 +180,7 @@ class NetMixin(SockMixin, DnsMixin):
                 else:
                     if my_exceptions:
                         raise my_exceptions.pop()
-                    raise OSError(f"no matching local address with family={family} found")
+                    raise OSError(f"no matching local address with family={family!r} found")
             await self.sock_connect(sock, address)
             return sock
         except OSError as exc:
@@ -202,6 +211,9 @@ class NetMixin(SockMixin, DnsMixin):
                 raise ValueError("You must set server_hostname when using ssl without a host")
             server_hostname = host
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+        if all_errors and _ExceptionGroup is None:  # pragma: no cover (Python < 3.11)
+            raise TypeError("all_errors=True needs ExceptionGroup: Python 3.11+ or the "
+                            "exceptiongroup package")
         if sock is not None:
             _check_ssl_socket(sock)
         if happy_eyeballs_delay is not None and interleave is None:
@@ -238,7 +250,7 @@ class NetMixin(SockMixin, DnsMixin):
                 flat = [exc for sub in errors for exc in sub]
                 try:
                     if all_errors:
-                        raise ExceptionGroup("create_connection failed", flat)  # noqa: F821
+                        raise _ExceptionGroup("create_connection failed", flat)
                     if len(flat) == 1:
                         raise flat[0]
                     model = str(flat[0])
@@ -359,7 +371,7 @@ class NetMixin(SockMixin, DnsMixin):
                     try:
                         sock.bind(sa)
                     except OSError as err:
-                        msg = f"error while attempting to bind on address {sa!r}: {err.strerror}"
+                        msg = f"error while attempting to bind on address {sa!r}: {str(err.strerror).lower()}"
                         if err.errno == errno.EADDRNOTAVAIL:
                             sockets.pop()
                             sock.close()
