@@ -281,12 +281,8 @@ def test_sendfile_writes_before_during_and_after(loop, make_file):
     loop.run_until_complete(main())
 
 
-def test_sendfile_keeps_the_reading_state(loop, loop_name, make_file, request):
+def test_sendfile_keeps_the_reading_state(loop, make_file):
     """Reading is paused while the file goes out and restored afterwards, as it was."""
-    if loop_name == "uvcffi":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "net.py NetMixin._sendfile_native resumes reading unconditionally; asyncio resumes "
-            "only if the transport was reading before")))
     path, content = make_file(64 * 1024)
 
     async def main():

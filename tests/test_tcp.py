@@ -513,13 +513,9 @@ def test_tcp_nodelay_on_both_ends(loop):
     loop.run_until_complete(main())
 
 
-def test_tcp_nodelay_only_on_ipproto_tcp_sockets(loop, request):
+def test_tcp_nodelay_only_on_ipproto_tcp_sockets(loop):
     # asyncio sets TCP_NODELAY only when sock.proto is IPPROTO_TCP: a socket made with
     # socket.socket() (proto 0) and handed over with sock= keeps Nagle's algorithm
-    if not isinstance(loop, asyncio.BaseEventLoop):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="uvcffi's StreamTransport sets TCP_NODELAY whatever sock.proto is "
-                                "(transports/stream.py, not owned by this test's author)"))
 
     async def main():
         acc = Accepted()

@@ -554,6 +554,7 @@ class NetMixin(SockMixin, DnsMixin):
 
     async def _sendfile_native(self, transport, file, offset, count):
         fileno = self._sendfile_fileno(file)
+        resume_reading = transport.is_reading()  # a transport the user paused stays paused
         transport.pause_reading()
         await transport._make_empty_waiter()
         watch_fd = os.dup(transport._fd)  # a poll of our own: libuv watches transport._fd
@@ -562,7 +563,8 @@ class NetMixin(SockMixin, DnsMixin):
         finally:
             os.close(watch_fd)
             transport._reset_empty_waiter()
-            transport.resume_reading()
+            if resume_reading:
+                transport.resume_reading()
 
     def _sendfile_fileno(self, file) -> int:
         if not hasattr(os, "sendfile"):  # pragma: no cover

@@ -494,7 +494,9 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
             handle = Pipe(loop, fd=fd)
         else:
             handle = TCP(loop, fd)
-            if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # asyncio's rule (base_events._set_nodelay): TCP sockets made as IPPROTO_TCP only
+            if sock.type == socket.SOCK_STREAM and sock.proto == socket.IPPROTO_TCP and \
+                    sock.family in (socket.AF_INET, socket.AF_INET6):
                 handle.nodelay(True)
         self._sock = sock
         self._init_base(loop, handle, protocol, extra)
