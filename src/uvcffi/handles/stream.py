@@ -19,7 +19,7 @@ handle's own ``ffi.new_handle``, so a request costs no extra handle object.
 
 from __future__ import annotations
 
-from .._binding import check, ffi, lib
+from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, check, ffi, lib
 from .base import UVHandle
 
 __all__ = ["Stream", "loop_read_view", "READ_BUFFER_SIZE"]
@@ -88,8 +88,8 @@ class Stream(UVHandle):
                 return
             lib.uv_read_stop(self._sptr)
             self._reading = False
-        alloc = lib._uvcffi_on_buffered_alloc if buffered else lib.uvcffi_stream_alloc_cb
-        check(lib.uv_read_start(self._sptr, alloc, lib.uvcffi_stream_read_cb))
+        alloc = lib._uvcffi_on_buffered_alloc if buffered else STREAM_ALLOC_CB
+        check(lib.uv_read_start(self._sptr, alloc, STREAM_READ_CB))
         self._reading = True
         self._buffered = buffered
 
