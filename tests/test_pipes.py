@@ -16,77 +16,14 @@ import sys
 import tty
 
 import pytest
+from _support import FlowRecorder, Recorder
 
 T = 10  # bound on every wait
 
 
-class Reader(asyncio.Protocol):
-    """A read-pipe protocol that records every callback."""
-
-    def __init__(self, loop, eof_result=None):
-        self.loop = loop
-        self.events = []
-        self.data = bytearray()
-        self.transport = None
-        self.eof_result = eof_result
-        self.eof = loop.create_future()
-        self.done = loop.create_future()
-        self._want = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.events.append("made")
-
-    def data_received(self, data):
-        assert type(data) is bytes
-        self.data += data
-        if self._want is not None and len(self.data) >= self._want[0] and not self._want[1].done():
-            self._want[1].set_result(None)
-
-    async def wait_data(self, n):
-        if len(self.data) < n:
-            self._want = (n, self.loop.create_future())
-            await asyncio.wait_for(self._want[1], T)
-        return bytes(self.data)
-
-    def eof_received(self):
-        self.events.append("eof")
-        self.eof.set_result(None)
-        return self.eof_result
-
-    def connection_lost(self, exc):
-        self.events.append(("lost", type(exc).__name__ if exc else None))
-        self.done.set_result(exc)
-
-
-class Writer(asyncio.Protocol):
-    """A write-pipe protocol: records pause/resume (with futures to wait on) and the end."""
-
-    def __init__(self, loop):
-        self.loop = loop
-        self.events = []
-        self.transport = None
-        self.paused = loop.create_future()
-        self.resumed = loop.create_future()
-        self.done = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.events.append("made")
-
-    def pause_writing(self):
-        self.events.append("pause")
-        if not self.paused.done():
-            self.paused.set_result(None)
-
-    def resume_writing(self):
-        self.events.append("resume")
-        if not self.resumed.done():
-            self.resumed.set_result(None)
-
-    def connection_lost(self, exc):
-        self.events.append(("lost", type(exc).__name__ if exc else None))
-        self.done.set_result(exc)
+# the read end records every callback; the write end also records pause/resume (with futures)
+Reader = Recorder
+Writer = FlowRecorder
 
 
 class Fds:
@@ -163,7 +100,7 @@ def test_read_until_eof(loop, fds):
     async def main():
         r, w = fds.pipe()
         pipe = fds.rfile(r)
-        proto = Reader(loop, eof_result=True)  # a pipe closes at EOF whatever it answers
+        proto = Reader(loop, eof_keep_open=True)  # a pipe closes at EOF whatever it answers
         t, p = await loop.connect_read_pipe(lambda: proto, pipe)
         assert p is proto and proto.transport is t
         assert proto.events == ["made"]

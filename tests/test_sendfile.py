@@ -17,28 +17,9 @@ import socket
 import ssl
 
 import pytest
+from _support import Recorder, first_step, pattern, wait
 
-TIMEOUT = 10  # a bound, never a synchronization
 MB = 1024 * 1024
-
-
-async def wait(aw):
-    return await asyncio.wait_for(aw, TIMEOUT)
-
-
-async def first_step():
-    """Let a task created just before take its first step (an ordering yield, not a timing one)."""
-    await asyncio.sleep(0)
-
-
-def pattern(n: int) -> bytes:
-    """``n`` bytes that are not periodic in a small period, so a lost or repeated chunk shows."""
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(i.to_bytes(8, "little")).digest() * 64
-        i += 1
-    return bytes(out[:n])
 
 
 @pytest.fixture
@@ -51,55 +32,9 @@ def make_file(tmp_path):
     return make
 
 
-class Sink(asyncio.Protocol):
-    """The receiving end: collects everything; ``done`` resolves at connection_lost."""
-
-    def __init__(self, loop):
-        self.loop = loop
-        self.transport = None
-        self.data = bytearray()
-        self.made = loop.create_future()
-        self.done = loop.create_future()
-        self._want = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.made.set_result(None)
-
-    def data_received(self, data):
-        self.data += data
-        if self._want is not None and len(self.data) >= self._want[0] and not self._want[1].done():
-            self._want[1].set_result(None)
-
-    def wait_data(self, n):
-        fut = self.loop.create_future()
-        if len(self.data) >= n:
-            fut.set_result(None)
-        self._want = (n, fut)
-        return wait(fut)
-
-    def connection_lost(self, exc):
-        self.done.set_result(exc)
-
-
-class Client(asyncio.Protocol):
-    def __init__(self, loop):
-        self.loop = loop
-        self.data = bytearray()
-        self.got = None
-        self.done = loop.create_future()
-
-    def data_received(self, data):
-        self.data += data
-        if self.got is not None and not self.got.done():
-            self.got.set_result(None)
-
-    def connection_lost(self, exc):
-        self.done.set_result(exc)
-
-
 class Conn:
-    """A server with one accepted connection (its ``Sink``) and the client transport."""
+    """A server with one accepted connection (its ``Recorder``, ``sink``) and the client transport
+    (with its ``Recorder``, ``client``)."""
 
     server = transport = client = sink = None
 
@@ -124,8 +59,8 @@ class Conn:
 
 async def connect(loop, *, unix_path=None, server_ssl=None, client_ssl=None) -> Conn:
     c = Conn()
-    c.sink = Sink(loop)
-    c.client = Client(loop)
+    c.sink = Recorder(loop)
+    c.client = Recorder(loop)
     if unix_path is not None:
         c.server = await loop.create_unix_server(lambda: c.sink, str(unix_path))
         c.transport, _ = await wait(loop.create_unix_connection(lambda: c.client, str(unix_path)))
@@ -293,10 +228,8 @@ def test_sendfile_keeps_the_reading_state(loop, make_file):
             assert await wait(loop.sendfile(t, f)) == len(content)
             assert t.is_reading()
             # data sent to the client meanwhile still arrives
-            c.client.got = loop.create_future()
             c.sink.transport.write(b"reply")
-            await wait(c.client.got)
-            assert bytes(c.client.data) == b"reply"
+            assert await c.client.wait_data(5) == b"reply"
             t.pause_reading()
             assert await wait(loop.sendfile(t, f)) == len(content)
             assert not t.is_reading()

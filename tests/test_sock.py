@@ -15,32 +15,7 @@ import socket
 import ssl
 
 import pytest
-
-TIMEOUT = 10  # a bound, never a synchronization
-
-
-def _has_ipv6() -> bool:
-    if not socket.has_ipv6:
-        return False
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-            s.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-HAS_IPV6 = _has_ipv6()
-needs_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no IPv6 loopback")
-
-
-async def wait(aw):
-    return await asyncio.wait_for(aw, TIMEOUT)
-
-
-async def first_step():
-    """Let a task created just before take its first step (an ordering yield, not a timing one)."""
-    await asyncio.sleep(0)
+from _support import first_step, needs_ipv6, pattern, wait
 
 
 def nb(sock: socket.socket) -> socket.socket:
@@ -78,14 +53,14 @@ def listener(family=socket.AF_INET, addr=("127.0.0.1", 0)) -> socket.socket:
     return nb(s)
 
 
-def pattern(n: int) -> bytes:
-    """``n`` bytes that are not periodic in a small period, so a lost or repeated chunk shows."""
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(i.to_bytes(8, "little")).digest() * 64
-        i += 1
-    return bytes(out[:n])
+async def read_through_add_reader(loop, a, b, payload, remove=None):
+    """Watch ``b`` with add_reader, send ``payload`` from ``a``: the callback reads it. Then the
+    reader is removed (through ``remove``, ``b`` itself by default), which must find it."""
+    got = loop.create_future()
+    loop.add_reader(b, lambda: got.done() or got.set_result(b.recv(10)))
+    a.send(payload)
+    assert await wait(got) == payload
+    assert loop.remove_reader(b if remove is None else remove) is True
 
 
 # ------------------------------------------------------------------------------ sock_recv
@@ -600,11 +575,8 @@ def test_add_reader_accepts_file_objects(loop):
     async def main():
         a, b = tcp_pair()
         with a, b:
-            got = loop.create_future()
-            loop.add_reader(b, lambda: got.done() or got.set_result(b.recv(10)))
-            a.send(b"obj")
-            assert await wait(got) == b"obj"
-            assert loop.remove_reader(b.fileno()) is True  # by number: the same registration
+            # removed by number: the same registration
+            await read_through_add_reader(loop, a, b, b"obj", remove=b.fileno())
             loop.add_writer(b.fileno(), lambda: None)
             assert loop.remove_writer(b) is True  # by object
             assert loop.remove_writer(b) is False
@@ -809,11 +781,7 @@ def test_bad_file_descriptors(loop):
         # the failed registrations left nothing behind: a fresh descriptor works
         a, b = tcp_pair()
         with a, b:
-            got = loop.create_future()
-            loop.add_reader(b, lambda: got.done() or got.set_result(b.recv(10)))
-            a.send(b"ok")
-            assert await wait(got) == b"ok"
-            assert loop.remove_reader(b) is True
+            await read_through_add_reader(loop, a, b, b"ok")
 
     loop.run_until_complete(main())
 
@@ -831,11 +799,7 @@ def test_reader_removed_when_fd_closed_then_reused(loop):
         with a2, b2:
             # POSIX hands out the lowest free number: the new pair reuses the old one
             assert fd in (a2.fileno(), b2.fileno())
-            got = loop.create_future()
-            loop.add_reader(b2, lambda: got.done() or got.set_result(b2.recv(10)))
-            a2.send(b"re")
-            assert await wait(got) == b"re"
-            assert loop.remove_reader(b2) is True
+            await read_through_add_reader(loop, a2, b2, b"re")
 
     loop.run_until_complete(main())
 

@@ -19,18 +19,7 @@ import sys
 from asyncio import base_events, constants
 
 import pytest
-
-TIMEOUT = 10  # a bound, never a synchronization
-
-HAS_IPV6 = socket.has_ipv6
-if HAS_IPV6:
-    try:
-        with socket.socket(socket.AF_INET6) as _s:
-            _s.bind(("::1", 0))
-    except OSError:
-        HAS_IPV6 = False
-needs_ipv6 = pytest.mark.skipif(not HAS_IPV6, reason="no IPv6 loopback")
-
+from _support import HAS_IPV6, needs_ipv6, wait
 
 # features asyncio gained after 3.11: (what, since, present in the running Python's asyncio)
 NEWER_ASYNCIO = {
@@ -52,10 +41,6 @@ def skip_on_old_asyncio(loop, feature: str) -> None:
     if isinstance(loop, asyncio.BaseEventLoop) and not present:
         pytest.skip(f"asyncio {sys.version_info.major}.{sys.version_info.minor} lacks {what} "
                     f"(new in {since}); the uvcffi side runs")
-
-
-async def wait(aw):
-    return await asyncio.wait_for(aw, TIMEOUT)
 
 
 class Proto(asyncio.Protocol):
@@ -663,17 +648,21 @@ def test_create_server_flags(loop):
     loop.run_until_complete(main())
 
 
+class RecordingSocket(socket.socket):
+    """A socket that records the arguments of every listen() call."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.backlogs = []
+
+    def listen(self, *args):
+        self.backlogs.append(args)
+        super().listen(*args)
+
+
 def test_create_server_sock(loop):
-    class RecordingSocket(socket.socket):
-        backlogs: list
-
-        def listen(self, *args):
-            self.backlogs.append(args)
-            super().listen(*args)
-
     async def main():
         sock = RecordingSocket()
-        sock.backlogs = []
         sock.bind(("127.0.0.1", 0))
         acc = Accepted(echo=True)
         server = await loop.create_server(acc, sock=sock, backlog=7)
@@ -690,16 +679,8 @@ def test_create_server_sock(loop):
 
 
 def test_create_server_default_backlog(loop):
-    class RecordingSocket(socket.socket):
-        backlogs: list
-
-        def listen(self, *args):
-            self.backlogs.append(args)
-            super().listen(*args)
-
     async def main():
         sock = RecordingSocket()
-        sock.backlogs = []
         sock.bind(("127.0.0.1", 0))
         server = await loop.create_server(Accepted(), sock=sock)
         assert sock.backlogs == [(100,)]
@@ -1022,6 +1003,20 @@ def test_server_protocol_factory_error(loop, handler_calls):
     loop.run_until_complete(main())
 
 
+def watch_exception_handler(loop):
+    """A future that resolves once the loop's exception handler (kept in place) is first called."""
+    reported = loop.create_future()
+    handler = loop.get_exception_handler()
+
+    def watch(lp, context):
+        handler(lp, context)
+        if not reported.done():
+            reported.set_result(None)
+
+    loop.set_exception_handler(watch)
+    return reported
+
+
 def test_server_protocol_factory_error_debug(loop, handler_calls):
     async def main():
         def factory():
@@ -1029,15 +1024,7 @@ def test_server_protocol_factory_error_debug(loop, handler_calls):
 
         loop.set_debug(True)
         server = await loop.create_server(factory, "127.0.0.1", 0)
-        reported = loop.create_future()
-        handler = loop.get_exception_handler()
-
-        def watch(lp, context):
-            handler(lp, context)
-            if not reported.done():
-                reported.set_result(None)
-
-        loop.set_exception_handler(watch)
+        reported = watch_exception_handler(loop)
         _, cp = await wait(loop.create_connection(Proto, "127.0.0.1", port_of(server)))
         await wait(reported)
         (ctx,) = handler_calls
@@ -1061,15 +1048,7 @@ def test_server_accept_emfile(loop, handler_calls, monkeypatch):
         # backlog=1: one accept() per wake-up, so asyncio reports once per attempt too
         server = await loop.create_server(acc, "127.0.0.1", 0, backlog=1)
         port = port_of(server)
-        reported = loop.create_future()
-        handler = loop.get_exception_handler()
-
-        def watch(lp, context):
-            handler(lp, context)
-            if not reported.done():
-                reported.set_result(None)
-
-        loop.set_exception_handler(watch)
+        reported = watch_exception_handler(loop)
         client = socket.socket()
         client.setblocking(False)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -8,8 +8,7 @@ import socket
 import sys
 
 import pytest
-
-TIMEOUT = 10  # a bound, never a synchronization
+from _support import wait
 
 
 class Recorder(asyncio.DatagramProtocol):
@@ -37,10 +36,6 @@ class Recorder(asyncio.DatagramProtocol):
     def connection_lost(self, exc):
         self.events.append(("lost", exc))
         self.lost.set_result(exc)
-
-
-async def wait(aw):
-    return await asyncio.wait_for(aw, TIMEOUT)
 
 
 async def close(*transports):

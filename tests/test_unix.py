@@ -20,6 +20,7 @@ import tempfile
 import uuid
 
 import pytest
+from _support import Recorder, abort_all, upper_echo
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="needs AF_UNIX")
 
@@ -40,47 +41,6 @@ def sockdir():
 @pytest.fixture
 def path(sockdir):
     return os.path.join(sockdir, "s.sock")
-
-
-class Recorder(asyncio.Protocol):
-    """Records every callback; ``done`` resolves at connection_lost, ``eof`` at eof_received."""
-
-    def __init__(self, loop, eof_keep_open=False):
-        self.loop = loop
-        self.events = []
-        self.data = bytearray()
-        self.transport = None
-        self.made = loop.create_future()
-        self.eof = loop.create_future()
-        self.done = loop.create_future()
-        self.eof_keep_open = eof_keep_open
-        self._want = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.events.append("made")
-        self.made.set_result(None)
-
-    def data_received(self, data):
-        assert type(data) is bytes
-        self.data += data
-        if self._want is not None and len(self.data) >= self._want[0] and not self._want[1].done():
-            self._want[1].set_result(None)
-
-    async def wait_data(self, n):
-        if len(self.data) < n:
-            self._want = (n, self.loop.create_future())
-            await asyncio.wait_for(self._want[1], T)
-        return bytes(self.data)
-
-    def eof_received(self):
-        self.events.append("eof")
-        self.eof.set_result(None)
-        return self.eof_keep_open
-
-    def connection_lost(self, exc):
-        self.events.append(("lost", type(exc).__name__ if exc else None))
-        self.done.set_result(exc)
 
 
 class Accepting:
@@ -111,16 +71,11 @@ class Accepting:
         return p
 
 
-async def close_all(server, *protos):
-    """Abort every transport, wait for every connection_lost, close the server."""
-    for p in protos:
-        if p.transport is not None:
-            p.transport.abort()
-    for p in protos:
-        if p.transport is not None:
-            await asyncio.wait_for(p.done, T)
-    server.close()
-    await asyncio.wait_for(server.wait_closed(), T)
+async def connect_pair(loop, path, acc):
+    """A client ``Recorder`` connected to ``path`` and its accepted peer (``acc``'s first protocol)."""
+    cp = Recorder(loop)
+    await loop.create_unix_connection(lambda: cp, path)
+    return cp, await acc.nth(1)
 
 
 def connect_raw(path):
@@ -175,7 +130,7 @@ def test_pathlike_and_bytes_paths(loop, path):
         s1, s2 = await acc.nth(1), await acc.nth(2)
         c2.transport.write(b"bytes path")
         assert await s2.wait_data(10) == b"bytes path"
-        await close_all(server, c1, c2, s1, s2)
+        await abort_all(server, c1, c2, s1, s2)
 
     loop.run_until_complete(main())
 
@@ -184,9 +139,7 @@ def test_extra_info(loop, path):
     async def main():
         acc = Accepting(loop)
         server = await loop.create_unix_server(acc, path)
-        cp = Recorder(loop)
-        await loop.create_unix_connection(lambda: cp, path)
-        sp = await acc.nth(1)
+        cp, sp = await connect_pair(loop, path, acc)
         ct, st = cp.transport, sp.transport
         # the client's socket is unbound: its name is ""; the server end carries the path
         assert ct.get_extra_info("peername") == path
@@ -201,7 +154,7 @@ def test_extra_info(loop, path):
             assert t.get_extra_info("nope", 42) == 42
             assert t.can_write_eof()
         assert ct.get_extra_info("socket").getpeername() == path
-        await close_all(server, cp, sp)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -263,9 +216,7 @@ def test_write_eof_half_close(loop, path):
     async def main():
         acc = Accepting(loop, eof_keep_open=True)
         server = await loop.create_unix_server(acc, path)
-        cp = Recorder(loop)
-        await loop.create_unix_connection(lambda: cp, path)
-        sp = await acc.nth(1)
+        cp, sp = await connect_pair(loop, path, acc)
         cp.transport.write(b"request")
         cp.transport.write_eof()
         with pytest.raises(RuntimeError):
@@ -318,14 +269,7 @@ def test_streams_echo(loop, path):
     async def main():
         async def handle(reader, writer):
             assert writer.get_extra_info("sockname") == path
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                writer.write(line.upper())
-                await writer.drain()
-            writer.close()
-            await writer.wait_closed()
+            await upper_echo(reader, writer)
 
         server = await asyncio.start_unix_server(handle, path, limit=1 << 20)
         reader, writer = await asyncio.open_unix_connection(path, limit=1 << 20)
@@ -366,7 +310,7 @@ def test_server_and_connection_with_sock(loop, path):
         assert await sp.wait_data(9) == b"via sock="
         sp.transport.write(b"back")
         assert await cp.wait_data(4) == b"back"
-        await close_all(server, cp, sp)
+        await abort_all(server, cp, sp)
         assert lsock.fileno() == -1  # the server closed the socket it was given
 
     loop.run_until_complete(main())
@@ -438,10 +382,8 @@ def test_start_serving_false(loop, path):
             await asyncio.wait_for(loop.create_unix_connection(asyncio.Protocol, path), T)
         await server.start_serving()
         assert server.is_serving()
-        cp = Recorder(loop)
-        await loop.create_unix_connection(lambda: cp, path)
-        sp = await acc.nth(1)
-        await close_all(server, cp, sp)
+        cp, sp = await connect_pair(loop, path, acc)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -451,9 +393,7 @@ def test_serve_forever_and_async_with(loop, path):
         acc = Accepting(loop)
         async with await loop.create_unix_server(acc, path) as server:
             task = loop.create_task(server.serve_forever())
-            cp = Recorder(loop)
-            await loop.create_unix_connection(lambda: cp, path)
-            sp = await acc.nth(1)
+            cp, sp = await connect_pair(loop, path, acc)
             assert server.is_serving()
             cp.transport.close()
             await asyncio.wait_for(sp.done, T)
@@ -525,15 +465,24 @@ def _skip_without_cleanup_socket(loop):
         pytest.skip("asyncio's cleanup_socket= is new in Python 3.13")
 
 
-def test_cleanup_socket_default_unlinks_on_close(loop, path):
+@pytest.mark.parametrize(
+    "kwargs, remove_first, file_left",
+    [({}, False, False), ({"cleanup_socket": False}, False, True), ({}, True, False)],
+    ids=["default_unlinks_on_close", "false_keeps_the_file", "tolerates_a_removed_file"])
+def test_cleanup_socket(loop, path, kwargs, remove_first, file_left):
     _skip_without_cleanup_socket(loop)
 
     async def main():
-        server = await loop.create_unix_server(asyncio.Protocol, path)
-        assert os.path.exists(path)
-        server.close()
+        server = await loop.create_unix_server(asyncio.Protocol, path, **kwargs)
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        if remove_first:
+            os.unlink(path)
+        server.close()  # no error, nothing logged
         await asyncio.wait_for(server.wait_closed(), T)
-        assert not os.path.exists(path)
+        if file_left:
+            assert stat.S_ISSOCK(os.stat(path).st_mode)
+        else:
+            assert not os.path.exists(path)
 
     loop.run_until_complete(main())
 
@@ -552,18 +501,6 @@ def test_cleanup_socket_with_sock_unlinks_on_close(loop, path):
     loop.run_until_complete(main())
 
 
-def test_cleanup_socket_false_keeps_the_file(loop, path):
-    _skip_without_cleanup_socket(loop)
-
-    async def main():
-        server = await loop.create_unix_server(asyncio.Protocol, path, cleanup_socket=False)
-        server.close()
-        await asyncio.wait_for(server.wait_closed(), T)
-        assert stat.S_ISSOCK(os.stat(path).st_mode)
-
-    loop.run_until_complete(main())
-
-
 def test_cleanup_socket_leaves_a_replaced_file(loop, path):
     _skip_without_cleanup_socket(loop)
 
@@ -577,19 +514,6 @@ def test_cleanup_socket_leaves_a_replaced_file(loop, path):
         server.close()
         await asyncio.wait_for(server.wait_closed(), T)
         assert os.stat(path).st_ino == ino
-
-    loop.run_until_complete(main())
-
-
-def test_cleanup_socket_tolerates_a_removed_file(loop, path):
-    _skip_without_cleanup_socket(loop)
-
-    async def main():
-        server = await loop.create_unix_server(asyncio.Protocol, path)
-        os.unlink(path)
-        server.close()  # no error, nothing logged
-        await asyncio.wait_for(server.wait_closed(), T)
-        assert not os.path.exists(path)
 
     loop.run_until_complete(main())
 
@@ -629,7 +553,7 @@ def test_abstract_namespace(loop, sockdir):
         assert await sp.wait_data(8) == b"abstract"
         sp.transport.write(b"ok")
         assert await cp.wait_data(2) == b"ok"
-        await close_all(server, cp, sp)
+        await abort_all(server, cp, sp)
         # nothing appeared on the filesystem, and the name is free again
         assert os.listdir(sockdir) == []
         with pytest.raises(FileNotFoundError):
@@ -650,10 +574,8 @@ def test_stale_socket_file_is_replaced(loop, path):
         server = await loop.create_unix_server(acc, path)
         assert stat.S_ISSOCK(os.stat(path).st_mode)
         assert os.stat(path).st_ino != old_ino
-        cp = Recorder(loop)
-        await loop.create_unix_connection(lambda: cp, path)
-        sp = await acc.nth(1)
-        await close_all(server, cp, sp)
+        cp, sp = await connect_pair(loop, path, acc)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -682,11 +604,9 @@ def test_path_in_use_by_a_live_server_is_taken_over(loop, path):
         acc1, acc2 = Accepting(loop), Accepting(loop)
         first = await loop.create_unix_server(acc1, path)
         second = await loop.create_unix_server(acc2, path)
-        cp = Recorder(loop)
-        await loop.create_unix_connection(lambda: cp, path)
-        sp = await acc2.nth(1)
+        cp, sp = await connect_pair(loop, path, acc2)
         assert acc1.protos == []
-        await close_all(second, cp, sp)
+        await abort_all(second, cp, sp)
         first.close()
         await asyncio.wait_for(first.wait_closed(), T)
 
@@ -779,7 +699,7 @@ def test_protocol_factory_error_on_accept(loop, path, handler_calls, debug):
         await asyncio.wait_for(good.made, T)
         assert len(calls) == 2
         # (asyncio leaves the dropped socket to the garbage collector: EOF comes whenever)
-        await close_all(server, cp, good, bad_client)
+        await abort_all(server, cp, good, bad_client)
 
     loop.set_debug(debug)
     loop.run_until_complete(main())

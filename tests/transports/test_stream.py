@@ -10,52 +10,10 @@ import logging
 import socket
 
 import pytest
+from _support import FlowRecorder, abort_all, upper_echo, wait
 
-
-class Recorder(asyncio.Protocol):
-    """Records every callback; ``done`` resolves at connection_lost."""
-
-    def __init__(self, loop, eof_keep_open=False):
-        self.loop = loop
-        self.events = []
-        self.data = bytearray()
-        self.transport = None
-        self.made = loop.create_future()
-        self.done = loop.create_future()
-        self.eof_keep_open = eof_keep_open
-        self.got_data = None
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.events.append("made")
-        self.made.set_result(None)
-
-    def data_received(self, data):
-        assert type(data) is bytes
-        self.data += data
-        if self.got_data is not None and not self.got_data.done():
-            self.got_data.set_result(None)
-
-    def wait_data(self, n):
-        async def wait():
-            while len(self.data) < n:
-                self.got_data = self.loop.create_future()
-                await asyncio.wait_for(self.got_data, 10)
-        return wait()
-
-    def eof_received(self):
-        self.events.append("eof")
-        return self.eof_keep_open
-
-    def pause_writing(self):
-        self.events.append("pause")
-
-    def resume_writing(self):
-        self.events.append("resume")
-
-    def connection_lost(self, exc):
-        self.events.append(("lost", type(exc).__name__ if exc else None))
-        self.done.set_result(exc)
+# records every callback, pause_writing/resume_writing included
+Recorder = FlowRecorder
 
 
 async def pair(loop, server_proto=None, client_proto=None):
@@ -67,17 +25,6 @@ async def pair(loop, server_proto=None, client_proto=None):
     await loop.create_connection(lambda: cp, "127.0.0.1", port)
     await asyncio.wait_for(sp.made, 10)
     return server, sp, cp
-
-
-async def teardown(server, *protos):
-    for p in protos:
-        if p.transport is not None:
-            p.transport.abort()
-    for p in protos:
-        if p.transport is not None:
-            await asyncio.wait_for(p.done, 10)
-    server.close()
-    await server.wait_closed()
 
 
 def test_roundtrip_and_clean_close(loop):
@@ -111,7 +58,7 @@ def test_extra_info(loop):
         assert t.get_extra_info("sockname") == sp.transport.get_extra_info("peername")
         assert t.get_extra_info("nope", 42) == 42
         assert t.can_write_eof()
-        await teardown(server, cp, sp)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -125,8 +72,8 @@ def test_write_eof_half_close_and_eof_received_keep_open(loop):
         with pytest.raises(RuntimeError):
             cp.transport.write(b"more")
         await sp.wait_data(4)
-        while "eof" not in sp.events:
-            await asyncio.sleep(0)
+        await wait(sp.eof)
+        assert "eof" in sp.events
         # the server kept its side open: it can still answer
         sp.transport.write(b"pong")
         await cp.wait_data(4)
@@ -151,7 +98,7 @@ def test_bad_write_arguments(loop):
         cp.transport.write(b"")  # allowed, nothing sent
         with pytest.raises(ValueError):
             cp.transport.set_write_buffer_limits(high=1, low=2)
-        await teardown(server, cp, sp)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -194,11 +141,11 @@ def test_flow_control_pause_resume_writing(loop):
         sp.transport.resume_reading()
         assert sp.transport.is_reading()
         await sp.wait_data(sent)
-        while "resume" not in cp.events:
-            await asyncio.sleep(0)
+        await wait(cp.resumed)
+        assert "resume" in cp.events
         assert t.get_write_buffer_size() <= 16 * 1024
         assert len(sp.data) == sent
-        await teardown(server, cp, sp)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -268,7 +215,7 @@ def test_pause_resume_reading(loop):
         sp.transport.resume_reading()
         await sp.wait_data(3)
         assert sp.data == b"abc"
-        await teardown(server, cp, sp)
+        await abort_all(server, cp, sp)
 
     loop.run_until_complete(main())
 
@@ -360,17 +307,7 @@ def test_set_protocol_switches_to_buffered(loop):
 
 def test_streams_echo(loop):
     async def main():
-        async def handle(reader, writer):
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                writer.write(line.upper())
-                await writer.drain()
-            writer.close()
-            await writer.wait_closed()
-
-        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        server = await asyncio.start_server(upper_echo, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for i in range(50):
