@@ -210,19 +210,9 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             poll.stop()
 
     def _on_poll(self, status: int, events: int) -> None:
-        if events == _READABLE and status == 0:  # the per-datagram path: _read_ready inlined
-            if self._conn_lost:
-                return
-            try:
-                data, addr = self._sock.recvfrom(self.max_size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._read_failed(exc)
-                return
-            self._protocol.datagram_received(data, addr)
+        if events == _READABLE and status == 0:  # the per-datagram path, first
+            if not self._conn_lost:
+                self._read_ready()
             return
         if status < 0:
             self._on_poll_error(status)
@@ -250,19 +240,14 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             data, addr = self._sock.recvfrom(self.max_size)
         except (BlockingIOError, InterruptedError):
             pass
+        except OSError as exc:
+            self._protocol.error_received(exc)  # asyncio's rule: the protocol's business
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._read_failed(exc)
+            self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
             self._protocol.datagram_received(data, addr)
-
-    def _read_failed(self, exc: BaseException) -> None:
-        # asyncio's rule: a socket error is the protocol's business, anything else is fatal.
-        if isinstance(exc, OSError):
-            self._protocol.error_received(exc)
-        else:
-            self._fatal_error(exc, "Fatal read error on datagram transport")
 
     def _send_ready(self) -> None:
         buffer = self._buffer
