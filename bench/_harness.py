@@ -129,12 +129,22 @@ def tool(name: str) -> str:
 # -- CPU placement --------------------------------------------------------------------------------
 
 
-def cpus() -> List[int]:
-    """The CPUs this process may run on, sorted."""
+def _usable_cpus() -> List[int]:
     try:
         return sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return list(range(os.cpu_count() or 1))
+
+
+# Taken once, at import: inside ``_Pinned`` this thread may run on the server core only, and a
+# client spawned there must still be told the other core (asking again there gave one CPU, so the
+# client stayed on the server's core).
+_CPUS = _usable_cpus()
+
+
+def cpus() -> List[int]:
+    """The CPUs this process could run on when the harness was imported, sorted."""
+    return list(_CPUS)
 
 
 def server_cpu() -> Optional[int]:
