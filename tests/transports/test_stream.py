@@ -10,7 +10,7 @@ import logging
 import socket
 
 import pytest
-from _support import FlowRecorder, abort_all, upper_echo, wait
+from _support import FlowRecorder, abort_all, pattern, upper_echo, wait
 
 # records every callback, pause_writing/resume_writing included
 Recorder = FlowRecorder
@@ -318,6 +318,92 @@ def test_streams_echo(loop):
         assert await reader.read() == b""
         writer.close()
         await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+# Large reads, then small ones: uvcffi switches how it reads (large reads are recv()'d straight
+# into bytes, small ones come through libuv's buffer); nothing about that may show.
+BIG = 3 * 1024 * 1024
+
+
+async def _turns(n):
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+def test_large_then_small_reads_pause_and_eof(loop):
+    """Every byte once and in order across large and small reads; nothing while paused (the
+    bytes are already in the server's socket buffer: loopback delivers on write); EOF last."""
+    big = pattern(BIG)
+
+    async def main():
+        server, sp, cp = await pair(loop)
+        cp.transport.write(big)
+        assert await sp.wait_data(BIG) == big
+        sp.transport.pause_reading()
+        assert not sp.transport.is_reading()
+        more = pattern(BIG + 100_000)[BIG:]
+        cp.transport.write(more)
+        await _turns(20)
+        assert len(sp.data) == BIG, "data_received while paused"
+        sp.transport.resume_reading()
+        assert await sp.wait_data(BIG + len(more)) == big + more
+        for small in (b"a", b"bc", b"def"):
+            n = len(sp.data) + len(small)
+            cp.transport.write(small)
+            await sp.wait_data(n)
+        cp.transport.write(big)  # large again after small ones
+        await sp.wait_data(2 * BIG + len(more) + 6)
+        cp.transport.write_eof()
+        await wait(sp.eof)
+        assert bytes(sp.data) == big + more + b"abcdef" + big
+        assert sp.events[sp.events.index("eof"):] in (["eof"], ["eof", ("lost", None)])
+        sp.transport.close()
+        await wait(sp.done)
+        await wait(cp.done)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_set_protocol_to_buffered_after_large_reads(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        big = pattern(BIG)
+        cp.transport.write(big)
+        assert await sp.wait_data(BIG) == big
+        bp = BufProto(loop, size=64 * 1024)
+        sp.transport.set_protocol(bp)
+        cp.transport.write(big)
+        cp.transport.close()
+        assert await wait(bp.done) is None
+        assert bytes(bp.data) == big
+        assert all(0 < n <= 64 * 1024 for n in bp.sizes)
+        await wait(cp.done)
+        server.close()
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
+def test_peer_reset_during_large_reads(loop):
+    async def main():
+        server, sp, cp = await pair(loop)
+        big = pattern(BIG)
+        cp.transport.write(big)
+        await sp.wait_data(BIG)
+        sock = cp.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        cp.transport.write(big[:200_000])
+        cp.transport.abort()  # RST after the data
+        exc = await wait(sp.done)
+        assert exc is None or isinstance(exc, ConnectionResetError)
+        assert bytes(sp.data) == big + big[:len(sp.data) - BIG]
+        await wait(cp.done)
         server.close()
         await server.wait_closed()
 

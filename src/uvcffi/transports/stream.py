@@ -61,6 +61,11 @@ _UV_EOF = lib.UV_EOF
 _UV_EAGAIN = lib.UV_EAGAIN
 _UV_ECANCELED = lib.UV_ECANCELED
 _UV_ENOBUFS = lib.UV_ENOBUFS
+# Recv mode (see _Reader): entered after a read of this many bytes, left after a recv() of
+# fewer than _RECV_EXIT; recv() asks for up to _RECV_SIZE (asyncio's max_size).
+_RECV_ENTER = 32 * 1024
+_RECV_EXIT = 8 * 1024
+_RECV_SIZE = 256 * 1024
 _try_write = lib.uvcffi_try_write
 _LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 
@@ -119,6 +124,8 @@ class _Base:
         buffered = isinstance(protocol, BufferedProtocol)
         # getattr: a write-only transport's protocol may be a bare BaseProtocol
         self._data_received = None if buffered else getattr(protocol, "data_received", None)
+        if buffered and self._recv_mode:
+            self._recv_mode = False  # a BufferedProtocol always gets libuv's reads
         if buffered != self._buffered:
             self._buffered = buffered
             if self._handle is not None and self._handle._reading:
@@ -207,10 +214,21 @@ class _Base:
 
 
 class _Reader(_Base):
-    """The read side: libuv read callbacks -> protocol."""
+    """The read side: libuv read callbacks -> protocol.
+
+    Two ways bytes reach ``data_received``. Small reads: libuv reads into the loop's buffer
+    and ``_on_read`` slices it into ``bytes`` (one copy out of the buffer, the cheapest way for
+    the common small message). Large reads (a read of ``_RECV_ENTER`` bytes or more, on a socket):
+    the transport switches to *recv mode*, where the alloc callback gives libuv no buffer -- libuv
+    then reports ``UV_ENOBUFS`` without reading -- and ``_recv_ready`` calls ``socket.recv``,
+    which the kernel copies straight into a fresh ``bytes``, as asyncio does: one copy of a
+    100 KiB message instead of two. A recv shorter than ``_RECV_EXIT`` switches back.
+    """
 
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
     _rbuf = None  # the protocol buffer libuv reads into (BufferedProtocol), until _on_read
+    _can_recv = False  # a socket transport: recv mode is possible (set by StreamTransport)
+    _recv_mode = False  # see the class docstring; never with a BufferedProtocol
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
@@ -241,12 +259,23 @@ class _Reader(_Base):
         if not self._started or self._paused or self._closing or self._handle is None:
             return
         try:
-            self._handle.read_start(self._buffered)
+            self._handle.read_start(self._buffered or self._recv_mode)
         except OSError as exc:
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
 
+    def _set_recv_mode(self, on: bool) -> None:
+        self._recv_mode = on
+        handle = self._handle
+        if handle is not None and handle._reading:
+            handle.read_start(on or self._buffered)  # restarts libuv's reading with the new alloc
+
     def _on_alloc(self, suggested, buf) -> None:
-        """BufferedProtocol: libuv reads straight into ``protocol.get_buffer()``."""
+        """BufferedProtocol: libuv reads straight into ``protocol.get_buffer()``. Recv mode: no
+        buffer, so libuv reads nothing and reports UV_ENOBUFS (``_recv_ready`` reads)."""
+        if self._recv_mode:
+            buf.base = ffi.NULL
+            buf.len = 0
+            return
         try:
             mv = self._protocol.get_buffer(-1)
             if not len(mv):
@@ -272,6 +301,9 @@ class _Reader(_Base):
                     raise
                 except BaseException as exc:
                     self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+                    return
+                if nread >= _RECV_ENTER and self._can_recv and not self._closing:
+                    self._set_recv_mode(True)
                 return
             self._rbuf = None
             try:
@@ -284,11 +316,41 @@ class _Reader(_Base):
         self._rbuf = None
         if self._closing:
             return  # a read libuv completed as we were closing (ENOBUFS included)
+        if nread == _UV_ENOBUFS and self._recv_mode:
+            self._recv_ready()
+            return
         if nread == _UV_EOF:
             self._handle._reading = False  # libuv stopped reading at EOF
             self._on_eof()
         else:
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
+
+    def _recv_ready(self) -> None:
+        # Recv mode: the socket is readable and libuv read nothing; read it as asyncio does.
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
+            return
+        if not data:
+            self._handle.read_stop()  # libuv never saw the EOF: stop it polling
+            self._on_eof()
+            return
+        if len(data) < _RECV_EXIT:
+            self._set_recv_mode(False)
+        try:
+            self._data_received(data)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
 
     def _on_eof(self) -> None:
         if self._loop.get_debug():
@@ -499,6 +561,7 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
                     sock.family in (socket.AF_INET, socket.AF_INET6):
                 handle.nodelay(True)
         self._sock = sock
+        self._can_recv = True
         self._init_base(loop, handle, protocol, extra)
         self._set_wready()
         if server is not None:
