@@ -293,7 +293,6 @@ extern const char UVCFFI_BUILD_VERSION[];
 void uvcffi_noop_timer_cb(uv_timer_t* handle);
 void uvcffi_noop_async_cb(uv_async_t* handle);
 void uvcffi_drain_poll_cb(uv_poll_t* handle, int status, int events);
-void uvcffi_shared_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 int uvcffi_count_handles(uv_loop_t* loop);
 int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
@@ -305,7 +304,6 @@ void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
 /* ---- C -> Python: the only entry points, implemented in uvcffi/_callbacks.py -------------- */
 extern "Python" {
     void _uvcffi_on_close(uv_handle_t*);
-    void _uvcffi_on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
     void _uvcffi_on_stream_read(void*, ssize_t);
     void _uvcffi_on_buffered_alloc(uv_handle_t*, size_t, uv_buf_t*);
     void _uvcffi_on_write(uv_write_t*, int);
@@ -355,21 +353,6 @@ void uvcffi_drain_poll_cb(uv_poll_t* handle, int status, int events) {
     while (read(fd, buf, sizeof buf) > 0) {}
 }
 
-/* One read buffer per thread. libuv calls the alloc callback and then the read callback
-   at once; the read callback copies what it needs into Python bytes before returning, so
-   the buffer is free again before the next alloc on this thread. A loop runs on one thread
-   and loops never nest on a thread, so one buffer per thread is enough. Allocated once:
-   a fresh large buffer per read would make glibc mmap/munmap every time. */
-#define UVCFFI_READ_BUFFER (256 * 1024)
-static __thread char* uvcffi_read_buffer;
-
-void uvcffi_shared_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
-    (void)handle; (void)suggested;
-    if (uvcffi_read_buffer == NULL) uvcffi_read_buffer = malloc(UVCFFI_READ_BUFFER);
-    buf->base = uvcffi_read_buffer;
-    buf->len = uvcffi_read_buffer ? UVCFFI_READ_BUFFER : 0;
-}
-
 static void uvcffi_count_cb(uv_handle_t* handle, void* arg) { (void)handle; ++*(int*)arg; }
 
 int uvcffi_count_handles(uv_loop_t* loop) {
@@ -409,19 +392,19 @@ int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int 
     return uv_run(loop, (uv_run_mode)mode);
 }
 
-/* Stream reads: the loop's own read buffer, which Python owns and announces through
-   loop->data (a uvcffi_rbuf_t*, set by net.py), so the read callback can slice a buffer
-   object it holds instead of reading buf->base per read. Without one: the thread's buffer. */
+/* Stream reads: the loop's own read buffer, allocated once by Python and announced through
+   loop->data (a uvcffi_rbuf_t*, set by handles/stream.py's loop_read_view before any stream
+   reads), so the read callback only passes nread and Python slices the buffer it holds. Every
+   stream of the loop shares it: libuv calls alloc and read back to back, and Python copies the
+   bytes out before the read callback returns. Without one (never expected), no buffer: libuv
+   reports UV_ENOBUFS, which the transport reports as a read error. */
 typedef struct { char* base; size_t len; } uvcffi_rbuf_t;
 
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
     uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
-    if (rb != NULL) {
-        buf->base = rb->base;
-        buf->len = rb->len;
-    } else {
-        uvcffi_shared_alloc_cb(handle, suggested, buf);
-    }
+    (void)suggested;
+    buf->base = rb != NULL ? rb->base : NULL;
+    buf->len = rb != NULL ? rb->len : 0;
 }
 
 /* Stream reads, the hottest callback: C skips the empty reads (nread == 0, EAGAIN) and hands

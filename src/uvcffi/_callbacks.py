@@ -41,15 +41,6 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 # The per-message callbacks, written out: no getattr, no *args on the hot path.
 
 @ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_read(stream, nread, buf) -> None:
-    owner = _from_handle(stream.data)
-    try:
-        owner._on_read(nread, buf)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_stream_read(data, nread) -> None:
     # Through C's uvcffi_stream_read_cb (build_ffi.py): empty reads never get here, and the
     # data sits in the buffer the alloc callback handed out, so only nread crosses.
