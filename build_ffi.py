@@ -297,6 +297,7 @@ int uvcffi_count_handles(uv_loop_t* loop);
 int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
 int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len);
+int uvcffi_pidfd_open(int pid);
 typedef struct { char* base; size_t len; } uvcffi_rbuf_t;
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -335,11 +336,24 @@ C_SOURCE = r"""
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <uv.h>
 
 const char UVCFFI_BUILD_VERSION[] = "%(version)s";
 
 void uvcffi_noop_timer_cb(uv_timer_t* handle) { (void)handle; }
+
+/* pidfd_open(2) for interpreters whose os module lacks it (PyPy 3.9): a close-on-exec
+   descriptor that becomes readable when the process exits, or -errno. */
+int uvcffi_pidfd_open(int pid) {
+#ifdef SYS_pidfd_open
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    return fd < 0 ? -errno : (int)fd;
+#else
+    (void)pid;
+    return -ENOSYS;
+#endif
+}
 void uvcffi_noop_async_cb(uv_async_t* handle) { (void)handle; }
 
 /* The loop's signal wake-up socket: Python's C-level signal handler writes to it

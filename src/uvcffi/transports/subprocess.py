@@ -391,12 +391,10 @@ class _PopenChild:
         self.popen = subprocess.Popen(args, stdin=specs[0], stdout=specs[1], stderr=specs[2],
                                       **kwargs)
         self.pid = self.popen.pid
-        pidfd_open = getattr(os, "pidfd_open", None)
-        if pidfd_open is not None:
-            try:
-                self._pidfd = pidfd_open(self.pid)
-            except OSError:
-                self._pidfd = -1
+        try:
+            self._pidfd = _pidfd_open(self.pid)
+        except OSError:
+            self._pidfd = -1
         if self._pidfd >= 0:
             self._poll = Poll(loop, self._pidfd)
             self._poll.start(lib.UV_READABLE, self._on_pidfd)  # readable: the child exited
@@ -464,15 +462,25 @@ def _encode_env(env) -> list:
 _pidfd_state = None  # None: not probed yet; then True/False for this process
 
 
+def _pidfd_open(pid: int) -> int:
+    """``os.pidfd_open(pid)``; through the extension where the os module lacks it (PyPy 3.9)."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        return pidfd_open(pid)
+    fd = lib.uvcffi_pidfd_open(pid)
+    if fd < 0:
+        raise OSError(-fd, os.strerror(-fd))
+    return fd
+
+
 def _pidfds_work() -> bool:
-    """Whether ``os.pidfd_open`` works here (probed once, on this process's own pid)."""
+    """Whether pidfds work here (probed once, on this process's own pid)."""
     global _pidfd_state
     if _pidfd_state is None:
-        pidfd_open = getattr(os, "pidfd_open", None)
         try:
-            os.close(pidfd_open(os.getpid()))
+            os.close(_pidfd_open(os.getpid()))
             _pidfd_state = True
-        except (TypeError, OSError):  # TypeError: no pidfd_open in this os module
+        except OSError:
             _pidfd_state = False
     return _pidfd_state
 
