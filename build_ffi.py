@@ -166,7 +166,6 @@ size_t uv_req_size(int type);
 /* ---- loop ---------------------------------------------------------------------------------- */
 int uv_loop_init(uv_loop_t* loop);
 int uv_loop_close(uv_loop_t* loop);
-int uv_run(uv_loop_t*, uv_run_mode mode);
 void uv_stop(uv_loop_t*);
 int uv_loop_alive(const uv_loop_t* loop);
 uint64_t uv_now(const uv_loop_t*);
@@ -296,16 +295,25 @@ void uvcffi_drain_poll_cb(uv_poll_t* handle, int status, int events);
 int uvcffi_count_handles(uv_loop_t* loop);
 int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
+int uvcffi_run(uv_loop_t* loop, int mode);
 int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len);
 int uvcffi_pidfd_open(int pid);
-typedef struct { char* base; size_t len; } uvcffi_rbuf_t;
+typedef struct {
+    char* base; size_t len; size_t used;
+    int64_t* ev; int nev; int cap;
+    void* owner;
+} uvcffi_rbuf_t;
+#define UVCFFI_READ_SLOT_MIN ...
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key);
 
 /* ---- C -> Python: the only entry points, implemented in uvcffi/_callbacks.py -------------- */
 extern "Python" {
     void _uvcffi_on_close(uv_handle_t*);
     void _uvcffi_on_stream_read(void*, ssize_t);
+    void _uvcffi_on_read_batch(void*);
     void _uvcffi_on_buffered_alloc(uv_handle_t*, size_t, uv_buf_t*);
     void _uvcffi_on_write(uv_write_t*, int);
     void _uvcffi_on_connect(uv_connect_t*, int);
@@ -388,14 +396,51 @@ int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb) {
     return a.n;
 }
 
+/* ---- Stream reads, batched ----------------------------------------------------------------
+   The loop's read arena (a uvcffi_rbuf_t, allocated by Python's transports/stream.py ReadBatch
+   and announced through loop->data) collects every read of a uv_run turn: the alloc callback
+   hands libuv the arena's free tail, the read callback records (stream, nread, offset) and
+   moves the tail on. No Python runs per read. After uv_run, uvcffi_run_turn reports how many
+   events wait and Python dispatches them in one loop; if the arena or the event array fills
+   up first (less than UVCFFI_READ_SLOT_MIN bytes left), the read callback has Python dispatch
+   right there. Streams whose reads must reach Python at once (a BufferedProtocol reading into
+   its own buffer, recv mode) use uvcffi_stream_read_now_cb, which dispatches what the batch
+   holds first, so every stream's events keep their order. Without an arena (never expected),
+   no buffer: libuv reports UV_ENOBUFS. */
+typedef struct {
+    char* base; size_t len; size_t used;  /* the arena; used: bytes of waiting reads */
+    int64_t* ev; int nev; int cap;        /* nev (stream, nread, offset) triples; room for cap */
+    void* owner;                          /* ffi.new_handle of the Python ReadBatch */
+} uvcffi_rbuf_t;
+#define UVCFFI_READ_SLOT_MIN (64 * 1024)
+
+static void _uvcffi_on_stream_read(void*, ssize_t);
+static void _uvcffi_on_read_batch(void*);
+
+/* uv_run without the GIL (see "The GIL" at the end): it blocks in epoll, and other threads
+   (call_soon_threadsafe, executors) must run meanwhile. Callbacks into Python take it back. */
+int uvcffi_run(uv_loop_t* loop, int mode) {
+    int r;
+#ifndef PYPY_VERSION
+    PyThreadState* ts = PyEval_SaveThread();
+#endif
+    r = uv_run(loop, (uv_run_mode)mode);
+#ifndef PYPY_VERSION
+    PyEval_RestoreThread(ts);
+#endif
+    return r;
+}
+
 /* One turn of the loop, in one crossing: arm the loop's single timer for the earliest
    Python deadline (timeout_us < 0: none), then uv_run(mode).
    libuv's timers count whole milliseconds from a cached clock, so round up: the Python
    side re-checks deadlines against its own clock and never runs a timer early.
    The timer repeats: libuv before 1.45 runs due timers *before* polling in UV_RUN_ONCE, and
    a timer that fired there would leave the poll without a timeout; repeating, it bounds
-   the poll again. The Python side re-arms or stops it every turn anyway. */
+   the poll again. The Python side re-arms or stops it every turn anyway.
+   Returns how many batched read events wait for Python (see above). */
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode) {
+    uvcffi_rbuf_t* rb;
     if (timeout_us >= 0) {
         uint64_t ms = (uint64_t)((timeout_us + 999) / 1000);
         uv_update_time(loop);
@@ -403,31 +448,50 @@ int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int 
     } else {
         uv_timer_stop(timer);
     }
-    return uv_run(loop, (uv_run_mode)mode);
+    uvcffi_run(loop, mode);
+    rb = (uvcffi_rbuf_t*)loop->data;
+    return rb != NULL ? rb->nev : 0;  /* read events waiting for Python */
 }
-
-/* Stream reads: the loop's own read buffer, allocated once by Python and announced through
-   loop->data (a uvcffi_rbuf_t*, set by handles/stream.py's loop_read_view before any stream
-   reads), so the read callback only passes nread and Python slices the buffer it holds. Every
-   stream of the loop shares it: libuv calls alloc and read back to back, and Python copies the
-   bytes out before the read callback returns. Without one (never expected), no buffer: libuv
-   reports UV_ENOBUFS, which the transport reports as a read error. */
-typedef struct { char* base; size_t len; } uvcffi_rbuf_t;
 
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
     uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
     (void)suggested;
-    buf->base = rb != NULL ? rb->base : NULL;
-    buf->len = rb != NULL ? rb->len : 0;
+    buf->base = rb != NULL ? rb->base + rb->used : NULL;
+    buf->len = rb != NULL ? rb->len - rb->used : 0;
 }
 
-/* Stream reads, the hottest callback: C skips the empty reads (nread == 0, EAGAIN) and hands
-   Python only handle->data and nread (the bytes are in the buffer the alloc callback gave). */
-static void _uvcffi_on_stream_read(void*, ssize_t);
-
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)stream->loop->data;
+    int64_t* e;
     (void)buf;
-    if (nread != 0) _uvcffi_on_stream_read(stream->data, nread);
+    if (nread == 0) return;  /* EAGAIN */
+    if (rb == NULL) {  /* no arena: only UV_ENOBUFS can get here */
+        _uvcffi_on_stream_read(stream->data, nread);
+        return;
+    }
+    e = rb->ev + 3 * rb->nev++;
+    e[0] = (int64_t)(intptr_t)stream;
+    e[1] = (int64_t)nread;
+    e[2] = (int64_t)rb->used;
+    if (nread > 0) rb->used += (size_t)nread;
+    if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_SLOT_MIN)
+        _uvcffi_on_read_batch(rb->owner);
+}
+
+void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)stream->loop->data;
+    (void)buf;
+    if (nread == 0) return;
+    if (rb != NULL && rb->nev > 0) _uvcffi_on_read_batch(rb->owner);
+    _uvcffi_on_stream_read(stream->data, nread);
+}
+
+/* A stream closes: its waiting events (if any) must never reach whatever Python later
+   registers under the same address. */
+void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key) {
+    int i;
+    for (i = 0; i < rb->nev; i++)
+        if (rb->ev[3 * i] == key) rb->ev[3 * i] = 0;
 }
 
 /* The write hot path in one crossing: Python passes a bytes object straight as char*
@@ -439,6 +503,22 @@ int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len) {
     buf = uv_buf_init(data, (unsigned int)len);
     return uv_try_write(stream, &buf, 1);
 }
+
+/* ---- The GIL -------------------------------------------------------------------------------
+   cffi's CPython wrappers release the GIL around every lib call. Here almost every call is
+   non-blocking work of well under a microsecond (uv_try_write, uv_read_start, uv_close, ...),
+   for which dropping and re-taking the GIL (two mutex round trips) costs more than the call
+   itself, once per message. So the release is compiled out of the wrappers cffi emits after
+   this point, and the one call that blocks releases the GIL itself: uvcffi_run (uv_run, used
+   by uvcffi_run_turn); uv_run is not exposed to Python at all. Nothing else here may block:
+   a new blocking call must release the GIL the way uvcffi_run does. PyPy calls lib functions
+   without these wrappers and releases its GIL around them itself. */
+#ifndef PYPY_VERSION
+#undef Py_BEGIN_ALLOW_THREADS
+#define Py_BEGIN_ALLOW_THREADS {
+#undef Py_END_ALLOW_THREADS
+#define Py_END_ALLOW_THREADS }
+#endif
 """
 
 LIBUV_SOURCES = [

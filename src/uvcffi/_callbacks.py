@@ -42,13 +42,26 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_stream_read(data, nread) -> None:
-    # Through C's uvcffi_stream_read_cb (build_ffi.py): empty reads never get here, and the
-    # data sits in the buffer the alloc callback handed out, so only nread crosses.
+    # Through C's uvcffi_stream_read_now_cb (build_ffi.py): a read that must reach Python at
+    # once (into a BufferedProtocol's buffer, or recv mode's UV_ENOBUFS); empty reads never
+    # get here. The usual reads are batched instead (_uvcffi_on_read_batch, ReadBatch).
     owner = _from_handle(data)
     try:
         owner._on_read(nread)
     except BaseException as exc:
         _dispatch_error(owner, exc)
+
+
+@ffi.def_extern(onerror=_last_resort)
+def _uvcffi_on_read_batch(data) -> None:
+    # The loop's read arena or event array filled up during uv_run (build_ffi.py): dispatch now.
+    batch = _from_handle(data)
+    try:
+        exc = batch.dispatch()
+    except BaseException as e:
+        exc = e
+    if exc is not None:
+        _dispatch_error(batch, exc)
 
 
 @ffi.def_extern(onerror=_last_resort)

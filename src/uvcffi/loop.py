@@ -6,7 +6,9 @@ How a turn works (``_run_once``, the only place where scheduled callbacks are ca
    the earliest deadline of the timer heap, else forever.
 2. One FFI crossing, ``uvcffi_run_turn``: arm the loop's single libuv timer for that timeout
    and ``uv_run(UV_RUN_ONCE or UV_RUN_NOWAIT)``. I/O callbacks run inside it, through
-   ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops.
+   ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops. Stream reads are
+   the exception: C only records them during ``uv_run`` and they reach the protocols in one
+   Python loop right after it returns (``transports/stream.py``, ``ReadBatch``).
 3. Move every timer whose deadline has passed (by ``loop.time()``, never early) from the heap
    to the ready deque, then run the deque's callbacks present at that moment, a fixed
    snapshot: callbacks they schedule wait for the next turn, as in asyncio.
@@ -165,6 +167,9 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _may_block = True
     # closed or debug: the one flag the hot scheduling paths test (see _update_guarded)
     _guarded = False
+    # the stream reads of a turn, dispatched after uv_run (transports/stream.py, ReadBatch);
+    # created with the first stream transport
+    _read_batch = None
 
     def __init__(self) -> None:
         self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
@@ -394,21 +399,24 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             self._timer_cancelled_count -= 1
 
         self._may_block = True
+        timeout_us, mode = -1, _RUN_ONCE
         if ready or self._stopping:
-            lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_NOWAIT)
+            mode = _RUN_NOWAIT
         elif heap:
             delay = heap[0][0] - _monotonic()
             if delay > 0:
                 timeout_us = int(delay * 1e6) + 1
                 if timeout_us > _MAX_TIMEOUT_US:
                     timeout_us = _MAX_TIMEOUT_US
-                lib.uvcffi_run_turn(self._uv, self._timer._ptr, timeout_us, _RUN_ONCE)
             else:
-                lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_NOWAIT)
-        else:
-            lib.uvcffi_run_turn(self._uv, self._timer._ptr, -1, _RUN_ONCE)
-
+                mode = _RUN_NOWAIT
+        nreads = lib.uvcffi_run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
+        if nreads:
+            # the stream reads of this turn, in the order libuv made them (see ReadBatch)
+            escaped = self._read_batch.dispatch()
+            if escaped is not None and self._pending_exc is None:
+                self._pending_exc = escaped
         exc = self._pending_exc
         if exc is not None:
             self._pending_exc = None
@@ -545,10 +553,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             h.close()
         lib.uvcffi_close_all(uv, lib._uvcffi_on_close)  # anything not tracked (never expected)
         for _ in range(1000):
-            if lib.uv_run(uv, lib.UV_RUN_NOWAIT) == 0 and not self._live_handles:
+            if lib.uvcffi_run(uv, lib.UV_RUN_NOWAIT) == 0 and not self._live_handles:
                 break
         else:  # pragma: no cover - a libuv request that never completes
-            lib.uv_run(uv, lib.UV_RUN_DEFAULT)
+            lib.uvcffi_run(uv, lib.UV_RUN_DEFAULT)
         status = lib.uv_loop_close(uv)
         if status < 0:  # pragma: no cover - see _debug_live_handles
             raise RuntimeError(f"libuv loop still busy after closing all handles ({status})")

@@ -4,7 +4,10 @@ What this layer does, and nothing more: start/stop reading, try a write, queue a
 write, shut the write side down. Protocol logic (flow control, EOF, closing order) lives in
 ``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
 
-Routing. ``_callbacks.py`` calls ``owner._on_read(nread)`` on the object behind
+Routing. Reads into the loop's arena do not come through this object: C records them and the
+loop's ``ReadBatch`` (transports/stream.py) hands them to the transport registered under
+``key``. Reads that must reach Python at once (``read_start(buffered=True)``) and every other
+callback do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
 ``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
 methods as *instance attributes* named like the callbacks, so the C callback lands directly
 in the transport's method: no forwarding frame on the hot path. The cycle handle <-> transport
@@ -19,37 +22,16 @@ handle's own ``ffi.new_handle``, so a request costs no extra handle object.
 
 from __future__ import annotations
 
-from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, check, ffi, lib
+from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, STREAM_READ_NOW_CB, check, ffi, lib
 from .base import UVHandle
 
-__all__ = ["Stream", "loop_read_view", "READ_BUFFER_SIZE"]
-
-READ_BUFFER_SIZE = 256 * 1024
+__all__ = ["Stream"]
 
 _new = ffi.new
 # (attribute on this handle, method of the owner) for each callback attach() routes
 _HOOKS = (("_on_read", "_on_read"), ("_on_alloc", "_on_alloc"),
           ("_owner_write_done", "_on_write_done"), ("_on_shutdown", "_on_shutdown"))
 _from_buffer = ffi.from_buffer
-
-
-def loop_read_view(loop):
-    """The loop's stream read buffer as a cffi buffer object (slicing it makes ``bytes``).
-
-    Allocated once per loop and announced to C through ``loop->data`` (``uvcffi_rbuf_t``), where
-    ``uvcffi_stream_alloc_cb`` hands it to libuv. libuv calls the alloc and read callbacks back to
-    back and the read callback copies out before returning, so one buffer serves every stream.
-    """
-    view = loop.__dict__.get("_stream_read_view")
-    if view is None:
-        mem = ffi.new("char[]", READ_BUFFER_SIZE)
-        rb = ffi.new("uvcffi_rbuf_t*")
-        rb.base = mem
-        rb.len = READ_BUFFER_SIZE
-        loop._uv.data = rb
-        loop.__dict__["_stream_read_mem"] = (mem, rb)
-        view = loop.__dict__["_stream_read_view"] = ffi.buffer(mem)
-    return view
 
 
 class Stream(UVHandle):
@@ -66,6 +48,8 @@ class Stream(UVHandle):
     def __init__(self, loop) -> None:
         super().__init__(loop)
         self._sptr = ffi.cast("uv_stream_t*", self._ptr)
+        # how C names this stream in the loop's read batch (transports/stream.py, ReadBatch)
+        self.key = int(ffi.cast("intptr_t", self._sptr))
 
     def attach(self, owner) -> None:
         """Route libuv's callbacks to ``owner``'s ``_on_read``/``_on_alloc``/``_on_write_done``/
@@ -79,8 +63,9 @@ class Stream(UVHandle):
 
     # -- reading --------------------------------------------------------------------------
     def read_start(self, buffered: bool) -> None:
-        """Read into the loop's read buffer (``loop_read_view``), or (``buffered``) into
-        ``_on_alloc``'s buffer."""
+        """Read into the loop's read arena, the events dispatched in batches (transports/
+        stream.py, ``ReadBatch``); or (``buffered``) into ``_on_alloc``'s buffer, each read
+        reaching ``_on_read`` at once."""
         if self._closing:
             return
         if self._reading:
@@ -88,8 +73,10 @@ class Stream(UVHandle):
                 return
             lib.uv_read_stop(self._sptr)
             self._reading = False
-        alloc = lib._uvcffi_on_buffered_alloc if buffered else STREAM_ALLOC_CB
-        check(lib.uv_read_start(self._sptr, alloc, STREAM_READ_CB))
+        if buffered:
+            check(lib.uv_read_start(self._sptr, lib._uvcffi_on_buffered_alloc, STREAM_READ_NOW_CB))
+        else:
+            check(lib.uv_read_start(self._sptr, STREAM_ALLOC_CB, STREAM_READ_CB))
         self._reading = True
         self._buffered = buffered
 
@@ -150,6 +137,9 @@ class Stream(UVHandle):
         """``uv_close``: libuv closes the descriptor now; the owner's ``_detach_fd`` hook (if
         set) lets it forget the descriptor at the same moment. Memory lives until ``_on_closed``."""
         super().close()
+        batch = self._loop._read_batch
+        if batch is not None:
+            batch.forget(self.key)  # no waiting read may reach whoever reuses the address
         hook = self.__dict__.pop("_detach_fd", None)
         if hook is not None:
             hook()

@@ -10,17 +10,20 @@ one method concerned.
 
 The per-message path, and what it costs (``C>`` a C->Python callback, ``>C`` a Python->C call):
 
-* read: libuv reads into the loop's shared buffer (a C alloc callback, no Python), then
-  ``C> _on_read``, one copy into ``bytes`` (``ffi.unpack``) and ``protocol.data_received``
-  called right there, inside the libuv callback: no ready-queue round trip.
+* read: libuv reads into the loop's read arena and C records the event (no Python during
+  ``uv_run``); after ``uv_run`` returns, ``ReadBatch.dispatch`` walks the turn's events in one
+  Python loop: per read, one copy into ``bytes`` (a slice of the arena) and
+  ``protocol.data_received``, called straight from that loop -- no C->Python callback and no
+  ready-queue round trip per message.
 * write: with nothing queued, ``>C uvcffi_try_write`` hands the bytes object's own storage to
   ``uv_try_write``; usually the kernel takes it all and that is the whole write. What it does
   not take goes out in one ``uv_write``; writes arriving while that is in flight are queued
   in a Python list and leave as *one* vectored ``uv_write`` when it completes.
 
-So a protocol echo costs two crossings per message. ``BufferedProtocol`` (asyncio's TLS runs
-as one) costs one more: libuv asks ``_on_alloc`` for the protocol's own buffer
-(``get_buffer``) and reads straight into it.
+So a protocol echo costs one crossing per message, plus one per turn. ``BufferedProtocol``
+(asyncio's TLS runs as one) reads differently: libuv asks ``_on_alloc`` for the protocol's own
+buffer (``get_buffer``), reads straight into it, and ``C> _on_read`` calls ``buffer_updated``
+at once (the buffer is the protocol's, so the read cannot wait for the end of the turn).
 
 Write-side states: ``_wbuf`` (Python queue) non-empty implies a ``uv_write`` in flight
 (``_inflight``): whatever is queued leaves when that request completes. ``close()`` waits for
@@ -49,7 +52,6 @@ from typing import Optional
 from .._binding import convert_error, ffi, lib
 from ..handles.pipe import Pipe
 from ..handles.poll import Poll
-from ..handles.stream import loop_read_view
 from ..handles.tcp import TCP
 
 __all__ = ["StreamTransport", "ReadPipeTransport", "WritePipeTransport"]
@@ -67,6 +69,13 @@ _RECV_ENTER = 32 * 1024
 _RECV_EXIT = 8 * 1024
 _RECV_SIZE = 256 * 1024
 _try_write = lib.uvcffi_try_write
+_unpack = ffi.unpack
+# The read arena: the first read of a turn gets at least _ARENA_SIZE - _SLOT_MIN bytes, and
+# every read at least _SLOT_MIN (C dispatches early rather than hand out less); _EVENT_CAP
+# events at most per dispatch.
+_ARENA_SIZE = 256 * 1024 + lib.UVCFFI_READ_SLOT_MIN
+_EVENT_CAP = 1024
+_DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
 _LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 
 
@@ -81,6 +90,103 @@ def fd_transports(loop) -> weakref.WeakValueDictionary:
     if d is None:
         d = loop.__dict__["_stream_fds"] = weakref.WeakValueDictionary()
     return d
+
+
+class ReadBatch:
+    """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
+
+    C (build_ffi.py, "Stream reads, batched") reads into this arena and records each read as
+    ``(stream key, nread, offset)``; ``dispatch`` hands them to the transports registered in
+    ``readers`` (key -> transport), in order, after ``uv_run`` returns (``Loop._run_once``) or
+    when the arena fills up during it (``_callbacks._uvcffi_on_read_batch``).
+
+    Between the read and its dispatch, other callbacks of the turn may have paused or closed
+    the transport, or made it buffered: the slow path (``_Reader._on_batched_read``) keeps
+    asyncio's promises -- nothing after ``close()``, nothing while paused (the bytes wait in
+    the transport until ``resume_reading``). A stream's events are forgotten when its handle
+    closes (``Stream.close``), so a later stream at the same address never sees them.
+    """
+
+    def __init__(self, loop) -> None:
+        self._loop = loop
+        self._mem = ffi.new("char[]", _ARENA_SIZE)
+        self._ev = ffi.new("int64_t[]", 3 * _EVENT_CAP)
+        self._cself = ffi.new_handle(self)
+        rb = self._rb = ffi.new("uvcffi_rbuf_t*")
+        rb.base = self._mem
+        rb.len = _ARENA_SIZE
+        rb.ev = self._ev
+        rb.cap = _EVENT_CAP
+        rb.owner = self._cself
+        self.view = ffi.buffer(self._mem)  # slicing it makes bytes
+        self.readers: dict = {}
+        loop._uv.data = rb
+        loop._read_batch = self
+
+    def forget(self, key: int) -> None:
+        """The stream ``key`` is closing: drop its registration and its waiting events."""
+        self.readers.pop(key, None)
+        if self._rb.nev:
+            lib.uvcffi_reads_forget(self._rb, key)
+
+    def dispatch(self):
+        """Hand every waiting read to its transport; the arena is empty afterwards. Returns the
+        first ``KeyboardInterrupt``/``SystemExit`` a protocol raised (the other transports still
+        get their bytes; the caller re-raises it), else None."""
+        rb = self._rb
+        it = iter(_unpack(self._ev, 3 * rb.nev))
+        readers = self.readers
+        view = self.view
+        escaped = None
+        try:
+            for key, nread, off in zip(it, it, it):
+                t = readers.get(key)
+                if t is None:
+                    continue  # closed meanwhile (or a key forgotten in C: 0)
+                try:
+                    # every attribute tested here is set on the instance (_init_base): a
+                    # class-level default would cost a slow lookup per message
+                    data_received = t._data_received
+                    if nread > 0 and data_received is not None and not t._paused \
+                            and not t._closing and t._stash is None:
+                        try:
+                            data_received(view[off:off + nread])
+                        except (SystemExit, KeyboardInterrupt):
+                            raise
+                        except BaseException as exc:
+                            t._fatal_error(exc, _DATA_RECEIVED_FAILED)
+                            continue
+                        if nread >= _RECV_ENTER and t._can_recv and not t._closing:
+                            t._set_recv_mode(True)
+                    else:
+                        t._on_batched_read(nread, off)
+                except (SystemExit, KeyboardInterrupt) as exc:
+                    if escaped is None:
+                        escaped = exc
+                except BaseException as exc:  # a fault of ours: report it, serve the others
+                    self._loop._callback_error(exc, t)
+        finally:
+            rb.nev = 0
+            rb.used = 0
+        return escaped
+
+
+def _read_batch(loop) -> ReadBatch:
+    batch = loop._read_batch
+    return batch if batch is not None else ReadBatch(loop)
+
+
+def _feed_buffered(protocol, data) -> None:
+    """Give ``data`` to a ``BufferedProtocol`` through as many ``get_buffer`` calls as it takes."""
+    mv = memoryview(data)
+    while mv:
+        buf = memoryview(protocol.get_buffer(len(mv)))
+        n = min(len(buf), len(mv))
+        if not n:
+            raise RuntimeError("get_buffer() returned an empty buffer")
+        buf[:n] = mv[:n]
+        protocol.buffer_updated(n)
+        mv = mv[n:]
 
 
 class _Base:
@@ -102,10 +208,16 @@ class _Base:
         self._loop = loop
         self._handle = handle
         self._sptr = handle._sptr
-        self._rview = loop_read_view(loop)
         self._extra = extra
         handle.attach(self)
         handle._detach_fd = self._detach_fd
+        self._closing = False
+        if isinstance(self, _Reader):
+            self._paused = False
+            self._stash = None
+            batch = _read_batch(loop)
+            batch.readers[handle.key] = self  # until the handle closes (Stream.close)
+            self._rview = batch.view
         self._fd = handle.fileno()
         fd_transports(loop)[self._fd] = self
         self.set_protocol(protocol)
@@ -216,9 +328,9 @@ class _Base:
 class _Reader(_Base):
     """The read side: libuv read callbacks -> protocol.
 
-    Two ways bytes reach ``data_received``. Small reads: libuv reads into the loop's buffer
-    and ``_on_read`` slices it into ``bytes`` (one copy out of the buffer, the cheapest way for
-    the common small message). Large reads (a read of ``_RECV_ENTER`` bytes or more, on a socket):
+    Two ways bytes reach ``data_received``. Small reads: libuv reads into the loop's arena
+    and ``ReadBatch.dispatch`` slices it into ``bytes`` (one copy out of the arena, the cheapest
+    way for the common small message). Large reads (a read of ``_RECV_ENTER`` bytes or more, on a socket):
     the transport switches to *recv mode*, where the alloc callback gives libuv no buffer -- libuv
     then reports ``UV_ENOBUFS`` without reading -- and ``_recv_ready`` calls ``socket.recv``,
     which the kernel copies straight into a fresh ``bytes``, as asyncio does: one copy of a
@@ -226,9 +338,13 @@ class _Reader(_Base):
     """
 
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
-    _rbuf = None  # the protocol buffer libuv reads into (BufferedProtocol), until _on_read
+    _rbuf = None  # memoryview: the protocol buffer libuv reads into (BufferedProtocol), until _on_read
+    _rbuf_proto = None  # the protocol that gave _rbuf
     _can_recv = False  # a socket transport: recv mode is possible (set by StreamTransport)
     _recv_mode = False  # see the class docstring; never with a BufferedProtocol
+    _stash = None  # reads dispatched while paused (bytes, or an EOF/error code), oldest first;
+    # None when there are none
+    _rview = None  # the loop's read arena (ReadBatch.view)
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
@@ -246,7 +362,10 @@ class _Reader(_Base):
         if self._closing or not self._paused:
             return
         self._paused = False
-        self._start_reading()
+        if self._stash:
+            self._loop.call_soon(self._unstash)  # reading restarts once the stash is delivered
+        else:
+            self._start_reading()
         if self._loop.get_debug():
             logger.debug("%r resumes reading", self)
 
@@ -264,6 +383,8 @@ class _Reader(_Base):
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
 
     def _set_recv_mode(self, on: bool) -> None:
+        if on and self._buffered:
+            return  # data_received may have made the protocol a BufferedProtocol
         self._recv_mode = on
         handle = self._handle
         if handle is not None and handle._reading:
@@ -288,42 +409,102 @@ class _Reader(_Base):
             buf.len = 0
             self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
             return
-        self._rbuf = c
+        # Kept until the read: a memoryview holds an export, so the protocol's buffer cannot be
+        # resized under libuv. Never the cdata itself: a from_buffer cdata of a memoryview
+        # found in a garbage cycle crashes CPython's collector.
+        self._rbuf = mv if type(mv) is memoryview else memoryview(mv)
+        self._rbuf_proto = self._protocol
         buf.base = c
         buf.len = len(c)
 
     def _on_read(self, nread) -> None:
+        """A read that reached Python at once (``read_start(buffered=True)``): into the
+        BufferedProtocol's buffer, or an error/EOF; in recv mode UV_ENOBUFS (socket readable).
+        C dispatched the loop's batch just before (``uvcffi_stream_read_now_cb``), which may have
+        closed or paused this transport or changed its protocol since ``get_buffer``."""
         if nread > 0:
-            if self._data_received is not None:
+            rbuf, self._rbuf = self._rbuf, None
+            proto, self._rbuf_proto = self._rbuf_proto, None
+            if self._closing:
+                return
+            if proto is self._protocol and not self._paused and self._stash is None:
                 try:
-                    self._data_received(self._rview[:nread])
+                    proto.buffer_updated(nread)
                 except (SystemExit, KeyboardInterrupt):
                     raise
                 except BaseException as exc:
-                    self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
-                    return
-                if nread >= _RECV_ENTER and self._can_recv and not self._closing:
-                    self._set_recv_mode(True)
+                    self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
                 return
-            self._rbuf = None
-            try:
-                self._protocol.buffer_updated(nread)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+            self._hold_or_deliver(bytes(rbuf[:nread]))
             return
-        self._rbuf = None
+        self._rbuf = self._rbuf_proto = None
         if self._closing:
             return  # a read libuv completed as we were closing (ENOBUFS included)
         if nread == _UV_ENOBUFS and self._recv_mode:
-            self._recv_ready()
-            return
+            if not self._paused and self._stash is None:
+                self._recv_ready()
+            return  # else the socket stays readable until reading resumes
+        self._hold_or_deliver(nread)
+
+    def _read_ended(self, nread) -> None:
         if nread == _UV_EOF:
             self._handle._reading = False  # libuv stopped reading at EOF
             self._on_eof()
         else:
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
+
+    def _on_batched_read(self, nread, offset) -> None:
+        """A read from the loop's batch that ``ReadBatch.dispatch`` did not deliver itself:
+        EOF or an error, or bytes for a transport that is paused, closing or buffered now."""
+        if self._closing or self._handle is None:
+            return  # close() promises no more data_received
+        self._hold_or_deliver(self._rview[offset:offset + nread] if nread > 0 else nread)
+
+    def _hold_or_deliver(self, item) -> None:
+        """Bytes (or an EOF/error code) read before the protocol could take them at once."""
+        if self._paused or self._stash is not None:
+            if self._stash is None:
+                self._stash = []
+            self._stash.append(item)
+            return
+        self._deliver(item)
+
+    def _deliver(self, item) -> None:
+        """Bytes (or an EOF/error code) read earlier, to whichever protocol is set now."""
+        if type(item) is int:
+            self._read_ended(item)
+            return
+        if self._data_received is not None:
+            try:
+                self._data_received(item)
+            except (SystemExit, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
+                self._fatal_error(exc, _DATA_RECEIVED_FAILED)
+            return
+        try:
+            _feed_buffered(self._protocol, item)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _unstash(self) -> None:
+        """Scheduled by ``resume_reading``: deliver what was read while paused, then read on."""
+        stash = self._stash
+        if stash is None:
+            return  # an earlier _unstash delivered it all
+        ended = False
+        while stash and not self._paused and not self._closing:
+            item = stash.pop(0)
+            self._deliver(item)
+            if type(item) is int:  # EOF or an error: the last read (libuv stopped reading)
+                ended = True
+                stash.clear()
+        if not stash:
+            self._stash = None
+            if not ended and not self._paused and not self._closing:
+                self._start_reading()
 
     def _recv_ready(self) -> None:
         # Recv mode: the socket is readable and libuv read nothing; read it as asyncio does.
@@ -350,7 +531,7 @@ class _Reader(_Base):
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            self._fatal_error(exc, "Fatal error: protocol.data_received() call failed.")
+            self._fatal_error(exc, _DATA_RECEIVED_FAILED)
 
     def _on_eof(self) -> None:
         if self._loop.get_debug():
