@@ -132,6 +132,10 @@ class Future:
             loop = asyncio.get_event_loop()
         self._loop = loop
         self._callbacks = []
+        # Set on the instance although the class has the same defaults: CPython's attribute
+        # fast paths only cover instance attributes, and these two are read before written.
+        self._state = _PENDING
+        self._exception = None
         if loop.get_debug():
             self._source_traceback = extract_stack(sys._getframe(1))
 

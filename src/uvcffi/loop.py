@@ -56,7 +56,7 @@ from asyncio import events, format_helpers
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
-from .futures import Future as _Future
+from .futures import _PENDING, Future as _Future
 from .handles.async_ import Async
 from .handles.poll import Poll
 from .handles.timer import LoopTimer
@@ -191,6 +191,16 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._update_guarded()
         self._timer = LoopTimer(self)
         self._async = Async(self)
+        # The mixins' tables (net.py, sock.py, transports/stream.py), made here: an attribute
+        # added later through __dict__ would cost every attribute lookup on the loop its fast path.
+        self._closed = self._stopping = False
+        self._thread_id = self._signal_poll = self._signal_socks = None
+        self._pending_exc = self._current_handle = self._read_batch = None
+        self._may_block = True
+        self._stream_fds: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._dns_reqs: set = set()
+        self._unix_inodes: dict = {}
+        self._fd_watch: dict = {}
 
     # ------------------------------------------------------------------ representation, state
     def __repr__(self) -> str:
@@ -591,6 +601,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         fut = _new_future(_Future)
         fut._loop = self
         fut._callbacks = []
+        fut._state = _PENDING  # read before they are written: see Future.__init__
+        fut._exception = None
         return fut
 
     def create_task(self, coro, *, name=None, context=None, **kwargs):

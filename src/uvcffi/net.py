@@ -106,10 +106,7 @@ class NetMixin(SockMixin, DnsMixin):
 
     @property
     def _dns_requests(self) -> set:
-        d = self.__dict__.get("_dns_reqs")
-        if d is None:
-            d = self.__dict__["_dns_reqs"] = set()
-        return d
+        return self._dns_reqs
 
     def _close_net(self) -> None:
         """Before ``Loop.close()`` closes libuv: cancel DNS requests still in libuv's threadpool."""
@@ -406,7 +403,7 @@ class NetMixin(SockMixin, DnsMixin):
     def _stop_serving(self, sock) -> None:
         self._remove_reader(sock.fileno())
         path = None
-        inodes = self.__dict__.get("_unix_inodes")
+        inodes = self._unix_inodes
         if inodes and sock in inodes:
             try:
                 path = sock.getsockname()
@@ -492,8 +489,7 @@ class NetMixin(SockMixin, DnsMixin):
             name = sock.getsockname()
             if name and name[0] not in (0, "\x00"):
                 try:
-                    inodes = self.__dict__.setdefault("_unix_inodes", {})
-                    inodes[sock] = os.stat(name).st_ino
+                    self._unix_inodes[sock] = os.stat(name).st_ino
                 except FileNotFoundError:
                     pass
         sock.setblocking(False)

@@ -249,6 +249,12 @@ class Task(Future):
             loop = asyncio.get_event_loop()
         self._loop = loop
         self._callbacks = []
+        # read before written (every step reads the last two): instance attributes, the fast
+        # path (see Future.__init__)
+        self._state = _PENDING
+        self._exception = None
+        self._fut_waiter = None
+        self._must_cancel = False
         if loop.get_debug():
             self._source_traceback = extract_stack(sys._getframe(1))
         if coro.__class__ is not _CoroutineType and not iscoroutine(coro):

@@ -86,10 +86,7 @@ def _set_result_unless_cancelled(fut, result) -> None:
 
 def fd_transports(loop) -> weakref.WeakValueDictionary:
     """fd -> transport of the streams libuv owns on ``loop`` (``add_reader`` must refuse them)."""
-    d = loop.__dict__.get("_stream_fds")
-    if d is None:
-        d = loop.__dict__["_stream_fds"] = weakref.WeakValueDictionary()
-    return d
+    return loop._stream_fds
 
 
 class ReadBatch:
@@ -576,8 +573,9 @@ class _Writer(_Base):
     def write(self, data) -> None:
         """Send ``data`` (bytes-like); never blocks. See the module docstring for the path taken."""
         if self._wready and type(data) is bytes:
-            n = _try_write(self._sptr, data, len(data))
-            if n != len(data):
+            size = len(data)
+            n = _try_write(self._sptr, data, size)
+            if n != size:
                 self._write_rest(data, n)
             return
         self._write_slow(data)
