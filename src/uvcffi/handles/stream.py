@@ -91,9 +91,12 @@ class Stream(UVHandle):
         """Bytes the kernel took now (maybe fewer than ``len(data)``), or a negative libuv error."""
         return lib.uvcffi_try_write(self._sptr, data, len(data))
 
-    def write(self, buffers: list) -> int:
+    def write(self, buffers: list, skip: int = 0) -> int:
         """Queue one vectored ``uv_write`` of ``buffers`` (bytes-like, kept alive until it
-        completes); ``_on_write_done(status)`` follows. Returns 0 or a negative libuv error.
+        completes), less the first ``skip`` bytes of the first one; ``_on_write_done(status)``
+        follows. Returns 0 or a negative libuv error. (``skip`` instead of a memoryview slice: a
+        from_buffer cdata of a memoryview, caught in a garbage cycle, crashes CPython's
+        collector.)
 
         One write in flight at a time (the transport queues the rest): a second one would
         release the first one's buffers while libuv still reads them, so it is refused."""
@@ -110,6 +113,9 @@ class Stream(UVHandle):
             keep.append(c)
             bufs[i].base = c
             bufs[i].len = len(c)
+        if skip:
+            bufs[0].base = keep[0] + skip
+            bufs[0].len -= skip
         status = lib.uv_write(req, self._sptr, bufs, n, lib._uvcffi_on_write)
         if status == 0:
             self._write_req = (req, bufs, keep, buffers)

@@ -339,8 +339,8 @@ class _Reader(_Base):
     _rbuf_proto = None  # the protocol that gave _rbuf
     _can_recv = False  # a socket transport: recv mode is possible (set by StreamTransport)
     _recv_mode = False  # see the class docstring; never with a BufferedProtocol
-    _stash = None  # reads dispatched while paused (bytes, or an EOF/error code), oldest first;
-    # None when there are none
+    # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
+    _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
 
     def is_reading(self) -> bool:
@@ -619,12 +619,11 @@ class _Writer(_Base):
                 self._fatal_error(convert_error(n), f"Fatal write error on {self._KIND} transport")
                 return
             n = 0
-        rest = memoryview(data)[n:] if n else data
-        status = self._handle.write([rest])
+        status = self._handle.write([data], n)
         if status < 0:
             self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
             return
-        self._inflight = len(rest)
+        self._inflight = len(data) - n
         self._wready = False
         self._maybe_pause_protocol()
 
