@@ -83,3 +83,23 @@ def test_bench_smoke(tmp_path: Path) -> None:
     if "--no-chart" not in cmd:
         png = tmp_path / "latest.png"
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="bench.instructions needs valgrind")
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="the load client needs a C compiler")
+def test_bench_instructions_counts_per_request() -> None:
+    """bench.instructions reports a plausible instruction count per request for each loop."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "unix_proto_1k", "--loops", "asyncio,uvcffi",
+         "--small", "300", "--large", "1200"],
+        cwd=str(REPO), capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = dict(line.split() for line in proc.stdout.splitlines()[1:])
+    assert set(counts) == {"asyncio", "uvcffi"}, proc.stdout
+    for loop, n in counts.items():
+        # a Python echo server runs thousands of instructions per request, never a handful
+        # or millions: anything else means the two runs' difference is not per-request work
+        assert 1_000 < float(n) < 200_000, (loop, proc.stdout)
