@@ -196,6 +196,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._closed = self._stopping = False
         self._thread_id = self._signal_poll = self._signal_socks = None
         self._pending_exc = self._current_handle = self._read_batch = None
+        self._dgram_view = None  # datagram transports' shared read buffer (transports/datagram.py)
         self._may_block = True
         self._stream_fds: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._dns_reqs: set = set()

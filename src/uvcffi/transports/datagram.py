@@ -94,6 +94,9 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._address = address
         self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
         self._poll = Poll(loop, self._sock_fd)
+        if loop._dgram_view is None:
+            loop._dgram_view = memoryview(bytearray(_MAX_SIZE))
+        self._rview = loop._dgram_view
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)  # only once connection_made has run
         if waiter is not None:
@@ -236,8 +239,18 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             self._set_events(events)
 
     def _read_ready(self) -> None:
+        # Into the loop's buffer, then a copy of just the datagram: recvfrom(max_size) would
+        # allocate 256 KiB per datagram (mmap, mremap to shrink, munmap: three system calls
+        # more per packet). Only this callback uses the buffer, and copies out before calling
+        # the protocol.
+        view = self._rview
+        size = self.max_size
         try:
-            data, addr = self._sock.recvfrom(self.max_size)
+            if size <= len(view):
+                n, addr = self._sock.recvfrom_into(view, size)
+                data = view[:n].tobytes()
+            else:  # a max_size raised past the loop buffer
+                data, addr = self._sock.recvfrom(size)
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
