@@ -725,3 +725,44 @@ def test_dev_mode_enables_debug(loop_name):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="a CPython attribute-layout limit")
+def test_uvcffi_loop_attributes_stay_inline():
+    """uvcffi's own invariant, not an asyncio behaviour: after servers, streams, DNS, UDP,
+    signals, add_reader, a subprocess and an executor call, a Loop has at most 30 instance
+    attributes. CPython keeps attributes inline (its fastest lookups, on every call_soon and
+    every turn) only up to 30 shared names; past that every lookup on the loop gets slower."""
+    import signal
+    import socket
+
+    import uvcffi
+
+    loop = uvcffi.Loop()
+
+    async def main():
+        srv = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+        _, w = await asyncio.open_connection("127.0.0.1", srv.sockets[0].getsockname()[1])
+        w.close()
+        srv.close()
+        await srv.wait_closed()
+        await loop.getaddrinfo("127.0.0.1", 80)
+        t, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+        t.close()
+        loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+        loop.remove_signal_handler(signal.SIGUSR1)
+        a, b = socket.socketpair()
+        loop.add_reader(a, lambda: None)
+        loop.remove_reader(a)
+        a.close()
+        b.close()
+        p = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+        await p.wait()
+        await loop.run_in_executor(None, lambda: None)
+
+    try:
+        loop.run_until_complete(main())
+        assert len(vars(loop)) <= 30, sorted(vars(loop))
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()

@@ -108,6 +108,19 @@ class Handle(events.Handle):
             self._args = None
 
 
+class _IOTables:
+    """The loop's I/O bookkeeping off the hot paths, one loop attribute (``Loop.__init__``)."""
+
+    __slots__ = ("stream_fds", "dns_reqs", "unix_inodes", "fd_watch", "dgram_view")
+
+    def __init__(self) -> None:
+        self.stream_fds = weakref.WeakValueDictionary()  # transports/stream.py, fd_transports
+        self.dns_reqs: set = set()  # net.py: DNS requests in flight
+        self.unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
+        self.fd_watch: dict = {}  # sock.py: add_reader/add_writer watches
+        self.dgram_view = None  # transports/datagram.py: the shared datagram read buffer
+
+
 class TimerHandle(events.TimerHandle):
     """asyncio's ``TimerHandle``; the loop's heap holds it inside a ``(when, seq, handle)`` tuple."""
 
@@ -191,17 +204,14 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._update_guarded()
         self._timer = LoopTimer(self)
         self._async = Async(self)
-        # The mixins' tables (net.py, sock.py, transports/stream.py), made here: an attribute
-        # added later through __dict__ would cost every attribute lookup on the loop its fast path.
+        # Every attribute is made here, and there are at most 30 of them: CPython 3.11 keeps
+        # an object's attributes inline (the fastest lookups, LOAD_ATTR_INSTANCE_VALUE) only
+        # while they share one key set of at most 30 names; the cold tables share one slot.
         self._closed = self._stopping = False
         self._thread_id = self._signal_poll = self._signal_socks = None
         self._pending_exc = self._current_handle = self._read_batch = None
-        self._dgram_view = None  # datagram transports' shared read buffer (transports/datagram.py)
         self._may_block = True
-        self._stream_fds: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._dns_reqs: set = set()
-        self._unix_inodes: dict = {}
-        self._fd_watch: dict = {}
+        self._io = _IOTables()
 
     # ------------------------------------------------------------------ representation, state
     def __repr__(self) -> str:

@@ -106,7 +106,7 @@ class NetMixin(SockMixin, DnsMixin):
 
     @property
     def _dns_requests(self) -> set:
-        return self._dns_reqs
+        return self._io.dns_reqs
 
     def _close_net(self) -> None:
         """Before ``Loop.close()`` closes libuv: cancel DNS requests still in libuv's threadpool."""
@@ -403,7 +403,7 @@ class NetMixin(SockMixin, DnsMixin):
     def _stop_serving(self, sock) -> None:
         self._remove_reader(sock.fileno())
         path = None
-        inodes = self._unix_inodes
+        inodes = self._io.unix_inodes
         if inodes and sock in inodes:
             try:
                 path = sock.getsockname()
@@ -489,7 +489,7 @@ class NetMixin(SockMixin, DnsMixin):
             name = sock.getsockname()
             if name and name[0] not in (0, "\x00"):
                 try:
-                    self._unix_inodes[sock] = os.stat(name).st_ino
+                    self._io.unix_inodes[sock] = os.stat(name).st_ino
                 except FileNotFoundError:
                     pass
         sock.setblocking(False)

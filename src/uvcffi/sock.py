@@ -86,7 +86,7 @@ class SockMixin:
     """``add_reader``/``add_writer`` and ``sock_*`` for ``uvcffi.Loop``."""
 
     def _fd_watches(self) -> dict:
-        return self._fd_watch
+        return self._io.fd_watch
 
     def _ensure_fd_no_transport(self, fd) -> None:
         # As asyncio: only the file-object conversion is checked here; a negative number is

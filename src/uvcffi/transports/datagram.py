@@ -94,9 +94,10 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._address = address
         self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
         self._poll = Poll(loop, self._sock_fd)
-        if loop._dgram_view is None:
-            loop._dgram_view = memoryview(bytearray(_MAX_SIZE))
-        self._rview = loop._dgram_view
+        io = loop._io
+        if io.dgram_view is None:
+            io.dgram_view = memoryview(bytearray(_MAX_SIZE))
+        self._rview = io.dgram_view
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)  # only once connection_made has run
         if waiter is not None:

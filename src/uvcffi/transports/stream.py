@@ -86,7 +86,7 @@ def _set_result_unless_cancelled(fut, result) -> None:
 
 def fd_transports(loop) -> weakref.WeakValueDictionary:
     """fd -> transport of the streams libuv owns on ``loop`` (``add_reader`` must refuse them)."""
-    return loop._stream_fds
+    return loop._io.stream_fds
 
 
 class ReadBatch:
