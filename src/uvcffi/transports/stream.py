@@ -523,12 +523,7 @@ class _Reader(_Base):
             return
         if len(data) < _RECV_EXIT:
             self._set_recv_mode(False)
-        try:
-            self._data_received(data)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            self._fatal_error(exc, _DATA_RECEIVED_FAILED)
+        self._deliver(data)
 
     def _on_eof(self) -> None:
         if self._loop.get_debug():
