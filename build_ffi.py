@@ -296,14 +296,16 @@ int uvcffi_count_handles(uv_loop_t* loop);
 int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb);
 int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int mode);
 int uvcffi_run(uv_loop_t* loop, int mode);
-int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len);
+ssize_t uvcffi_try_write(uv_stream_t* stream, char* data, size_t len);
 int uvcffi_pidfd_open(int pid);
 typedef struct {
     char* base; size_t len; size_t used;
     int64_t* ev; int nev; int cap;
     void* owner;
 } uvcffi_rbuf_t;
+typedef struct { int64_t key; ...; } uvcffi_reader_t;
 #define UVCFFI_READ_SLOT_MIN ...
+#define UVCFFI_RECV_ENTER ...
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -399,20 +401,34 @@ int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb) {
 /* ---- Stream reads, batched ----------------------------------------------------------------
    The loop's read arena (a uvcffi_rbuf_t, allocated by Python's transports/stream.py ReadBatch
    and announced through loop->data) collects every read of a uv_run turn: the alloc callback
-   hands libuv the arena's free tail, the read callback records (stream, nread, offset) and
-   moves the tail on. No Python runs per read. After uv_run, uvcffi_run_turn reports how many
-   events wait and Python dispatches them in one loop; if the arena or the event array fills
-   up first (less than UVCFFI_READ_SLOT_MIN bytes left), the read callback has Python dispatch
-   right there. Streams whose reads must reach Python at once (a BufferedProtocol reading into
-   its own buffer, recv mode) use uvcffi_stream_read_now_cb, which dispatches what the batch
-   holds first, so every stream's events keep their order. Without an arena (never expected),
-   no buffer: libuv reports UV_ENOBUFS. */
+   hands libuv the arena's free tail, the read callback records an event and moves the tail on.
+   No Python runs per read. After uv_run, uvcffi_run_turn reports how many events wait and
+   Python dispatches them in one loop; if the arena or the event array fills up first (less
+   than UVCFFI_READ_SLOT_MIN bytes left), the read callback has Python dispatch right there.
+   Streams whose reads must reach Python at once (a BufferedProtocol reading into its own
+   buffer, recv mode) use uvcffi_stream_read_now_cb, which dispatches what the batch holds
+   first, so every stream's events keep their order. Without an arena (never expected), no
+   buffer: libuv reports UV_ENOBUFS.
+
+   An event is three int64s (key, a, b), shaped so that Python's common case costs one test:
+     b > 0   bytes [a, b) of the arena, fewer than UVCFFI_RECV_ENTER of them;
+     b < 0   bytes [a, -b), a large read (Python may switch the stream to recv mode);
+     b == 0  a = the libuv status: UV_EOF or an error.
+   key is the small integer Python gave the stream (its slot in ReadBatch.readers), kept in
+   the uvcffi_reader_t every batch-read stream handle is allocated in: small integers are
+   preallocated objects in CPython, so an event costs no allocation for its key. Key 0 is
+   never a stream's: a closed stream's waiting events are re-keyed to it (uvcffi_reads_forget). */
 typedef struct {
     char* base; size_t len; size_t used;  /* the arena; used: bytes of waiting reads */
-    int64_t* ev; int nev; int cap;        /* nev (stream, nread, offset) triples; room for cap */
+    int64_t* ev; int nev; int cap;        /* nev events of three int64s; room for cap */
     void* owner;                          /* ffi.new_handle of the Python ReadBatch */
 } uvcffi_rbuf_t;
+typedef struct {
+    union { uv_tcp_t tcp; uv_pipe_t pipe; } h;  /* first: a uv_stream_t* to it points here */
+    int64_t key;
+} uvcffi_reader_t;
 #define UVCFFI_READ_SLOT_MIN (64 * 1024)
+#define UVCFFI_RECV_ENTER (32 * 1024)
 
 static void _uvcffi_on_stream_read(void*, ssize_t);
 static void _uvcffi_on_read_batch(void*);
@@ -470,10 +486,16 @@ void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
         return;
     }
     e = rb->ev + 3 * rb->nev++;
-    e[0] = (int64_t)(intptr_t)stream;
-    e[1] = (int64_t)nread;
-    e[2] = (int64_t)rb->used;
-    if (nread > 0) rb->used += (size_t)nread;
+    e[0] = ((uvcffi_reader_t*)stream)->key;
+    if (nread > 0) {
+        int64_t end = (int64_t)(rb->used + (size_t)nread);
+        e[1] = (int64_t)rb->used;
+        e[2] = nread < UVCFFI_RECV_ENTER ? end : -end;
+        rb->used += (size_t)nread;
+    } else {
+        e[1] = (int64_t)nread;
+        e[2] = 0;
+    }
     if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_SLOT_MIN)
         _uvcffi_on_read_batch(rb->owner);
 }
@@ -487,7 +509,7 @@ void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_
 }
 
 /* A stream closes: its waiting events (if any) must never reach whatever Python later
-   registers under the same address. */
+   registers under the same key. */
 void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key) {
     int i;
     for (i = 0; i < rb->nev; i++)
@@ -495,13 +517,19 @@ void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key) {
 }
 
 /* The write hot path in one crossing: Python passes a bytes object straight as char*
-   (cffi hands over a pointer to its storage, no copy) and gets back how many bytes the
-   kernel took, or a negative libuv error (UV_EAGAIN: nothing could be written now). */
-int uvcffi_try_write(uv_stream_t* stream, char* data, size_t len) {
+   (cffi hands over a pointer to its storage, no copy). Returns how many bytes the kernel did
+   NOT take (0: all written, the common case, which Python tests with one truth test; len:
+   nothing could be written now, UV_EAGAIN), or a negative libuv error. */
+ssize_t uvcffi_try_write(uv_stream_t* stream, char* data, size_t len) {
     uv_buf_t buf;
-    if (len > 0x40000000u) len = 0x40000000u;  /* a partial write; the caller queues the rest */
-    buf = uv_buf_init(data, (unsigned int)len);
-    return uv_try_write(stream, &buf, 1);
+    size_t n = len;
+    int r;
+    if (len == 0) return 0;
+    if (n > 0x40000000u) n = 0x40000000u;  /* a partial write; the caller queues the rest */
+    buf = uv_buf_init(data, (unsigned int)n);
+    r = uv_try_write(stream, &buf, 1);
+    if (r >= 0) return (ssize_t)(len - (size_t)r);
+    return r == UV_EAGAIN ? (ssize_t)len : (ssize_t)r;
 }
 
 /* ---- The GIL -------------------------------------------------------------------------------

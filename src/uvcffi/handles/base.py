@@ -42,10 +42,14 @@ class UVHandle:
     def __init__(self, loop) -> None:
         loop._check_closed()
         self._loop = loop
-        self._ptr = ffi.new(self.CTYPE)
+        self._ptr = self._new_memory()
         self._hptr = ffi.cast("uv_handle_t*", self._ptr)
         self._cself = ffi.new_handle(self)
         self._ptr.data = self._cself
+
+    def _new_memory(self):
+        """The handle's memory as ``CTYPE``, owned by this object."""
+        return ffi.new(self.CTYPE)
 
     def _registered(self, status: int) -> None:
         """Call with the status of the handle's ``uv_*_init``: on success libuv now owns it."""

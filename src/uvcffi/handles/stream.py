@@ -4,9 +4,11 @@ What this layer does, and nothing more: start/stop reading, try a write, queue a
 write, shut the write side down. Protocol logic (flow control, EOF, closing order) lives in
 ``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
 
-Routing. Reads into the loop's arena do not come through this object: C records them and the
-loop's ``ReadBatch`` (transports/stream.py) hands them to the transport registered under
-``key``. Reads that must reach Python at once (``read_start(buffered=True)``) and every other
+Routing. Reads into the loop's arena do not come through this object: C records them under
+the stream's ``key`` and the loop's ``ReadBatch`` (transports/stream.py) hands them to the
+transport registered under it. The key lives in C next to the handle: every stream's memory is
+a ``uvcffi_reader_t`` (the handle, then ``key``), so the read callback finds it from the
+``uv_stream_t*`` libuv passes; 0 until a transport registers (``ReadBatch.register``). Reads that must reach Python at once (``read_start(buffered=True)``) and every other
 callback do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
 ``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
 methods as *instance attributes* named like the callbacks, so the C callback lands directly
@@ -40,6 +42,7 @@ class Stream(UVHandle):
     CTYPE = "uv_stream_t*"
 
     _sptr = None  # the handle as uv_stream_t*
+    _box = None  # the uvcffi_reader_t that owns the handle's memory
     _write_req = None  # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
     _shutdown_req = None  # uv_shutdown_t* while a shutdown is in flight
     _reading = False
@@ -48,8 +51,20 @@ class Stream(UVHandle):
     def __init__(self, loop) -> None:
         super().__init__(loop)
         self._sptr = ffi.cast("uv_stream_t*", self._ptr)
-        # how C names this stream in the loop's read batch (transports/stream.py, ReadBatch)
-        self.key = int(ffi.cast("intptr_t", self._sptr))
+
+    def _new_memory(self):
+        # the handle inside a uvcffi_reader_t, which owns the memory (see "Routing" above)
+        self._box = ffi.new("uvcffi_reader_t*")
+        return ffi.cast(self.CTYPE, self._box)
+
+    @property
+    def key(self) -> int:
+        """How C names this stream in the loop's read batch (0: not registered)."""
+        return self._box.key
+
+    @key.setter
+    def key(self, value: int) -> None:
+        self._box.key = value
 
     def attach(self, owner) -> None:
         """Route libuv's callbacks to ``owner``'s ``_on_read``/``_on_alloc``/``_on_write_done``/
@@ -87,10 +102,6 @@ class Stream(UVHandle):
                 lib.uv_read_stop(self._sptr)
 
     # -- writing --------------------------------------------------------------------------
-    def try_write(self, data) -> int:
-        """Bytes the kernel took now (maybe fewer than ``len(data)``), or a negative libuv error."""
-        return lib.uvcffi_try_write(self._sptr, data, len(data))
-
     def write(self, buffers: list, skip: int = 0) -> int:
         """Queue one vectored ``uv_write`` of ``buffers`` (bytes-like, kept alive until it
         completes), less the first ``skip`` bytes of the first one; ``_on_write_done(status)``
@@ -144,8 +155,8 @@ class Stream(UVHandle):
         set) lets it forget the descriptor at the same moment. Memory lives until ``_on_closed``."""
         super().close()
         batch = self._loop._read_batch
-        if batch is not None:
-            batch.forget(self.key)  # no waiting read may reach whoever reuses the address
+        if batch is not None and self._box is not None and self._box.key:
+            batch.forget(self)  # no waiting read may reach whoever reuses the key
         hook = self.__dict__.pop("_detach_fd", None)
         if hook is not None:
             hook()

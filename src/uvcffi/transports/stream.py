@@ -60,12 +60,11 @@ logger = logging.getLogger("asyncio")
 
 _from_buffer = ffi.from_buffer
 _UV_EOF = lib.UV_EOF
-_UV_EAGAIN = lib.UV_EAGAIN
 _UV_ECANCELED = lib.UV_ECANCELED
 _UV_ENOBUFS = lib.UV_ENOBUFS
 # Recv mode (see _Reader): entered after a read of this many bytes, left after a recv() of
 # fewer than _RECV_EXIT; recv() asks for up to _RECV_SIZE (asyncio's max_size).
-_RECV_ENTER = 32 * 1024
+_RECV_ENTER = lib.UVCFFI_RECV_ENTER  # C marks a read this large (build_ffi.py: an event's b < 0)
 _RECV_EXIT = 8 * 1024
 _RECV_SIZE = 256 * 1024
 _try_write = lib.uvcffi_try_write
@@ -89,19 +88,36 @@ def fd_transports(loop) -> weakref.WeakValueDictionary:
     return loop._io.stream_fds
 
 
+class _Gone:
+    """Stands in ``ReadBatch.readers`` where no stream is registered: key 0 (the events of
+    closed streams) and free slots. What reaches it goes nowhere."""
+
+    __slots__ = ()
+    _fast_dr = None
+
+    def _on_batched_read(self, a, b) -> None:
+        pass
+
+
+_GONE = _Gone()
+
+
 class ReadBatch:
     """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
 
     C (build_ffi.py, "Stream reads, batched") reads into this arena and records each read as
-    ``(stream key, nread, offset)``; ``dispatch`` hands them to the transports registered in
-    ``readers`` (key -> transport), in order, after ``uv_run`` returns (``Loop._run_once``) or
-    when the arena fills up during it (``_callbacks._uvcffi_on_read_batch``).
+    an event ``(key, a, b)`` (bytes ``[a, b)``; see there for large reads, EOF and errors);
+    ``dispatch`` hands them to the transports registered in ``readers`` (a list: the key is the
+    slot), in order, after ``uv_run`` returns (``Loop._run_once``) or when the arena fills up
+    during it (``_callbacks._uvcffi_on_read_batch``).
 
     Between the read and its dispatch, other callbacks of the turn may have paused or closed
-    the transport, or made it buffered: the slow path (``_Reader._on_batched_read``) keeps
-    asyncio's promises -- nothing after ``close()``, nothing while paused (the bytes wait in
-    the transport until ``resume_reading``). A stream's events are forgotten when its handle
-    closes (``Stream.close``), so a later stream at the same address never sees them.
+    the transport, or made it buffered. The transport keeps ``_fast_dr`` -- its protocol's
+    ``data_received`` while bytes may go straight to it, None otherwise -- so the common case
+    is one test, and the rest takes ``_Reader._on_batched_read``, which keeps asyncio's
+    promises: nothing after ``close()``, nothing while paused (the bytes wait in the transport
+    until ``resume_reading``). A stream's events are forgotten when its handle closes
+    (``Stream.close``), and only then is its key free for another stream.
     """
 
     def __init__(self, loop) -> None:
@@ -116,15 +132,29 @@ class ReadBatch:
         rb.cap = _EVENT_CAP
         rb.owner = self._cself
         self.view = ffi.buffer(self._mem)  # slicing it makes bytes
-        self.readers: dict = {}
+        self.readers: list = [_GONE]  # key -> transport; key 0 is nobody's
+        self._free: list = []  # keys of closed streams, reused first (they stay small)
         loop._uv.data = rb
         loop._read_batch = self
 
-    def forget(self, key: int) -> None:
-        """The stream ``key`` is closing: drop its registration and its waiting events."""
-        self.readers.pop(key, None)
+    def register(self, handle, transport) -> None:
+        """``transport`` reads ``handle`` (a ``handles.stream.Stream``): give the handle a key."""
+        if self._free:
+            key = self._free.pop()
+            self.readers[key] = transport
+        else:
+            key = len(self.readers)
+            self.readers.append(transport)
+        handle.key = key
+
+    def forget(self, handle) -> None:
+        """``handle`` is closing: drop its registration and its waiting events; free its key."""
+        key = handle.key
+        handle.key = 0
+        self.readers[key] = _GONE
         if self._rb.nev:
             lib.uvcffi_reads_forget(self._rb, key)
+        self._free.append(key)
 
     def dispatch(self):
         """Hand every waiting read to its transport; the arena is empty afterwards. Returns the
@@ -136,27 +166,19 @@ class ReadBatch:
         view = self.view
         escaped = None
         try:
-            for key, nread, off in zip(it, it, it):
-                t = readers.get(key)
-                if t is None:
-                    continue  # closed meanwhile (or a key forgotten in C: 0)
+            for key, a, b in zip(it, it, it):
+                t = readers[key]
                 try:
-                    # every attribute tested here is set on the instance (_init_base): a
-                    # class-level default would cost a slow lookup per message
-                    data_received = t._data_received
-                    if nread > 0 and data_received is not None and not t._paused \
-                            and not t._closing and t._stash is None:
+                    data_received = t._fast_dr  # set on the instance: a fast lookup
+                    if data_received is not None and b > 0:
                         try:
-                            data_received(view[off:off + nread])
+                            data_received(view[a:b])
                         except (SystemExit, KeyboardInterrupt):
                             raise
                         except BaseException as exc:
                             t._fatal_error(exc, _DATA_RECEIVED_FAILED)
-                            continue
-                        if nread >= _RECV_ENTER and t._can_recv and not t._closing:
-                            t._set_recv_mode(True)
                     else:
-                        t._on_batched_read(nread, off)
+                        t._on_batched_read(a, b)
                 except (SystemExit, KeyboardInterrupt) as exc:
                     if escaped is None:
                         escaped = exc
@@ -212,8 +234,9 @@ class _Base:
         if isinstance(self, _Reader):
             self._paused = False
             self._stash = None
+            self._fast_dr = None
             batch = _read_batch(loop)
-            batch.readers[handle.key] = self  # until the handle closes (Stream.close)
+            batch.register(handle, self)  # until the handle closes (Stream.close)
             self._rview = batch.view
         self._fd = handle.fileno()
         fd_transports(loop)[self._fd] = self
@@ -233,6 +256,7 @@ class _Base:
         buffered = isinstance(protocol, BufferedProtocol)
         # getattr: a write-only transport's protocol may be a bare BaseProtocol
         self._data_received = None if buffered else getattr(protocol, "data_received", None)
+        self._set_fast()
         if buffered and self._recv_mode:
             self._recv_mode = False  # a BufferedProtocol always gets libuv's reads
         if buffered != self._buffered:
@@ -248,6 +272,9 @@ class _Base:
         return self._closing
 
     def _start_reading(self) -> None:  # overridden by _Reader
+        pass
+
+    def _set_fast(self) -> None:  # overridden by _Reader
         pass
 
     def _fatal_error(self, exc, message="Fatal error on transport") -> None:
@@ -278,6 +305,7 @@ class _Base:
         self._drop_writes()
         if not self._closing:
             self._closing = True
+            self._fast_dr = None
             self._stop_reading()
         self._schedule_lost(exc)
 
@@ -342,6 +370,14 @@ class _Reader(_Base):
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
+    # The one attribute ReadBatch.dispatch tests: data_received while bytes may go straight to
+    # it (not paused, not closing, nothing stashed, not buffered), else None. Recomputed
+    # (_set_fast) wherever one of those changes; every `_closing = True` clears it.
+    _fast_dr = None
+
+    def _set_fast(self) -> None:
+        self._fast_dr = (self._data_received if not self._paused and not self._closing
+                         and self._stash is None else None)
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
@@ -351,6 +387,7 @@ class _Reader(_Base):
         if not self.is_reading():
             return
         self._paused = True
+        self._fast_dr = None
         self._handle.read_stop()
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
@@ -359,6 +396,7 @@ class _Reader(_Base):
         if self._closing or not self._paused:
             return
         self._paused = False
+        self._set_fast()
         if self._stash:
             self._loop.call_soon(self._unstash)  # reading restarts once the stash is delivered
         else:
@@ -450,18 +488,29 @@ class _Reader(_Base):
         else:
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
 
-    def _on_batched_read(self, nread, offset) -> None:
-        """A read from the loop's batch that ``ReadBatch.dispatch`` did not deliver itself:
-        EOF or an error, or bytes for a transport that is paused, closing or buffered now."""
+    def _on_batched_read(self, a, b) -> None:
+        """An event of the loop's batch that ``ReadBatch.dispatch`` did not deliver itself:
+        a large read (``b < 0``), EOF or an error (``b == 0``), or bytes for a transport that
+        is paused, closing or buffered now."""
         if self._closing or self._handle is None:
             return  # close() promises no more data_received
-        self._hold_or_deliver(self._rview[offset:offset + nread] if nread > 0 else nread)
+        if not b:
+            self._hold_or_deliver(a)
+        elif b > 0:
+            self._hold_or_deliver(self._rview[a:b])
+        elif self._fast_dr is None:
+            self._hold_or_deliver(self._rview[a:-b])
+        else:  # a large read, delivered now: a socket switches to recv mode (class docstring)
+            self._deliver(self._rview[a:-b])
+            if self._can_recv and not self._closing:
+                self._set_recv_mode(True)
 
     def _hold_or_deliver(self, item) -> None:
         """Bytes (or an EOF/error code) read before the protocol could take them at once."""
         if self._paused or self._stash is not None:
             if self._stash is None:
                 self._stash = []
+                self._fast_dr = None
             self._stash.append(item)
             return
         self._deliver(item)
@@ -500,6 +549,7 @@ class _Reader(_Base):
                 stash.clear()
         if not stash:
             self._stash = None
+            self._set_fast()
             if not ended and not self._paused and not self._closing:
                 self._start_reading()
 
@@ -568,10 +618,9 @@ class _Writer(_Base):
     def write(self, data) -> None:
         """Send ``data`` (bytes-like); never blocks. See the module docstring for the path taken."""
         if self._wready and type(data) is bytes:
-            size = len(data)
-            n = _try_write(self._sptr, data, size)
-            if n != size:
-                self._write_rest(data, n)
+            left = _try_write(self._sptr, data, len(data))
+            if left:
+                self._write_rest(data, left)
             return
         self._write_slow(data)
 
@@ -602,23 +651,21 @@ class _Writer(_Base):
             self._wbuf_size += len(data)
             self._maybe_pause_protocol()
             return
-        n = _try_write(self._sptr, data, len(data))
-        if n != len(data):
-            self._write_rest(data, n)
+        left = _try_write(self._sptr, data, len(data))
+        if left:
+            self._write_rest(data, left)
 
-    def _write_rest(self, data, n) -> None:
-        """The kernel took ``n`` bytes of ``data`` (or failed: ``n < 0``); send the rest with
-        one ``uv_write``."""
-        if n < 0:
-            if n != _UV_EAGAIN:
-                self._fatal_error(convert_error(n), f"Fatal write error on {self._KIND} transport")
-                return
-            n = 0
-        status = self._handle.write([data], n)
+    def _write_rest(self, data, left) -> None:
+        """The kernel did not take the last ``left`` bytes of ``data`` (or failed: ``left < 0``);
+        send them with one ``uv_write``."""
+        if left < 0:
+            self._fatal_error(convert_error(left), f"Fatal write error on {self._KIND} transport")
+            return
+        status = self._handle.write([data], len(data) - left)
         if status < 0:
             self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
             return
-        self._inflight = len(data) - n
+        self._inflight = left
         self._wready = False
         self._maybe_pause_protocol()
 
@@ -757,6 +804,7 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
         if self._closing:
             return
         self._closing = True
+        self._fast_dr = None
         self._stop_reading()
         if self._drained():
             self._schedule_lost(None)
@@ -821,6 +869,7 @@ class _PipeMixin(_Base):
         if self._lost_scheduled:
             return
         self._closing = True
+        self._fast_dr = None
         self._drop_writes()
         self._stop_reading()
         self._schedule_lost(exc)
@@ -890,6 +939,7 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
         if self._loop.get_debug():
             logger.info("%r was closed by peer", self)
         self._closing = True
+        self._fast_dr = None
         self._loop.call_soon(self._protocol.eof_received)
         self._schedule_lost(None)
 
@@ -976,6 +1026,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
         if self._closing:
             return
         self._closing = True
+        self._fast_dr = None
         if self._drained():
             self._unwatch()
             self._schedule_lost(None)
