@@ -303,13 +303,15 @@ typedef struct {
     int64_t* ev; int nev; int cap;
     void* owner;
 } uvcffi_rbuf_t;
-typedef struct { int64_t key; ...; } uvcffi_reader_t;
-#define UVCFFI_READ_SLOT_MIN ...
-#define UVCFFI_RECV_ENTER ...
+typedef struct { int64_t key; int64_t dgram_max; ...; } uvcffi_reader_t;
+#define UVCFFI_READ_MAX ...
+#define UVCFFI_DGRAM_ADDR ...
+#define UVCFFI_DGRAM_BATCH ...
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key);
+void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events);
 
 /* ---- C -> Python: the only entry points, implemented in uvcffi/_callbacks.py -------------- */
 extern "Python" {
@@ -341,6 +343,7 @@ C_SOURCE = r"""
 #endif
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -401,19 +404,17 @@ int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb) {
 /* ---- Stream reads, batched ----------------------------------------------------------------
    The loop's read arena (a uvcffi_rbuf_t, allocated by Python's transports/stream.py ReadBatch
    and announced through loop->data) collects every read of a uv_run turn: the alloc callback
-   hands libuv the arena's free tail, the read callback records an event and moves the tail on.
-   No Python runs per read. After uv_run, uvcffi_run_turn reports how many events wait and
-   Python dispatches them in one loop; if the arena or the event array fills up first (less
-   than UVCFFI_READ_SLOT_MIN bytes left), the read callback has Python dispatch right there.
-   Streams whose reads must reach Python at once (a BufferedProtocol reading into its own
-   buffer, recv mode) use uvcffi_stream_read_now_cb, which dispatches what the batch holds
-   first, so every stream's events keep their order. Without an arena (never expected), no
-   buffer: libuv reports UV_ENOBUFS.
+   hands libuv UVCFFI_READ_MAX bytes of the arena's free tail (asyncio's max_size), the read
+   callback records an event and moves the tail on. No Python runs per read. After uv_run,
+   uvcffi_run_turn reports how many events wait and Python dispatches them in one loop; if the
+   arena or the event array fills up first (less than UVCFFI_READ_MAX bytes left), the read
+   callback has Python dispatch right there. Streams whose reads must reach Python at once (a
+   BufferedProtocol reading into its own buffer) use uvcffi_stream_read_now_cb, which
+   dispatches what the batch holds first, so every stream's events keep their order. Without
+   an arena (never expected), no buffer: libuv reports UV_ENOBUFS.
 
-   An event is three int64s (key, a, b), shaped so that Python's common case costs one test:
-     b > 0   bytes [a, b) of the arena, fewer than UVCFFI_RECV_ENTER of them;
-     b < 0   bytes [a, -b), a large read (Python may switch the stream to recv mode);
-     b == 0  a = the libuv status: UV_EOF or an error.
+   An event is three int64s (key, a, b): bytes [a, b) of the arena (b > 0), or, when b == 0,
+   a = the libuv status: UV_EOF or an error. Python's common case costs one test.
    key is the small integer Python gave the stream (its slot in ReadBatch.readers), kept in
    the uvcffi_reader_t every batch-read stream handle is allocated in: small integers are
    preallocated objects in CPython, so an event costs no allocation for its key. Key 0 is
@@ -424,14 +425,18 @@ typedef struct {
     void* owner;                          /* ffi.new_handle of the Python ReadBatch */
 } uvcffi_rbuf_t;
 typedef struct {
-    union { uv_tcp_t tcp; uv_pipe_t pipe; } h;  /* first: a uv_stream_t* to it points here */
+    union { uv_tcp_t tcp; uv_pipe_t pipe; uv_poll_t poll; } h;  /* first: the handle points here */
     int64_t key;
+    int64_t dgram_max;  /* a datagram poll: the largest datagram it reads */
 } uvcffi_reader_t;
-#define UVCFFI_READ_SLOT_MIN (64 * 1024)
-#define UVCFFI_RECV_ENTER (32 * 1024)
+#define UVCFFI_READ_MAX (256 * 1024)
+#define UVCFFI_DGRAM_ADDR 32   /* the sender's address, before each datagram in the arena;
+                                  UVCFFI_READ_MAX holds 7 + it + the largest UDP datagram */
+#define UVCFFI_DGRAM_BATCH 32  /* datagrams read per readiness event at most (as uv_udp_t) */
 
 static void _uvcffi_on_stream_read(void*, ssize_t);
 static void _uvcffi_on_read_batch(void*);
+static void _uvcffi_on_poll(uv_poll_t*, int, int);
 
 /* uv_run without the GIL (see "The GIL" at the end): it blocks in epoll, and other threads
    (call_soon_threadsafe, executors) must run meanwhile. Callbacks into Python take it back. */
@@ -473,7 +478,7 @@ void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf
     uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
     (void)suggested;
     buf->base = rb != NULL ? rb->base + rb->used : NULL;
-    buf->len = rb != NULL ? rb->len - rb->used : 0;
+    buf->len = rb != NULL ? UVCFFI_READ_MAX : 0;  /* the tail holds that much (see below) */
 }
 
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -488,15 +493,14 @@ void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
     e = rb->ev + 3 * rb->nev++;
     e[0] = ((uvcffi_reader_t*)stream)->key;
     if (nread > 0) {
-        int64_t end = (int64_t)(rb->used + (size_t)nread);
         e[1] = (int64_t)rb->used;
-        e[2] = nread < UVCFFI_RECV_ENTER ? end : -end;
+        e[2] = e[1] + nread;
         rb->used += (size_t)nread;
     } else {
         e[1] = (int64_t)nread;
         e[2] = 0;
     }
-    if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_SLOT_MIN)
+    if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_MAX)
         _uvcffi_on_read_batch(rb->owner);
 }
 
@@ -514,6 +518,54 @@ void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key) {
     int i;
     for (i = 0; i < rb->nev; i++)
         if (rb->ev[3 * i] == key) rb->ev[3 * i] = 0;
+}
+
+/* UDP datagrams, batched like stream reads (transports/datagram.py). The poll of an IPv4/IPv6
+   datagram socket calls this; when the socket is readable it reads up to UVCFFI_DGRAM_BATCH
+   datagrams (until EAGAIN) straight into the arena, each after a UVCFFI_DGRAM_ADDR-byte slot
+   holding the sender's struct sockaddr (zero-padded, so equal addresses are equal bytes), as
+   events (key, a, b): the datagram is [a, b), its sender [a - UVCFFI_DGRAM_ADDR, ...); a failed
+   recvfrom is (key, -errno, 0). Anything else (writable, a poll error, no key) goes to Python's
+   poll callback, after the batch so far: one socket's reads never overtake each other. */
+void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events) {
+    uvcffi_reader_t* r = (uvcffi_reader_t*)handle;
+    uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
+    int fd, i;
+    if (status != 0 || events != UV_READABLE || rb == NULL || r->key == 0
+            || uv_fileno((uv_handle_t*)handle, &fd) != 0) {
+        if (rb != NULL && rb->nev > 0) _uvcffi_on_read_batch(rb->owner);
+        _uvcffi_on_poll(handle, status, events);
+        return;
+    }
+    for (i = 0; i < UVCFFI_DGRAM_BATCH; i++) {
+        /* room: the tail always holds UVCFFI_READ_MAX bytes (see the stream read callback) */
+        size_t at = (rb->used + 7) & ~(size_t)7;  /* the address slot is 8-aligned */
+        char* p = rb->base + at;
+        socklen_t alen = UVCFFI_DGRAM_ADDR;
+        ssize_t n;
+        int64_t* e;
+        memset(p, 0, UVCFFI_DGRAM_ADDR);
+        do {
+            n = recvfrom(fd, p + UVCFFI_DGRAM_ADDR, (size_t)r->dgram_max, 0,
+                         (struct sockaddr*)p, &alen);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        e = rb->ev + 3 * rb->nev++;
+        e[0] = r->key;
+        if (n < 0) {
+            e[1] = -(int64_t)errno;
+            e[2] = 0;
+        } else {
+            e[1] = (int64_t)(at + UVCFFI_DGRAM_ADDR);
+            e[2] = e[1] + n;
+            rb->used = at + UVCFFI_DGRAM_ADDR + (size_t)n;
+        }
+        if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_MAX) {
+            _uvcffi_on_read_batch(rb->owner);
+            if (r->key == 0) return;  /* a protocol closed the transport meanwhile */
+        }
+        if (n < 0) return;
+    }
 }
 
 /* The write hot path in one crossing: Python passes a bytes object straight as char*

@@ -8,7 +8,8 @@ import socket
 import sys
 
 import pytest
-from _support import wait
+from _support import Recorder as StreamRecorder
+from _support import needs_ipv6, pattern, wait
 
 
 class Recorder(asyncio.DatagramProtocol):
@@ -328,5 +329,380 @@ def test_many_endpoints_leave_nothing(loop):
         for _ in range(100):
             tr, pr = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
             await close(tr)
+
+    loop.run_until_complete(main())
+
+
+# -- the batched read path: C reads IPv4/IPv6 datagrams into the loop's read arena --------------
+# Every test below sends its datagrams synchronously (a plain blocking socket, no await in
+# between) so they are all queued in the kernel before the loop reads any: one readiness event
+# then has more than the 32 datagrams C reads per event, and asyncio (the oracle) reads one per
+# turn. The receiving socket is made beforehand with a large SO_RCVBUF, so the kernel drops none.
+
+_RCVBUF = 4 * 1024 * 1024  # the kernel caps it at net.core.rmem_max (and doubles it)
+
+
+def _server_sock(host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+    s.bind((host, 0))
+    s.setblocking(False)
+    return s
+
+
+def _client_sock(host="127.0.0.1"):
+    c = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+    c.bind((host, 0))
+    c.settimeout(10)  # only ever reads what is already queued; a bound, never a sync
+    return c
+
+
+def _numbered(i, size):
+    """A ``size``-byte payload carrying the sequence number ``i`` (empty for size 0)."""
+    head = b"%05d:" % i
+    return (head + pattern(size + 64)[i % 64:])[:size]
+
+
+async def _take(proto, n):
+    return [await wait(proto.datagrams.get()) for _ in range(n)]
+
+
+async def _nothing_more(proto, sender, addr):
+    """Nothing else is waiting for ``proto``: a sentinel sent now is the next datagram."""
+    sender.sendto(b"sentinel", addr)
+    data, _ = await wait(proto.datagrams.get())
+    assert data == b"sentinel"
+    assert proto.datagrams.empty()
+
+
+def test_burst_in_order_nothing_lost(loop):
+    n = 200
+    sizes = [0, 1400] + [6 + (i * 379) % 1395 for i in range(2, n)]
+    payloads = [_numbered(i, size) for i, size in enumerate(sizes)]
+    assert payloads[0] == b"" and len(set(payloads)) == n and max(sizes) == 1400
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Recorder, sock=_server_sock())
+        addr = st.get_extra_info("sockname")
+        client = _client_sock()
+        try:
+            for p in payloads:  # all queued before the loop reads the first
+                client.sendto(p, addr)
+            got = await _take(sp, n)
+            assert [type(d) for d, _ in got] == [bytes] * n
+            assert [d for d, _ in got] == payloads  # in order, byte-exact, none lost
+            assert {a for _, a in got} == {client.getsockname()}
+            assert all(type(a) is tuple for _, a in got)
+            await _nothing_more(sp, client, addr)  # and none duplicated
+            assert sp.errors.empty() and not st.is_closing()
+            # a second burst on the same transport (arena and address cache reused)
+            for p in reversed(payloads):
+                client.sendto(p, addr)
+            assert [d for d, _ in await _take(sp, n)] == payloads[::-1]
+            await close(st)
+            assert sp.events == ["made", ("lost", None)]
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+
+
+def test_several_senders_each_get_their_address(loop):
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(lambda: Recorder(echo=True), sock=_server_sock())
+        addr = st.get_extra_info("sockname")
+        clients = [_client_sock() for _ in range(3)]
+        try:
+            expected = []
+            for r in range(40):  # 120 datagrams, the senders interleaved
+                for k, c in enumerate(clients):
+                    payload = b"%d:%d:" % (k, r) + b"x" * (r * 7 % 50)
+                    c.sendto(payload, addr)
+                    expected.append((payload, c.getsockname()))
+            assert await _take(sp, len(expected)) == expected
+            # each echo (sent to the addr the server got) reached its own sender, in order
+            for k, c in enumerate(clients):
+                mine = [p for p, a in expected if a == c.getsockname()]
+                assert [c.recvfrom(2048) for _ in mine] == [(p, addr) for p in mine]
+            await _nothing_more(sp, clients[1], addr)
+            await close(st)
+        finally:
+            for c in clients:
+                c.close()
+
+    loop.run_until_complete(main())
+
+
+@needs_ipv6
+def test_ipv6_sender_address_is_the_4_tuple(loop):
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Recorder, sock=_server_sock("::1"))
+        addr = st.get_extra_info("sockname")
+        assert len(addr) == 4
+        clients = [_client_sock("::1") for _ in range(2)]
+        try:
+            expected = []
+            for r in range(50):
+                for k, c in enumerate(clients):
+                    payload = b"v6 %d %d" % (k, r)
+                    c.sendto(payload, addr[:2])
+                    expected.append((payload, c.getsockname()))
+            got = await _take(sp, len(expected))
+            assert got == expected
+            for _, a in got:
+                assert type(a) is tuple and len(a) == 4
+                assert a[0] == "::1" and a[2:] == (0, 0)
+            await close(st)
+            # a dual-stack socket on the v4-mapped loopback hears IPv4 senders as ::ffff:...
+            d = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+            d.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            d.bind(("::ffff:127.0.0.1", 0))
+            mt, mp = await loop.create_datagram_endpoint(Recorder, sock=d)
+            v4 = _client_sock()
+            clients.append(v4)
+            v4.sendto(b"mapped", ("127.0.0.1", d.getsockname()[1]))
+            data, frm = await wait(mp.datagrams.get())
+            assert data == b"mapped"
+            assert frm == ("::ffff:127.0.0.1", v4.getsockname()[1], 0, 0)
+            await close(mt)
+        finally:
+            for c in clients:
+                c.close()
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("count,size,close_at", [
+    (60, 100, 1), (60, 100, 5), (60, 100, 40),
+    (12, 60000, 2), (12, 60000, 7),  # large: C dispatches mid-read when the arena fills
+])
+def test_close_in_datagram_received_stops_delivery(loop, count, size, close_at):
+    class Closer(Recorder):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+            self.after_close = 0
+
+        def datagram_received(self, data, addr):
+            self.calls += 1
+            if self.transport.is_closing():
+                self.after_close += 1
+            super().datagram_received(data, addr)
+            if self.calls == close_at:
+                self.transport.close()
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Closer, sock=_server_sock())
+        addr = st.get_extra_info("sockname")
+        client = _client_sock()
+        try:
+            for i in range(count):
+                client.sendto(_numbered(i, size), addr)
+            assert await wait(sp.lost) is None
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert sp.calls == close_at and sp.after_close == 0
+            assert [d for d, _ in await _take(sp, close_at)] == [_numbered(i, size) for i in range(close_at)]
+            assert sp.events == ["made", ("lost", None)]
+            assert st.is_closing() and st.get_extra_info("socket").fileno() == -1
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+
+
+def test_abort_in_datagram_received_stops_delivery(loop):
+    class Aborter(Recorder):
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            self.transport.abort()
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Aborter, sock=_server_sock())
+        client = _client_sock()
+        try:
+            for i in range(50):
+                client.sendto(b"a%d" % i, st.get_extra_info("sockname"))
+            assert await wait(sp.lost) is None
+            await asyncio.sleep(0)
+            assert sp.datagrams.qsize() == 1 and sp.datagrams.get_nowait()[0] == b"a0"
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", pytest.param("::1", marks=needs_ipv6)])
+def test_max_size_datagrams_in_a_burst(loop, host):
+    biggest = 65507 if host == "127.0.0.1" else 65527  # 65535 - IP header (v4 only) - UDP header
+    big = pattern(biggest + 16 * 512)
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Recorder, sock=_server_sock(host))
+        addr = st.get_extra_info("sockname")[:2]
+        client = _client_sock(host)
+        try:
+            payloads = []
+            for i in range(16):  # ~1 MiB: several times what the read arena holds
+                payloads.append(b"small %d" % i + b"s" * (i * 37))
+                payloads.append(big[i * 512:i * 512 + biggest])
+                if i % 3 == 0:
+                    payloads.append(b"")
+            payloads.append(b"last")
+            for p in payloads:
+                client.sendto(p, addr)
+            got = await _take(sp, len(payloads))
+            assert [len(d) for d, _ in got] == [len(p) for p in payloads]
+            assert [d for d, _ in got] == payloads
+            assert {a for _, a in got} == {client.getsockname()}
+            await _nothing_more(sp, client, addr)
+            await close(st)
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+
+
+def test_protocol_error_mid_burst_keeps_the_transport(loop, handler_calls):
+    raise_on = {3, 40, 41}
+
+    class Boom(Recorder):
+        calls = 0
+
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            self.calls += 1
+            if self.calls in raise_on:
+                raise ZeroDivisionError(self.calls)
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Boom, sock=_server_sock())
+        addr = st.get_extra_info("sockname")
+        client = _client_sock()
+        try:
+            for i in range(60):
+                client.sendto(b"b%d" % i, addr)
+            got = await _take(sp, 60)
+            assert [d for d, _ in got] == [b"b%d" % i for i in range(60)]
+            assert {a for _, a in got} == {client.getsockname()}
+            assert not st.is_closing() and sp.events == ["made"]
+            await _nothing_more(sp, client, addr)  # still reading afterwards
+            assert sp.errors.empty()
+            await close(st)
+            assert sp.events == ["made", ("lost", None)]
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+    assert [type(c.get("exception")) for c in handler_calls] == [ZeroDivisionError] * 3
+    assert [c["exception"].args for c in handler_calls] == [(3,), (40,), (41,)]
+
+
+def test_stream_and_datagrams_share_the_turns(loop):
+    # A TCP echo and a UDP echo in the same loop turns: stream reads and datagrams go to the
+    # same read arena. Stream pieces are mostly small, every tenth is large (200 KB), and
+    # ~320 KB of datagrams a round fill the arena during a turn, so C dispatches stream and
+    # datagram events together in the middle of uv_run.
+    class TcpEcho(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            self.transport.write(data)
+
+    async def main():
+        server = await loop.create_server(TcpEcho, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        tt, tp = await wait(loop.create_connection(lambda: StreamRecorder(loop), "127.0.0.1", port))
+        st, sp = await loop.create_datagram_endpoint(lambda: Recorder(echo=True), sock=_server_sock())
+        saddr = st.get_extra_info("sockname")
+        csock = _server_sock()  # big SO_RCVBUF: the echoes of a round must all fit
+        csock.connect(saddr)
+        ct, cp = await loop.create_datagram_endpoint(Recorder, sock=csock)
+        caddr = ct.get_extra_info("sockname")
+        chunk = pattern(400000)
+        sent = bytearray()
+        ngrams = 0
+        try:
+            for r in range(50):
+                n = 200000 + r if r % 10 == 9 else 1 + (r * 7919) % 30000
+                piece = chunk[r * 3000:r * 3000 + n]
+                tt.write(piece)
+                sent += piece
+                sizes = (65507 - r, 6, 60000 + r, 7 + r, 55000 + r, 50000 + r, 40000 + r)
+                grams = [_numbered(r * 10 + k, size) for k, size in enumerate(sizes)]
+                for k, g in enumerate(grams):
+                    ct.sendto(g)
+                    if k == 3:  # more stream bytes between the datagrams
+                        tt.write(b"|%d|" % r)
+                        sent += b"|%d|" % r
+                ngrams += len(grams)
+                got = await _take(cp, len(grams))
+                assert [d for d, _ in got] == grams
+                assert {a for _, a in got} == {saddr}
+                assert await tp.wait_data(len(sent)) == bytes(sent)
+            assert len(tp.data) == len(sent) and cp.datagrams.empty()
+            assert sp.datagrams.qsize() == ngrams
+            assert {sp.datagrams.get_nowait()[1] for _ in range(ngrams)} == {caddr}
+        finally:
+            await close(st, ct)
+            tt.close()
+            await wait(tp.done)
+            server.close()
+            await wait(server.wait_closed())
+
+    loop.run_until_complete(main())
+
+
+def test_sequential_endpoints_get_only_their_own(loop):
+    class Own(Recorder):
+        def __init__(self, i, close_first):
+            super().__init__()
+            self.i = i
+            self.close_first = close_first
+
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            if self.close_first:
+                self.transport.close()
+
+    async def main():
+        # a long-lived endpoint keeps its key while the others' keys are freed and reused
+        at, ap = await loop.create_datagram_endpoint(Recorder, sock=_server_sock())
+        anchor = at.get_extra_info("sockname")
+        sender = _client_sock()
+        protos = []
+        prev = None
+        try:
+            for i in range(50):
+                if prev is not None:  # the closed endpoint's port: the kernel drops it
+                    sender.sendto(b"stale %d" % (i - 1), prev)
+                close_first = i % 2 == 0
+                tr, pr = await loop.create_datagram_endpoint(lambda: Own(i, close_first),
+                                                             sock=_server_sock())
+                protos.append(pr)
+                addr = tr.get_extra_info("sockname")
+                for k in range(3):  # queued together: one readiness event
+                    sender.sendto(b"own %d %d" % (i, k), addr)
+                    sender.sendto(b"anchor %d %d" % (i, k), anchor)
+                if close_first:  # closes itself in the first datagram_received
+                    await wait(pr.lost)
+                else:
+                    assert [d for d, _ in await _take(pr, 3)] == [b"own %d %d" % (i, k) for k in range(3)]
+                    await close(tr)
+                assert [d for d, _ in await _take(ap, 3)] == [b"anchor %d %d" % (i, k) for k in range(3)]
+                prev = addr
+            for pr in protos:
+                got = []
+                while not pr.datagrams.empty():
+                    got.append(pr.datagrams.get_nowait())
+                want = 1 if pr.close_first else 0
+                assert [d for d, _ in got] == [b"own %d %d" % (pr.i, k) for k in range(want)]
+                assert pr.events == ["made", ("lost", None)]
+            await _nothing_more(ap, sender, anchor)
+            await close(at)
+        finally:
+            sender.close()
 
     loop.run_until_complete(main())

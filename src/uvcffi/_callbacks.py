@@ -43,7 +43,7 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_stream_read(data, nread) -> None:
     # Through C's uvcffi_stream_read_now_cb (build_ffi.py): a read that must reach Python at
-    # once (into a BufferedProtocol's buffer, or recv mode's UV_ENOBUFS); empty reads never
+    # once (into a BufferedProtocol's buffer, or an error); empty reads never
     # get here. The usual reads are batched instead (_uvcffi_on_read_batch, ReadBatch).
     owner = _from_handle(data)
     try:

@@ -1114,6 +1114,71 @@ def test_set_protocol_inside_data_received(loop, sockdir, handler_calls, family,
     assert handler_calls == []
 
 
+@pytest.mark.parametrize("then", ["pause", "close", "replace"])
+@pytest.mark.parametrize("family", SOCKETS)
+def test_small_buffered_protocol_acts_inside_buffer_updated(loop, sockdir, handler_calls, family, then):
+    """At the first chunk the plain receiver hands the transport to a BufferedProtocol with a
+    1000-byte buffer, so bytes read before the switch reach it in many get_buffer/buffer_updated
+    rounds; at every 7th chunk it pauses (resuming a moment later), closes, or hands the
+    transport on to a plain protocol. Nothing reaches it while paused or after close/replace;
+    every byte arrives once, in order, to the protocol set at that moment."""
+    new = []
+
+    def buf_hook(q, data):
+        if q.nchunks % 7:
+            return
+        if then == "pause":
+            q.pause()
+            loop.call_later(0.002, q.resume)
+        elif then == "close":
+            q.close()
+        elif len(new) == 1:
+            r = Conn(loop)
+            new.append(r)
+            q.replace(r)
+
+    def hook(p, data):
+        if p.nchunks == 1:
+            q = BufConn(loop, buf_hook, size=1000)
+            new.append(q)
+            p.replace(q)
+
+    async def main():
+        s = await Streams.open(loop, family, 1, maker("plain", loop, hook), sockdir)
+        p = s.readers[0]
+        p.pause()  # the bytes pile up in the kernel: reading resumes with full reads
+        p.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MiB)
+        s.send_all(1 * MiB)
+        await asyncio.sleep(0.1)
+        p.resume()
+        await until(lambda: new, "the switch")
+        last = new[-1] if then != "replace" else None
+        if then == "replace":
+            await until(lambda: len(new) == 2, "the second switch")
+            last = new[1]
+        await all_done([last.done], "connection_lost")
+        await settle()
+        exp = payload(0, MiB)
+        q = new[0]
+        assert not p.violations and not q.violations, (p.violations[:3], q.violations[:3])
+        assert_bytes(p.data, exp[:len(p.data)], "before the switch")
+        rest = exp[len(p.data):]
+        if then == "pause":
+            q.check(rest, who="the buffered protocol")
+            assert q.nchunks >= 14 and q.events.count("pause") >= 2
+        elif then == "close":
+            assert q.nchunks == 7 and q.calls[-1] == ("lost", None), q.calls[-3:]
+            assert_bytes(q.data, rest[:len(q.data)], "the buffered protocol")
+        else:
+            assert q.nchunks == 7 and q.events[-1] == "replaced" and q.calls[-1][0] == "data"
+            assert_bytes(q.data, rest[:len(q.data)], "the buffered protocol")
+            new[1].check(rest[len(q.data):], who="the plain protocol after it")
+        await s.finish()
+
+    loop.run_until_complete(main())
+    assert handler_calls == []
+
+
 @pytest.mark.parametrize("family", SOCKETS)
 def test_set_protocol_back_and_forth_at_every_chunk(loop, sockdir, handler_calls, family):
     """At every chunk the receiver hands the transport to its twin (plain <-> buffered): each

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from .._binding import check, ffi, lib
 
-__all__ = ["UVHandle"]
+__all__ = ["UVHandle", "BatchReadHandle"]
 
 
 class UVHandle:
@@ -90,3 +90,34 @@ class UVHandle:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
         return f"<{type(self).__name__} {state}>"
+
+
+class BatchReadHandle(UVHandle):
+    """A handle whose reads C records in the loop's read batch (``ReadBatch`` in
+    transports/stream.py) under a small-integer ``key``: stream handles and datagram polls.
+
+    The key lives in C next to the handle: the handle's memory is a ``uvcffi_reader_t`` (the
+    handle first, then ``key``), so C finds the key from the handle pointer libuv passes. It is
+    0 until a transport registers (``ReadBatch.register``); closing the handle forgets it and
+    its waiting events (``ReadBatch.forget``), so no read reaches whoever reuses the key."""
+
+    _box = None  # the uvcffi_reader_t that owns the handle's memory
+
+    def _new_memory(self):
+        self._box = ffi.new("uvcffi_reader_t*")
+        return ffi.cast(self.CTYPE, self._box)
+
+    @property
+    def key(self) -> int:
+        return self._box.key
+
+    @key.setter
+    def key(self, value: int) -> None:
+        self._box.key = value
+
+    def close(self) -> None:
+        super().close()
+        batch = self._loop._read_batch if self._loop is not None else None
+        if batch is not None and self._box is not None and self._box.key:
+            batch.forget(self)
+

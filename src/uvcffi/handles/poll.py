@@ -9,9 +9,9 @@ and ``add_reader``/``add_writer`` (``start``: events reach ``_on_poll`` through
 from __future__ import annotations
 
 from .._binding import DRAIN_POLL_CB, check, lib
-from .base import UVHandle
+from .base import BatchReadHandle, UVHandle
 
-__all__ = ["Poll"]
+__all__ = ["Poll", "DatagramPoll"]
 
 
 class Poll(UVHandle):
@@ -25,13 +25,15 @@ class Poll(UVHandle):
     def start_drain(self) -> None:
         check(lib.uv_poll_start(self._ptr, lib.UV_READABLE, DRAIN_POLL_CB))
 
+    _C_CALLBACK = lib._uvcffi_on_poll
+
     def start(self, events: int, callback) -> None:
         """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error.
 
         The callback becomes this handle's ``_on_poll`` (an instance attribute), so the C
         callback calls it with no forwarding frame in between."""
         self.__dict__["_on_poll"] = callback
-        check(lib.uv_poll_start(self._ptr, events, lib._uvcffi_on_poll))
+        check(lib.uv_poll_start(self._ptr, events, self._C_CALLBACK))
 
     def stop(self) -> None:
         if not self._closing:
@@ -43,3 +45,17 @@ class Poll(UVHandle):
     def close(self) -> None:
         self.__dict__.pop("_on_poll", None)
         super().close()
+
+
+class DatagramPoll(BatchReadHandle, Poll):
+    """The poll of an IPv4/IPv6 datagram socket: once a transport registers it in the loop's
+    read batch, C reads the datagrams itself when the socket is readable (build_ffi.py,
+    ``uvcffi_dgram_poll_cb``), up to ``max_size`` bytes each; every other event reaches
+    ``_on_poll`` as with ``Poll``."""
+
+    _C_CALLBACK = lib.uvcffi_dgram_poll_cb
+
+    def __init__(self, loop, fd: int, max_size: int) -> None:
+        super().__init__(loop, fd)
+        self._box.dgram_max = max_size
+

@@ -6,9 +6,7 @@ write, shut the write side down. Protocol logic (flow control, EOF, closing orde
 
 Routing. Reads into the loop's arena do not come through this object: C records them under
 the stream's ``key`` and the loop's ``ReadBatch`` (transports/stream.py) hands them to the
-transport registered under it. The key lives in C next to the handle: every stream's memory is
-a ``uvcffi_reader_t`` (the handle, then ``key``), so the read callback finds it from the
-``uv_stream_t*`` libuv passes; 0 until a transport registers (``ReadBatch.register``). Reads that must reach Python at once (``read_start(buffered=True)``) and every other
+transport registered under it. The key lives in C next to the handle (``BatchReadHandle``). Reads that must reach Python at once (``read_start(buffered=True)``) and every other
 callback do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
 ``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
 methods as *instance attributes* named like the callbacks, so the C callback lands directly
@@ -25,7 +23,7 @@ handle's own ``ffi.new_handle``, so a request costs no extra handle object.
 from __future__ import annotations
 
 from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, STREAM_READ_NOW_CB, check, ffi, lib
-from .base import UVHandle
+from .base import BatchReadHandle
 
 __all__ = ["Stream"]
 
@@ -36,13 +34,12 @@ _HOOKS = (("_on_read", "_on_read"), ("_on_alloc", "_on_alloc"),
 _from_buffer = ffi.from_buffer
 
 
-class Stream(UVHandle):
+class Stream(BatchReadHandle):
     """A ``uv_stream_t`` owned by Python; subclasses open it (``uv_tcp_open``, ``uv_pipe_open``)."""
 
     CTYPE = "uv_stream_t*"
 
     _sptr = None  # the handle as uv_stream_t*
-    _box = None  # the uvcffi_reader_t that owns the handle's memory
     _write_req = None  # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
     _shutdown_req = None  # uv_shutdown_t* while a shutdown is in flight
     _reading = False
@@ -51,20 +48,6 @@ class Stream(UVHandle):
     def __init__(self, loop) -> None:
         super().__init__(loop)
         self._sptr = ffi.cast("uv_stream_t*", self._ptr)
-
-    def _new_memory(self):
-        # the handle inside a uvcffi_reader_t, which owns the memory (see "Routing" above)
-        self._box = ffi.new("uvcffi_reader_t*")
-        return ffi.cast(self.CTYPE, self._box)
-
-    @property
-    def key(self) -> int:
-        """How C names this stream in the loop's read batch (0: not registered)."""
-        return self._box.key
-
-    @key.setter
-    def key(self, value: int) -> None:
-        self._box.key = value
 
     def attach(self, owner) -> None:
         """Route libuv's callbacks to ``owner``'s ``_on_read``/``_on_alloc``/``_on_write_done``/
@@ -153,10 +136,7 @@ class Stream(UVHandle):
     def close(self) -> None:
         """``uv_close``: libuv closes the descriptor now; the owner's ``_detach_fd`` hook (if
         set) lets it forget the descriptor at the same moment. Memory lives until ``_on_closed``."""
-        super().close()
-        batch = self._loop._read_batch
-        if batch is not None and self._box is not None and self._box.key:
-            batch.forget(self)  # no waiting read may reach whoever reuses the key
+        super().close()  # forgets the key and its waiting reads (BatchReadHandle)
         hook = self.__dict__.pop("_detach_fd", None)
         if hook is not None:
             hook()

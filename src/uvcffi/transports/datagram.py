@@ -7,12 +7,22 @@ datagrams themselves move through the socket's own ``recvfrom``/``sendto``/``sen
 * One code path for every family. ``uv_udp_t`` does not do ``AF_UNIX``, so a ``uv_udp_t``
   transport would need a second, poll-based one for unix datagram sockets anyway.
 * Fewer crossings on the per-datagram path. With ``uv_udp_t`` a received datagram costs the
-  C->Python callback plus a Python-side decode of the ``struct sockaddr`` (family, port byte
-  order, ``uv_ip4_name`` into a buffer, ``ffi.string``): several cffi calls, more than the
-  ``recvfrom`` syscall itself. ``socket.recvfrom`` builds the ``(host, port)`` tuple in C.
-  A send is one ``socket.sendto`` call (C, no cffi at all) when nothing is queued, exactly
-  asyncio's fast path; libuv is only asked to watch for writability when the kernel
+  C->Python callback plus a Python-side decode of the ``struct sockaddr`` through several
+  cffi calls. A send is one ``socket.sendto`` call (C, no cffi at all) when nothing is queued,
+  exactly asyncio's fast path; libuv is only asked to watch for writability when the kernel
   buffer is full.
+
+Reading. An IPv4/IPv6 socket's poll is a ``DatagramPoll``: when it is readable, C itself reads
+up to 32 datagrams (until ``EAGAIN``) into the loop's read arena, each after its sender's
+``struct sockaddr``, and the loop's ``ReadBatch`` (transports/stream.py) hands them to
+``_on_batched_read`` after ``uv_run`` with the stream reads of the turn: no C->Python callback
+and no Python ``recvfrom`` per datagram, and one loop turn serves every datagram that arrived
+meanwhile (asyncio's selector loop reads one per socket per turn). The sender's tuple comes
+from a per-transport cache keyed by the raw address bytes (built like ``recvfrom``'s on a
+miss). A datagram is read up to ``min(max_size, 64 KiB)`` bytes -- no UDP datagram is larger.
+Unix datagram sockets (which can carry more) read in Python, one ``recvfrom_into`` per
+readiness event.
+
 * asyncio's error semantics for free: the same socket calls raise the same ``OSError``
   subclasses, so an oversized datagram (``EMSGSIZE``) and an ICMP "port unreachable" on a
   connected socket (``ECONNREFUSED``) reach ``protocol.error_received`` as on the stock loop.
@@ -37,11 +47,13 @@ import collections
 import logging
 import os
 import socket
+import sys
 import warnings
 from asyncio import transports
 
 from .._binding import convert_error, lib
-from ..handles.poll import Poll
+from ..handles.poll import DatagramPoll, Poll
+from .stream import _read_batch
 
 try:  # asyncio's read-only view of a transport's socket (3.8+)
     from asyncio.trsock import TransportSocket as _TransportSocket
@@ -57,6 +69,14 @@ _WRITABLE = lib.UV_WRITABLE
 _EBADF = lib.UV_EBADF
 _LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5  # asyncio.constants
 _MAX_SIZE = 256 * 1024  # largest datagram read at once (asyncio's max_size)
+# IPv4/IPv6 datagrams are read by C into the loop's read batch (at most 64 KiB each: no UDP
+# datagram is larger); each sits after a slot holding its sender's struct sockaddr
+_BATCHED_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+_IP_MAX_DATAGRAM = 65536
+_ADDR_SLOT = lib.UVCFFI_DGRAM_ADDR
+_ADDR_LEN = 28  # sizeof(struct sockaddr_in6); a sockaddr_in is zero-padded to it
+_ADDR_CACHE = 1024  # sender addresses remembered per transport
+_NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
 
 
 class DatagramTransport(transports._FlowControlMixin, transports.DatagramTransport):
@@ -74,6 +94,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
     _conn_lost = 0  # > 0: connection_lost scheduled (or sends after it counted)
     _events = 0  # what the poll watches now: _READABLE | _WRITABLE
     _buffer_size = 0
+    _fast_dr = None  # for ReadBatch.dispatch: datagrams always take _on_batched_read
 
     def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None) -> None:
         super().__init__(extra, loop)
@@ -93,7 +114,15 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._protocol = protocol
         self._address = address
         self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
-        self._poll = Poll(loop, self._sock_fd)
+        if sock.family in _BATCHED_FAMILIES:
+            # C reads the datagrams into the loop's read batch (see the module docstring)
+            self._poll = DatagramPoll(loop, self._sock_fd, min(self.max_size, _IP_MAX_DATAGRAM))
+            batch = _read_batch(loop)
+            batch.register(self._poll, self)
+            self._arena = batch.view
+            self._addrs: dict = {}
+        else:
+            self._poll = Poll(loop, self._sock_fd)
         io = loop._io
         if io.dgram_view is None:
             io.dgram_view = memoryview(bytearray(_MAX_SIZE))
@@ -238,6 +267,40 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             self._protocol.error_received(OSError(err, os.strerror(err)))
         if not self._conn_lost and self._sock is not None:
             self._set_events(events)
+
+    def _on_batched_read(self, a: int, b: int) -> None:
+        """A datagram C read into the loop's batch: bytes ``[a, b)`` of the arena, the sender's
+        ``struct sockaddr`` just before them; or (``b == 0``) recvfrom's errno as ``-a``."""
+        if self._closing:
+            return  # close() stops the reading; what the batch still holds is dropped
+        if not b:
+            self._protocol.error_received(OSError(-a, os.strerror(-a)))
+            return
+        arena = self._arena
+        raw = arena[a - _ADDR_SLOT:a - _ADDR_SLOT + _ADDR_LEN]
+        addr = self._addrs.get(raw)
+        if addr is None:
+            addr = self._sender(raw)
+        self._protocol.datagram_received(arena[a:b], addr)
+
+    def _sender(self, raw: bytes):
+        """The address tuple ``socket.recvfrom`` would give for the ``struct sockaddr`` ``raw``
+        (remembered: a server hears from the same peers again and again)."""
+        family = int.from_bytes(raw[:2], sys.byteorder)
+        port = int.from_bytes(raw[2:4], "big")
+        if family == socket.AF_INET:
+            addr = (socket.inet_ntop(family, raw[4:8]), port)
+        else:
+            flowinfo = int.from_bytes(raw[4:8], "big")
+            host = socket.inet_ntop(family, raw[8:24])
+            scope_id = int.from_bytes(raw[24:28], sys.byteorder)
+            if scope_id:  # link-local: the host names its interface, as recvfrom's does
+                host = socket.getnameinfo((host, port, flowinfo, scope_id), _NI_NUMERIC)[0]
+            addr = (host, port, flowinfo, scope_id)
+        if len(self._addrs) >= _ADDR_CACHE:
+            self._addrs.clear()
+        self._addrs[raw] = addr
+        return addr
 
     def _read_ready(self) -> None:
         # Into the loop's buffer, then a copy of just the datagram: recvfrom(max_size) would
