@@ -8,7 +8,7 @@ and ``add_reader``/``add_writer`` (``start``: events reach ``_on_poll`` through
 
 from __future__ import annotations
 
-from .._binding import DRAIN_POLL_CB, check, lib
+from .._binding import DGRAM_POLL_CB, DRAIN_POLL_CB, check, lib
 from .base import BatchReadHandle, UVHandle
 
 __all__ = ["Poll", "DatagramPoll"]
@@ -53,7 +53,7 @@ class DatagramPoll(BatchReadHandle, Poll):
     ``uvcffi_dgram_poll_cb``), up to ``max_size`` bytes each; every other event reaches
     ``_on_poll`` as with ``Poll``."""
 
-    _C_CALLBACK = lib.uvcffi_dgram_poll_cb
+    _C_CALLBACK = DGRAM_POLL_CB
 
     def __init__(self, loop, fd: int, max_size: int) -> None:
         super().__init__(loop, fd)
