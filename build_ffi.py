@@ -546,8 +546,8 @@ void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events) {
         int64_t* e;
         memset(p, 0, UVCFFI_DGRAM_ADDR);
         do {
-            n = recvfrom(fd, p + UVCFFI_DGRAM_ADDR, (size_t)r->dgram_max, 0,
-                         (struct sockaddr*)p, &alen);
+            n = recvfrom(fd, p + UVCFFI_DGRAM_ADDR, (size_t)r->dgram_max, MSG_DONTWAIT,
+                         (struct sockaddr*)p, &alen);  /* never blocks, whatever the socket */
         } while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
         e = rb->ev + 3 * rb->nev++;
