@@ -62,7 +62,6 @@ _from_buffer = ffi.from_buffer
 _UV_EOF = lib.UV_EOF
 _UV_ECANCELED = lib.UV_ECANCELED
 _try_write = lib.uvcffi_try_write
-_unpack = ffi.unpack
 # The read arena: every read gets UVCFFI_READ_MAX bytes of it (C dispatches early rather than
 # hand out less), so a turn's reads batch up to at least that much; _EVENT_CAP events at most
 # per dispatch.
@@ -127,6 +126,8 @@ class ReadBatch:
         rb.cap = _EVENT_CAP
         rb.owner = self._cself
         self.view = ffi.buffer(self._mem)  # slicing it makes bytes
+        # the events as int64s: iterating a slice of this makes no list (ffi.unpack would)
+        self._events = memoryview(ffi.buffer(self._ev)).cast("q")
         self.readers: list = [_GONE]  # key -> transport; key 0 is nobody's
         self._free: list = []  # keys of closed streams, reused first (they stay small)
         loop._uv.data = rb
@@ -156,7 +157,7 @@ class ReadBatch:
         first ``KeyboardInterrupt``/``SystemExit`` a protocol raised (the other transports still
         get their bytes; the caller re-raises it), else None."""
         rb = self._rb
-        it = iter(_unpack(self._ev, 3 * rb.nev))
+        it = iter(self._events[:3 * rb.nev])
         readers = self.readers
         view = self.view
         escaped = None
