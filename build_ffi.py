@@ -305,6 +305,9 @@ typedef struct {
 } uvcffi_rbuf_t;
 typedef struct { int64_t key; int64_t dgram_max; ...; } uvcffi_reader_t;
 #define UVCFFI_READ_MAX ...
+#define UVCFFI_KEY_STATUS ...
+#define UVCFFI_KEY_GONE ...
+#define UVCFFI_STATUS_BITS ...
 #define UVCFFI_DGRAM_ADDR ...
 #define UVCFFI_DGRAM_BATCH ...
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -413,15 +416,21 @@ int uvcffi_close_all(uv_loop_t* loop, uv_close_cb cb) {
    dispatches what the batch holds first, so every stream's events keep their order. Without
    an arena (never expected), no buffer: libuv reports UV_ENOBUFS.
 
-   An event is three int64s (key, a, b): bytes [a, b) of the arena (b > 0), or, when b == 0,
-   a = the libuv status: UV_EOF or an error. Python's common case costs one test.
+   An event is two int64s (key, x). Reads fill the arena front to back, so a read's bytes
+   start where the previous read's end: a data event (key >= 1) gives only x = the end, the
+   start being the previous data event's end (0 for the first of a batch). A status (UV_EOF or
+   an error, all in -4095..-1) is an event of key UVCFFI_KEY_STATUS, x = (stream key << 12) |
+   -status; it holds no bytes, so the next read starts where the last one ended. Python's
+   common case costs one test: is the stream's protocol ready for its bytes?
    key is the small integer Python gave the stream (its slot in ReadBatch.readers), kept in
    the uvcffi_reader_t every batch-read stream handle is allocated in: small integers are
-   preallocated objects in CPython, so an event costs no allocation for its key. Key 0 is
-   never a stream's: a closed stream's waiting events are re-keyed to it (uvcffi_reads_forget). */
+   preallocated objects in CPython, so an event costs no allocation for its key. Key
+   UVCFFI_KEY_GONE (0, a handle's key until Python registers it) is never a stream's: a closed
+   stream's waiting events are re-keyed to it (uvcffi_reads_forget); stream keys start after
+   UVCFFI_KEY_STATUS. */
 typedef struct {
     char* base; size_t len; size_t used;  /* the arena; used: bytes of waiting reads */
-    int64_t* ev; int nev; int cap;        /* nev events of three int64s; room for cap */
+    int64_t* ev; int nev; int cap;        /* nev events of two int64s; room for cap */
     void* owner;                          /* ffi.new_handle of the Python ReadBatch */
 } uvcffi_rbuf_t;
 typedef struct {
@@ -430,6 +439,9 @@ typedef struct {
     int64_t dgram_max;  /* a datagram poll: the largest datagram it reads */
 } uvcffi_reader_t;
 #define UVCFFI_READ_MAX (256 * 1024)
+#define UVCFFI_KEY_GONE 0      /* the key of a closed (or no) stream's waiting events */
+#define UVCFFI_KEY_STATUS 1    /* the key of status events (see above) */
+#define UVCFFI_STATUS_BITS 12  /* a status event's x: (key << 12) | -status */
 #define UVCFFI_DGRAM_ADDR 32   /* the sender's address, before each datagram in the arena;
                                   UVCFFI_READ_MAX holds 7 + it + the largest UDP datagram */
 #define UVCFFI_DGRAM_BATCH 32  /* datagrams read per readiness event at most (as uv_udp_t) */
@@ -490,15 +502,14 @@ void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
         _uvcffi_on_stream_read(stream->data, nread);
         return;
     }
-    e = rb->ev + 3 * rb->nev++;
-    e[0] = ((uvcffi_reader_t*)stream)->key;
+    e = rb->ev + 2 * rb->nev++;
     if (nread > 0) {
-        e[1] = (int64_t)rb->used;
-        e[2] = e[1] + nread;
         rb->used += (size_t)nread;
+        e[0] = ((uvcffi_reader_t*)stream)->key;
+        e[1] = (int64_t)rb->used;
     } else {
-        e[1] = (int64_t)nread;
-        e[2] = 0;
+        e[0] = UVCFFI_KEY_STATUS;
+        e[1] = (((uvcffi_reader_t*)stream)->key << UVCFFI_STATUS_BITS) | (int64_t)-nread;
     }
     if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_MAX)
         _uvcffi_on_read_batch(rb->owner);
@@ -515,17 +526,23 @@ void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_
 /* A stream closes: its waiting events (if any) must never reach whatever Python later
    registers under the same key. */
 void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key) {
+    const int64_t mask = ((int64_t)1 << UVCFFI_STATUS_BITS) - 1;
     int i;
-    for (i = 0; i < rb->nev; i++)
-        if (rb->ev[3 * i] == key) rb->ev[3 * i] = 0;
+    for (i = 0; i < rb->nev; i++) {
+        int64_t* e = rb->ev + 2 * i;
+        if (e[0] == key)
+            e[0] = UVCFFI_KEY_GONE;
+        else if (e[0] == UVCFFI_KEY_STATUS && (e[1] >> UVCFFI_STATUS_BITS) == key)
+            e[1] = ((int64_t)UVCFFI_KEY_GONE << UVCFFI_STATUS_BITS) | (e[1] & mask);
+    }
 }
 
 /* UDP datagrams, batched like stream reads (transports/datagram.py). The poll of an IPv4/IPv6
    datagram socket calls this; when the socket is readable it reads up to UVCFFI_DGRAM_BATCH
    datagrams (until EAGAIN) straight into the arena, each after a UVCFFI_DGRAM_ADDR-byte slot
    holding the sender's struct sockaddr (zero-padded, so equal addresses are equal bytes), as
-   events (key, a, b): the datagram is [a, b), its sender [a - UVCFFI_DGRAM_ADDR, ...); a failed
-   recvfrom is (key, -errno, 0). Anything else (writable, a poll error, no key) goes to Python's
+   data events (key, end): from the previous event's end, 8-aligned, come the sender's address
+   slot and then the datagram, up to end; a failed recvfrom is a status event of -errno. Anything else (writable, a poll error, no key) goes to Python's
    poll callback, after the batch so far: one socket's reads never overtake each other. */
 void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events) {
     uvcffi_reader_t* r = (uvcffi_reader_t*)handle;
@@ -550,15 +567,14 @@ void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events) {
                          (struct sockaddr*)p, &alen);  /* never blocks, whatever the socket */
         } while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        e = rb->ev + 3 * rb->nev++;
-        e[0] = r->key;
+        e = rb->ev + 2 * rb->nev++;
         if (n < 0) {
-            e[1] = -(int64_t)errno;
-            e[2] = 0;
+            e[0] = UVCFFI_KEY_STATUS;
+            e[1] = (r->key << UVCFFI_STATUS_BITS) | (int64_t)errno;
         } else {
-            e[1] = (int64_t)(at + UVCFFI_DGRAM_ADDR);
-            e[2] = e[1] + n;
             rb->used = at + UVCFFI_DGRAM_ADDR + (size_t)n;
+            e[0] = r->key;
+            e[1] = (int64_t)rb->used;
         }
         if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_MAX) {
             _uvcffi_on_read_batch(rb->owner);

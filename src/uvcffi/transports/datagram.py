@@ -94,8 +94,6 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
     _conn_lost = 0  # > 0: connection_lost scheduled (or sends after it counted)
     _events = 0  # what the poll watches now: _READABLE | _WRITABLE
     _buffer_size = 0
-    _fast_dr = None  # for ReadBatch.dispatch: datagrams always take _on_batched_read
-
     def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None) -> None:
         super().__init__(extra, loop)
         self._extra["socket"] = _TransportSocket(sock) if _TransportSocket is not None else sock
@@ -269,19 +267,24 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             self._set_events(events)
 
     def _on_batched_read(self, a: int, b: int) -> None:
-        """A datagram C read into the loop's batch: bytes ``[a, b)`` of the arena, the sender's
-        ``struct sockaddr`` just before them; or (``b == 0``) recvfrom's errno as ``-a``."""
+        """A datagram C read into the loop's batch, in bytes ``[a, b)`` of the arena: from
+        ``a`` rounded up to 8, the sender's ``struct sockaddr`` slot, then the datagram.
+        (ReadBatch.dispatch calls this: datagrams never take its fast path.)"""
         if self._closing:
             return  # close() stops the reading; what the batch still holds is dropped
-        if not b:
-            self._protocol.error_received(OSError(-a, os.strerror(-a)))
-            return
         arena = self._arena
-        raw = arena[a - _ADDR_SLOT:a - _ADDR_SLOT + _ADDR_LEN]
+        at = (a + 7) & ~7
+        raw = arena[at:at + _ADDR_LEN]
+        a = at + _ADDR_SLOT
         addr = self._addrs.get(raw)
         if addr is None:
             addr = self._sender(raw)
         self._protocol.datagram_received(arena[a:b], addr)
+
+    def _on_status(self, status: int) -> None:
+        """A failed ``recvfrom`` of C's batched reads: ``-status`` is its errno."""
+        if not self._closing:
+            self._protocol.error_received(OSError(-status, os.strerror(-status)))
 
     def _sender(self, raw: bytes):
         """The address tuple ``socket.recvfrom`` would give for the ``struct sockaddr`` ``raw``

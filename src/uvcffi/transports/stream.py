@@ -82,42 +82,63 @@ def fd_transports(loop) -> weakref.WeakValueDictionary:
 
 
 class _Gone:
-    """Stands in ``ReadBatch.readers`` where no stream is registered: key 0 (the events of
-    closed streams) and free slots. What reaches it goes nowhere."""
+    """Stands in ``ReadBatch.readers`` where no stream is registered: the key of closed
+    streams' events and free slots. What reaches it goes nowhere."""
 
     __slots__ = ()
-    _fast_dr = None
 
     def _on_batched_read(self, a, b) -> None:
         pass
 
+    def _on_status(self, status) -> None:
+        pass
+
 
 _GONE = _Gone()
+_KEY_STATUS = lib.UVCFFI_KEY_STATUS
+_KEY_GONE = lib.UVCFFI_KEY_GONE
+_STATUS_BITS = lib.UVCFFI_STATUS_BITS
+_STATUS_MASK = (1 << _STATUS_BITS) - 1
+
+
+class _Statuses:
+    """``ReadBatch.readers[_KEY_STATUS]``: routes a status event (EOF or an error: x is
+    ``(key << _STATUS_BITS) | -status``) to the stream it belongs to."""
+
+    __slots__ = ("readers",)
+
+    def __init__(self, readers) -> None:
+        self.readers = readers
+
+    def _on_batched_read(self, a, x) -> None:
+        self.readers[x >> _STATUS_BITS]._on_status(-(x & _STATUS_MASK))
 
 
 class ReadBatch:
     """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
 
-    C (build_ffi.py, "Stream reads, batched") reads into this arena and records each read as
-    an event ``(key, a, b)``: bytes ``[a, b)`` of the arena, or (``b == 0``) EOF or an error,
-    the libuv status in ``a`` (datagram polls add their own events: transports/datagram.py);
+    C (build_ffi.py, "Stream reads, batched") reads into this arena, front to back, and
+    records each read as an event ``(key, end)``: the stream's bytes run from the previous
+    read's end to ``end``. EOF and errors are events of key ``_KEY_STATUS`` that name the
+    stream (``_Statuses``); datagram polls add their own events (transports/datagram.py).
     ``dispatch`` hands them to the transports registered in ``readers`` (a list: the key is the
     slot), in order, after ``uv_run`` returns (``Loop._run_once``) or when the arena fills up
     during it (``_callbacks._uvcffi_on_read_batch``).
 
     Between the read and its dispatch, other callbacks of the turn may have paused or closed
-    the transport, or made it buffered. The transport keeps ``_fast_dr`` -- its protocol's
-    ``data_received`` while bytes may go straight to it, None otherwise -- so the common case
-    is one test, and the rest takes ``_Reader._on_batched_read``, which keeps asyncio's
-    promises: nothing after ``close()``, nothing while paused (the bytes wait in the transport
-    until ``resume_reading``). A stream's events are forgotten when its handle closes
-    (``Stream.close``), and only then is its key free for another stream.
+    the transport, or made it buffered. ``fast`` (beside ``readers``) holds for each key its
+    protocol's ``data_received`` while bytes may go straight to it, None otherwise (the
+    transport's ``_fast_dr``), so the common case is one test, and the rest takes
+    ``_Reader._on_batched_read``, which keeps asyncio's promises: nothing after ``close()``,
+    nothing while paused (the bytes wait in the transport until ``resume_reading``). A stream's
+    events are forgotten when its handle closes (``Stream.close``), and only then is its key
+    free for another stream.
     """
 
     def __init__(self, loop) -> None:
         self._loop = loop
         self._mem = ffi.new("char[]", _ARENA_SIZE)
-        self._ev = ffi.new("int64_t[]", 3 * _EVENT_CAP)
+        self._ev = ffi.new("int64_t[]", 2 * _EVENT_CAP)
         self._cself = ffi.new_handle(self)
         rb = self._rb = ffi.new("uvcffi_rbuf_t*")
         rb.base = self._mem
@@ -128,7 +149,11 @@ class ReadBatch:
         self.view = ffi.buffer(self._mem)  # slicing it makes bytes
         # the events as int64s: iterating a slice of this makes no list (ffi.unpack would)
         self._events = memoryview(ffi.buffer(self._ev)).cast("q")
-        self.readers: list = [_GONE]  # key -> transport; key 0 is nobody's
+        # key -> transport, and key -> data_received or None (see above); the first keys are
+        # nobody's: status events' and closed streams'
+        self.readers: list = [_GONE] * (max(_KEY_STATUS, _KEY_GONE) + 1)
+        self.readers[_KEY_STATUS] = _Statuses(self.readers)
+        self.fast: list = [None] * len(self.readers)
         self._free: list = []  # keys of closed streams, reused first (they stay small)
         loop._uv.data = rb
         loop._read_batch = self
@@ -141,6 +166,7 @@ class ReadBatch:
         else:
             key = len(self.readers)
             self.readers.append(transport)
+            self.fast.append(None)
         handle.key = key
 
     def forget(self, handle) -> None:
@@ -148,6 +174,7 @@ class ReadBatch:
         key = handle.key
         handle.key = 0
         self.readers[key] = _GONE
+        self.fast[key] = None
         if self._rb.nev:
             lib.uvcffi_reads_forget(self._rb, key)
         self._free.append(key)
@@ -157,29 +184,35 @@ class ReadBatch:
         first ``KeyboardInterrupt``/``SystemExit`` a protocol raised (the other transports still
         get their bytes; the caller re-raises it), else None."""
         rb = self._rb
-        it = iter(self._events[:3 * rb.nev])
+        it = iter(self._events[:2 * rb.nev])
+        fast = self.fast
         readers = self.readers
         view = self.view
+        start = 0  # where the next read's bytes begin
         escaped = None
         try:
-            for key, a, b in zip(it, it, it):
-                t = readers[key]
+            for key, end in zip(it, it):
+                data_received = fast[key]
                 try:
-                    data_received = t._fast_dr  # set on the instance: a fast lookup
-                    if data_received is not None and b > 0:
+                    if data_received is not None:
+                        data = view[start:end]
+                        start = end
                         try:
-                            data_received(view[a:b])
+                            data_received(data)
                         except (SystemExit, KeyboardInterrupt):
                             raise
                         except BaseException as exc:
-                            t._fatal_error(exc, _DATA_RECEIVED_FAILED)
+                            readers[key]._fatal_error(exc, _DATA_RECEIVED_FAILED)
                     else:
-                        t._on_batched_read(a, b)
+                        a = start
+                        if key != _KEY_STATUS:
+                            start = end
+                        readers[key]._on_batched_read(a, end)
                 except (SystemExit, KeyboardInterrupt) as exc:
                     if escaped is None:
                         escaped = exc
                 except BaseException as exc:  # a fault of ours: report it, serve the others
-                    self._loop._callback_error(exc, t)
+                    self._loop._callback_error(exc, readers[key])
         finally:
             rb.nev = 0
             rb.used = 0
@@ -221,6 +254,7 @@ class _Base:
             batch = _read_batch(loop)
             batch.register(handle, self)  # until the handle closes (Stream.close)
             self._rview = batch.view
+            self._fast = batch.fast
         self._fd = handle.fileno()
         fd_transports(loop)[self._fd] = self
         self.set_protocol(protocol)
@@ -349,10 +383,20 @@ class _Reader(_Base):
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
-    # The one attribute ReadBatch.dispatch tests: data_received while bytes may go straight to
-    # it (not paused, not closing, nothing stashed, not buffered), else None. Recomputed
-    # (_set_fast) wherever one of those changes; every `_closing = True` clears it.
-    _fast_dr = None
+    @property
+    def _fast_dr(self):
+        """What ReadBatch.dispatch tests (its ``fast`` list holds it): data_received while bytes
+        may go straight to it (not paused, not closing, nothing stashed, not buffered), else
+        None. Recomputed (_set_fast) wherever one of those changes; every ``_closing = True``
+        clears it."""
+        h = self._handle
+        return self._fast[h.key] if h is not None and h.key else None
+
+    @_fast_dr.setter
+    def _fast_dr(self, data_received) -> None:
+        h = self._handle
+        if h is not None and h.key:  # else: not registered (yet, or any more)
+            self._fast[h.key] = data_received
 
     def _set_fast(self) -> None:
         self._fast_dr = (self._data_received if not self._paused and not self._closing
@@ -451,12 +495,17 @@ class _Reader(_Base):
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
 
     def _on_batched_read(self, a, b) -> None:
-        """An event of the loop's batch that ``ReadBatch.dispatch`` did not deliver itself: EOF
-        or an error (``b == 0``, status ``a``), or bytes ``[a, b)`` for a transport that is
-        paused, closing or buffered now."""
+        """Bytes ``[a, b)`` of the loop's batch that ``ReadBatch.dispatch`` did not deliver
+        itself: the transport is paused, closing or buffered now."""
         if self._closing or self._handle is None:
             return  # close() promises no more data_received
-        self._hold_or_deliver(self._rview[a:b] if b else a)
+        self._hold_or_deliver(self._rview[a:b])
+
+    def _on_status(self, status) -> None:
+        """EOF or a read error (a libuv status) from the loop's batch."""
+        if self._closing or self._handle is None:
+            return
+        self._hold_or_deliver(status)
 
     def _hold_or_deliver(self, item) -> None:
         """Bytes (or an EOF/error code) read before the protocol could take them at once."""
