@@ -45,7 +45,7 @@ import select
 import socket
 import stat
 import weakref
-from asyncio import BufferedProtocol, constants, trsock
+from asyncio import BufferedProtocol, constants, format_helpers, trsock
 from asyncio import transports as _transports
 from typing import Optional
 
@@ -202,7 +202,7 @@ class ReadBatch:
                         except (SystemExit, KeyboardInterrupt):
                             raise
                         except BaseException as exc:
-                            readers[key]._fatal_error(exc, _DATA_RECEIVED_FAILED)
+                            readers[key]._data_received_failed(exc)
                     else:
                         a = start
                         if key != _KEY_STATUS:
@@ -494,6 +494,11 @@ class _Reader(_Base):
         else:
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
 
+    def _data_received_failed(self, exc) -> None:
+        """The protocol's ``data_received`` raised ``exc``: a socket transport closes, as
+        asyncio's do."""
+        self._fatal_error(exc, _DATA_RECEIVED_FAILED)
+
     def _on_batched_read(self, a, b) -> None:
         """Bytes ``[a, b)`` of the loop's batch that ``ReadBatch.dispatch`` did not deliver
         itself: the transport is paused, closing or buffered now."""
@@ -528,7 +533,7 @@ class _Reader(_Base):
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._fatal_error(exc, _DATA_RECEIVED_FAILED)
+                self._data_received_failed(exc)
             return
         try:
             self._feed_buffered(item)
@@ -927,6 +932,17 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
         return self
 
     _quiet_errnos = (errno.EIO,)  # a pty whose other side closed: the end, not an error
+
+    def _data_received_failed(self, exc) -> None:
+        # asyncio's read pipe calls data_received from its reader callback unguarded: the error
+        # reaches the exception handler as that callback's, and the pipe reads on.
+        cb = format_helpers._format_callback_source(self._data_received, ())
+        self._loop.call_exception_handler({
+            "message": f"Exception in callback {cb}",
+            "exception": exc,
+            "transport": self,
+            "protocol": self._protocol,
+        })
 
     def _begin_reading(self) -> None:
         if self._unpollable is not None:  # never handed to libuv (see _PipeMixin._open)
