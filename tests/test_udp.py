@@ -706,3 +706,48 @@ def test_sequential_endpoints_get_only_their_own(loop):
             sender.close()
 
     loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", pytest.param("::1", marks=needs_ipv6)])
+def test_max_size_changed_on_a_live_transport(loop, host):
+    # asyncio reads transport.max_size at every read: a longer datagram is cut to it
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Recorder, sock=_server_sock(host))
+        addr = st.get_extra_info("sockname")[:2]
+        client = _client_sock(host)
+        try:
+            assert st.max_size == 256 * 1024
+            client.sendto(b"full length", addr)
+            assert (await _take(sp, 1))[0][0] == b"full length"
+            st.max_size = 4
+            assert st.max_size == 4
+            client.sendto(b"abcdefgh", addr)
+            client.sendto(b"xy", addr)
+            assert [d for d, _ in await _take(sp, 2)] == [b"abcd", b"xy"]
+            st.max_size = 0
+            client.sendto(b"gone", addr)
+            assert (await _take(sp, 1))[0][0] == b""
+            st.max_size = 256 * 1024
+            await _nothing_more(sp, client, addr)
+            await close(st)
+        finally:
+            client.close()
+
+    loop.run_until_complete(main())
+
+
+def test_negative_max_size_is_refused(loop):
+    if isinstance(loop, asyncio.BaseEventLoop):
+        pytest.skip("asyncio takes it and fails each read (recvfrom's ValueError); uvcffi's C "
+                    "reads would overrun, so it refuses the value at once, with that same type")
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(Recorder, sock=_server_sock())
+        with pytest.raises(ValueError):
+            st.max_size = -1
+        with pytest.raises(TypeError):
+            st.max_size = 1.5
+        assert st.max_size == 256 * 1024
+        await close(st)
+
+    loop.run_until_complete(main())

@@ -59,3 +59,11 @@ class DatagramPoll(BatchReadHandle, Poll):
         super().__init__(loop, fd)
         self._box.dgram_max = max_size
 
+    @property
+    def dgram_max(self) -> int:
+        return self._box.dgram_max
+
+    @dgram_max.setter
+    def dgram_max(self, max_size: int) -> None:
+        self._box.dgram_max = max_size
+

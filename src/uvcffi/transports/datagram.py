@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import operator
 import os
 import socket
 import sys
@@ -82,7 +83,24 @@ _NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
 class DatagramTransport(transports._FlowControlMixin, transports.DatagramTransport):
     """``asyncio.DatagramTransport`` over a non-blocking datagram socket watched by libuv."""
 
-    max_size = _MAX_SIZE
+    _max_size = _MAX_SIZE
+
+    @property
+    def max_size(self) -> int:
+        """The most bytes of a datagram one read takes (asyncio's attribute: the rest of a
+        longer datagram is lost). Read at every read, as asyncio does; C's batched reads learn
+        a new value at once."""
+        return self._max_size
+
+    @max_size.setter
+    def max_size(self, value) -> None:
+        value = operator.index(value)
+        if value < 0:
+            raise ValueError("max_size must be >= 0")  # recvfrom would refuse it at every read
+        self._max_size = value
+        poll = self._poll
+        if isinstance(poll, DatagramPoll):
+            poll.dgram_max = min(value, _IP_MAX_DATAGRAM)
 
     # Class attributes as defaults: a half-built transport still reprs and finalizes.
     _sock = None  # the socket; None once connection_lost has run (closed)
@@ -114,7 +132,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
         if sock.family in _BATCHED_FAMILIES:
             # C reads the datagrams into the loop's read batch (see the module docstring)
-            self._poll = DatagramPoll(loop, self._sock_fd, min(self.max_size, _IP_MAX_DATAGRAM))
+            self._poll = DatagramPoll(loop, self._sock_fd, min(self._max_size, _IP_MAX_DATAGRAM))
             batch = _read_batch(loop)
             batch.register(self._poll, self)
             self._arena = batch.view
@@ -311,7 +329,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         # more per packet). Only this callback uses the buffer, and copies out before calling
         # the protocol.
         view = self._rview
-        size = self.max_size
+        size = self._max_size
         try:
             if size <= len(view):
                 n, addr = self._sock.recvfrom_into(view, size)
