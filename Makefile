@@ -27,9 +27,14 @@ fetch: $(LIBUV_STAMP)
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
+# cffi: 1.x on CPython before 3.14. cffi 2.0.0's and 2.1.1's manylinux wheels leave CPython's
+# inline helpers (Py_TYPE, PyType_HasFeature) out of line in _cffi_backend, which costs ~170 more
+# instructions per lib call: ~3% of a 1 KiB echo request (README, "cffi versions"). 1.17.1's
+# wheels, and cffi built from source, inline them. CPython 3.14 needs cffi 2.
 $(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check setuptools wheel "cffi>=1.16" pytest pytest-timeout
+	$(PY) -m pip install -q --disable-pip-version-check setuptools wheel pytest pytest-timeout \
+		"cffi>=1.16,<2; python_version < '3.14'" "cffi>=2; python_version >= '3.14'"
 	touch $@
 
 $(STAMP_BENCH): $(STAMP_DEPS) pyproject.toml

@@ -77,6 +77,10 @@ def describe(name: str, spec: str) -> Dict[str, Any]:
                 info["libuv"] = str(libuv())
             except Exception:  # noqa: BLE001 - a description must never fail the run
                 pass
+            # a cffi binding's per-call cost depends on the backend's build (README, "cffi versions")
+            backend = sys.modules.get("_cffi_backend")
+            if backend is not None:
+                info["cffi"] = str(getattr(backend, "__version__", "?"))
     info["python"] = f"{platform.python_implementation()} {platform.python_version()}"
     info["executable"] = sys.executable
     return info

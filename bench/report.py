@@ -92,7 +92,7 @@ def markdown(run: Dict[str, Any]) -> str:
     for name, info in run["loops"].items():
         version = info.get("version", "?")
         if info.get("libuv"):
-            version += f" (libuv {info['libuv']})"
+            version += f" (libuv {info['libuv']}" + (f", cffi {info['cffi']})" if info.get("cffi") else ")")
         out.append(f"| {name} | {version} | {info.get('tasks', '')} |")
     if "epoll (C)" in run["columns"]:
         out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same echo load, minimal C server |")

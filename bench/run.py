@@ -386,7 +386,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             continue
         workers[name] = w
         infos[name] = reply["info"]
-        extra = f", libuv {reply['info']['libuv']}" if "libuv" in reply["info"] else ""
+        extra = "".join(f", {k} {reply['info'][k]}" for k in ("libuv", "cffi") if k in reply["info"])
         say(f"loop {name}: {spec} {reply['info']['version']}{extra}")
     loops = list(workers)
     if not loops:
