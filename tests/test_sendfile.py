@@ -515,6 +515,30 @@ def test_sock_sendfile_peer_reset(loop, make_file):
     loop.run_until_complete(main())
 
 
+def test_sock_sendfile_error_before_any_byte(loop, make_file):
+    """An OSError from the first os.sendfile (the peer reset the connection) is
+    SendfileNotAvailableError, as asyncio's: without fallback it is raised; with fallback the
+    read-and-send path runs and meets the socket's own error. The file position stays."""
+    path, content = make_file(64 * 1024)
+
+    async def main():
+        for fallback in (False, True):
+            a, b = sock_pair()
+            with a, open(path, "rb") as f:
+                b.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                b.close()  # RST, which loopback delivers before close() returns
+                if fallback:
+                    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                        await wait(loop.sock_sendfile(a, f))
+                else:
+                    with pytest.raises(asyncio.SendfileNotAvailableError):
+                        await wait(loop.sock_sendfile(a, f, fallback=False))
+                    assert f.tell() == 0
+                assert loop.remove_writer(a) is False
+
+    loop.run_until_complete(main())
+
+
 def test_sock_sendfile_cancelled_leaves_the_socket_usable(loop, make_file):
     path, content = make_file(16 * MB)
 
@@ -527,6 +551,7 @@ def test_sock_sendfile_cancelled_leaves_the_socket_usable(loop, make_file):
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await wait(task)
+            assert f.tell() == 0  # a cancelled sendfile leaves the file position alone
             assert loop.remove_writer(a) is False
             # the loop can wait on the socket again
             receiver = asyncio.ensure_future(recv_all(loop, b))

@@ -579,8 +579,13 @@ class NetMixin(SockMixin, DnsMixin):
 
     async def _sendfile_loop(self, fd, fileno, offset, count) -> int:
         """``os.sendfile`` from ``fileno`` to socket ``fd`` until ``count`` bytes or EOF;
-        waits for writability on a poll of ``fd``. Leaves the file position after the data."""
+        waits for writability on a poll of ``fd``. Ends as asyncio's native sendfile does:
+        returns the bytes sent, the file position after them; an ``OSError`` before any byte
+        went out is ``SendfileNotAvailableError`` (the caller may fall back to read-and-send),
+        a later one propagates (``ENOTCONN`` as ``ConnectionError``), the position after the
+        bytes sent; cancelled, ``CancelledError`` with the file position left where it was."""
         total = 0
+        seek = True
         try:
             while True:
                 want = (count - total) if count else (1 << 30)
@@ -592,14 +597,19 @@ class NetMixin(SockMixin, DnsMixin):
                     await self._wait_writable(fd)
                     continue
                 except OSError as exc:
-                    if total == 0 and exc.errno in (errno.ENOTSOCK, errno.EINVAL, errno.ENOSYS):
-                        raise exceptions.SendfileNotAvailableError("os.sendfile() is not available") from exc
+                    if total == 0:
+                        raise exceptions.SendfileNotAvailableError("os.sendfile call failed") from exc
+                    if exc.errno == errno.ENOTCONN and type(exc) is not ConnectionError:
+                        raise ConnectionError(errno.ENOTCONN, "socket is not connected") from exc
                     raise
                 if sent == 0:
                     break
                 total += sent
+        except exceptions.CancelledError:
+            seek = False
+            raise
         finally:
-            if total > 0:
+            if total > 0 and seek:
                 os.lseek(fileno, offset + total, os.SEEK_SET)
         return total
 
