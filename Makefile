@@ -65,7 +65,8 @@ clean:
 PYPY ?= pypy3
 PYPY_VENV := .venv-pypy
 PYPY_TESTS ?= tests/test_loop.py tests/test_runners.py tests/handles/test_base.py tests/test_futures.py tests/test_tasks.py \
-              tests/transports/test_stream.py tests/transports/test_read_order.py tests/test_integrity.py \
+              tests/transports/test_stream.py tests/transports/test_read_order.py tests/transports/test_large_reads.py \
+              tests/test_integrity.py \
               tests/test_udp.py \
               tests/test_subprocess.py tests/test_sendfile.py
 

@@ -303,7 +303,8 @@ typedef struct {
     int64_t* ev; int nev; int cap;
     void* owner;
 } uvcffi_rbuf_t;
-typedef struct { int64_t key; int64_t dgram_max; ...; } uvcffi_reader_t;
+typedef struct { int64_t key; int64_t dgram_max; int64_t self_read; ...; } uvcffi_reader_t;
+int64_t uvcffi_readable(int fd);
 #define UVCFFI_READ_MAX ...
 #define UVCFFI_KEY_STATUS ...
 #define UVCFFI_KEY_GONE ...
@@ -353,6 +354,7 @@ C_SOURCE = r"""
 #include <netinet/in.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 #include <uv.h>
 
 const char UVCFFI_BUILD_VERSION[] = "%(version)s";
@@ -437,8 +439,10 @@ typedef struct {
     union { uv_tcp_t tcp; uv_pipe_t pipe; uv_poll_t poll; } h;  /* first: the handle points here */
     int64_t key;
     int64_t dgram_max;  /* a datagram poll: the largest datagram it reads */
+    int64_t self_read;  /* a stream: Python reads it itself (see uvcffi_stream_alloc_cb) */
 } uvcffi_reader_t;
 #define UVCFFI_READ_MAX (256 * 1024)
+#define UVCFFI_SELF_READ_AT (64 * 1024)  /* a read this large switches the stream to self_read */
 #define UVCFFI_KEY_GONE 0      /* the key of a closed (or no) stream's waiting events */
 #define UVCFFI_KEY_STATUS 1    /* the key of status events (see above) */
 #define UVCFFI_STATUS_BITS 12  /* a status event's x: (key << 12) | -status */
@@ -486,11 +490,32 @@ int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int 
     return rb != NULL ? rb->nev : 0;  /* read events waiting for Python */
 }
 
+/* Large reads. Copying a read out of the arena costs little for small messages and a few µs
+   per 100 KiB (a cold destination), which is what reading straight into a bytes object of the
+   right size saves, as socket.recv does. So after a read of UVCFFI_SELF_READ_AT bytes or more a
+   stream is marked self_read: its alloc callback offers no buffer, libuv reports UV_ENOBUFS
+   (a status event, in the batch's order like any read), and Python reads the socket itself
+   with os.read, sized by uvcffi_readable (FIONREAD: a bytes object of exactly the waiting size,
+   which glibc serves from its heap, not a fresh mmap per read). A small read switches the
+   stream back (Python clears self_read). Python always reads or stops reading when it gets
+   the event, so libuv's level-triggered poll does not spin. */
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
     uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
     (void)suggested;
-    buf->base = rb != NULL ? rb->base + rb->used : NULL;
-    buf->len = rb != NULL ? UVCFFI_READ_MAX : 0;  /* the tail holds that much (see below) */
+    if (rb == NULL || ((uvcffi_reader_t*)handle)->self_read) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    buf->base = rb->base + rb->used;
+    buf->len = UVCFFI_READ_MAX;  /* the tail holds that much (see below) */
+}
+
+/* Bytes waiting to be read on fd (a socket or a pipe), 0 if unknown. */
+int64_t uvcffi_readable(int fd) {
+    int n = 0;
+    if (ioctl(fd, FIONREAD, &n) != 0 || n < 0) return 0;
+    return n;
 }
 
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -505,6 +530,7 @@ void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
     e = rb->ev + 2 * rb->nev++;
     if (nread > 0) {
         rb->used += (size_t)nread;
+        if (nread >= UVCFFI_SELF_READ_AT) ((uvcffi_reader_t*)stream)->self_read = 1;
         e[0] = ((uvcffi_reader_t*)stream)->key;
         e[1] = (int64_t)rb->used;
     } else {

@@ -115,6 +115,15 @@ class BatchReadHandle(UVHandle):
     def key(self, value: int) -> None:
         self._box.key = value
 
+    @property
+    def self_read(self) -> int:
+        """1 while Python reads this stream itself (transports/stream.py, ``_read_self``)."""
+        return self._box.self_read
+
+    @self_read.setter
+    def self_read(self, value: int) -> None:
+        self._box.self_read = value
+
     def close(self) -> None:
         super().close()
         batch = self._loop._read_batch if self._loop is not None else None
