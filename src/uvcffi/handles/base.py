@@ -92,6 +92,13 @@ class UVHandle:
         return f"<{type(self).__name__} {state}>"
 
 
+def box_field(name: str, doc: str) -> property:
+    """A property over field ``name`` of the handle's ``uvcffi_reader_t`` (``_box``): state C
+    reads next to the handle, set and read from Python."""
+    return property(lambda self: getattr(self._box, name),
+                    lambda self, value: setattr(self._box, name, value), doc=doc)
+
+
 class BatchReadHandle(UVHandle):
     """A handle whose reads C records in the loop's read batch (``ReadBatch`` in
     transports/stream.py) under a small-integer ``key``: stream handles and datagram polls.
@@ -107,22 +114,9 @@ class BatchReadHandle(UVHandle):
         self._box = ffi.new("uvcffi_reader_t*")
         return ffi.cast(self.CTYPE, self._box)
 
-    @property
-    def key(self) -> int:
-        return self._box.key
-
-    @key.setter
-    def key(self, value: int) -> None:
-        self._box.key = value
-
-    @property
-    def self_read(self) -> int:
-        """1 while Python reads this stream itself (transports/stream.py, ``_read_self``)."""
-        return self._box.self_read
-
-    @self_read.setter
-    def self_read(self, value: int) -> None:
-        self._box.self_read = value
+    key = box_field("key", "The stream's slot in the loop's read batch; 0 while unregistered.")
+    self_read = box_field("self_read", "1 while Python reads this stream itself "
+                          "(transports/stream.py, ``_read_self``).")
 
     def close(self) -> None:
         super().close()

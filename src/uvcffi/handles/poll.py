@@ -9,7 +9,7 @@ and ``add_reader``/``add_writer`` (``start``: events reach ``_on_poll`` through
 from __future__ import annotations
 
 from .._binding import DGRAM_POLL_CB, DRAIN_POLL_CB, check, lib
-from .base import BatchReadHandle, UVHandle
+from .base import BatchReadHandle, UVHandle, box_field
 
 __all__ = ["Poll", "DatagramPoll"]
 
@@ -57,13 +57,7 @@ class DatagramPoll(BatchReadHandle, Poll):
 
     def __init__(self, loop, fd: int, max_size: int) -> None:
         super().__init__(loop, fd)
-        self._box.dgram_max = max_size
+        self.dgram_max = max_size
 
-    @property
-    def dgram_max(self) -> int:
-        return self._box.dgram_max
-
-    @dgram_max.setter
-    def dgram_max(self, max_size: int) -> None:
-        self._box.dgram_max = max_size
+    dgram_max = box_field("dgram_max", "The most bytes C reads of one datagram.")
 

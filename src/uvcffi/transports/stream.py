@@ -537,9 +537,10 @@ class _Reader(_Base):
         if self._paused or self._stash is not None:
             return
         fd = self._fd
-        n = _readable(fd)
         try:
-            data = _os_read(fd, n if 0 < n < _READ_MAX else _READ_MAX if n else 65536)
+            # FIONREAD's count, at most asyncio's max_size; 0 (EOF, or a count it cannot give):
+            # a read of 64 KiB, which finds the EOF or the bytes
+            data = _os_read(fd, min(_readable(fd), _READ_MAX) or 65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
