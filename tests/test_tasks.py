@@ -11,6 +11,7 @@ import contextvars
 import gc
 import io
 import math
+import re
 import sys
 import threading
 import warnings
@@ -973,6 +974,100 @@ def test_task_destroyed_pending(impl, loop, handler_calls):
     assert "Task was destroyed but it is pending!" in msgs
     ctx = next(c for c in handler_calls if c["message"].startswith("Task was destroyed"))
     assert any(fr.name == "main" for fr in ctx["source_traceback"])  # creation traceback in debug
+
+
+# -- how a waiting Task is woken ------------------------------------------------------------------
+# On uvcffi's loop a uvcffi Task reuses one Handle for all its steps (futures._StepHandle); these
+# pin what that must not change.
+
+
+def test_wakeup_keeps_callback_order(impl, loop):
+    # A Task's wake-up is one of the Future's done callbacks, in registration order.
+    order = []
+
+    async def waiter(fut):
+        await fut
+        order.append("task")
+
+    async def main():
+        fut = loop.create_future()
+        fut.add_done_callback(lambda f: order.append("before"))
+        t = impl.create_task(waiter(fut))
+        await impl.sleep(0)  # the task now waits on fut
+        fut.add_done_callback(lambda f: order.append("after"))
+        fut.set_result(None)
+        await t
+
+    loop.run_until_complete(main())
+    assert order == ["before", "task", "after"]
+
+
+def test_debug_mode_switched_while_tasks_wait(impl, loop, handler_calls):
+    # Wake-ups registered with debug off, delivered with debug on (the loop checks every call
+    # then), and the other way round; sleep(0) in both modes.
+    async def waiter(fut):
+        value = await fut
+        await impl.sleep(0)
+        return value
+
+    async def main():
+        futs = [loop.create_future() for _ in range(2)]
+        tasks = [impl.create_task(waiter(f)) for f in futs]
+        await impl.sleep(0)
+        loop.set_debug(True)
+        futs[0].set_result(1)
+        assert await tasks[0] == 1
+        loop.set_debug(False)
+        futs[1].set_result(2)
+        assert await tasks[1] == 2
+
+    loop.run_until_complete(main())
+    assert not handler_calls
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython", reason="PyPy frees objects only in its collector")
+def test_done_task_freed_without_collector(impl, loop):
+    # A finished Task is freed by reference counting alone (no cycle through its wake-up).
+    import weakref
+
+    async def child(fut):
+        await fut
+        await impl.sleep(0)
+        return 1
+
+    async def main():
+        fut = loop.create_future()
+        t = impl.create_task(child(fut))
+        await impl.sleep(0)
+        fut.set_result(None)
+        await t
+        return weakref.ref(t)
+
+    gc.collect()
+    gc.disable()
+    try:
+        ref = loop.run_until_complete(main())
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_future_repr_names_waiting_task(impl, loop):
+    # The wake-up shows in the Future's callbacks as the Task's method (asyncio: task_wakeup).
+    async def wait(fut):
+        await fut
+
+    async def main():
+        fut = loop.create_future()
+        t = impl.create_task(wait(fut))
+        await impl.sleep(0)
+        text = repr(fut)
+        fut.set_result(None)
+        await t
+        return text
+
+    text = loop.run_until_complete(main())
+    assert re.match(r"<Future pending cb=\[Task\.\w+\(\)\]>$", text), text
 
 
 # -- eager tasks ---------------------------------------------------------------------------------

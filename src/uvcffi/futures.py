@@ -16,8 +16,11 @@ Interoperability is the other constraint, and it decides the details:
   (``asyncio.CancelledError``, ``asyncio.InvalidStateError``), and the private attributes that
   asyncio's combinators read on any future (``_cancel_message``, ``_make_cancelled_error``,
   ``_log_traceback``, ``_source_traceback``, ``_callbacks``) exist with the same meaning.
-* Callbacks are always scheduled with ``loop.call_soon(callback, future, context=ctx)``: the
-  only loop API used, so the Future runs on any asyncio loop.
+* Callbacks are scheduled with ``loop.call_soon(callback, future, context=ctx)``: the only loop
+  API used, so the Future runs on any asyncio loop. One exception, on uvcffi's own loop only: a
+  uvcffi Task waiting on the Future registers its wake-up Handle (``_StepHandle``, one per Task),
+  and that Handle goes straight into the loop's ready queue, with no ``call_soon`` and no new
+  Handle per wake-up.
 
 "Exception was never retrieved" costs nothing until an exception is set. A Python-level
 ``__del__`` on the Future would run on every deallocation (a finalizer call per future, the
@@ -74,6 +77,27 @@ _CANCELLED = "CANCELLED"
 _FINISHED = "FINISHED"
 
 _copy_context = contextvars.copy_context
+
+
+class _StepHandle(asyncio.events.Handle):
+    """A uvcffi Task's wake-up on a uvcffi loop: made once per Task, reused for every step.
+
+    Its callback is the Task's ``_step`` (no arguments). It sits in the ``_callbacks`` of the
+    Future the Task waits on, where ``_schedule_callbacks`` recognizes it and appends it to the
+    loop's ready queue as it is (the loop runs it as any Handle). A Task has at most one step
+    scheduled at a time (see the states in ``Task``), so the Handle is never queued twice.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, step: Callable[[], Any], loop: Any, context: Any) -> None:
+        self._context = context
+        self._loop = loop
+        self._callback = step
+        self._args = ()
+        self._cancelled = False
+        self._repr = None
+        self._source_traceback = None
 
 
 class _ExceptionLogger:
@@ -170,7 +194,9 @@ class Future:
                 info.append(f"result={reprlib.repr(self._result)}")
         cbs = self._callbacks
         if cbs:
-            names = [_format_callback_source(cb, ()) for cb, _ in cbs]
+            names = [
+                _format_callback_source(cb._callback if type(cb) is _StepHandle else cb, ()) for cb, _ in cbs
+            ]
             if len(names) > 2:
                 names = [names[0], f"<{len(names) - 2} more>", names[-1]]
             info.append(f"cb=[{', '.join(names)}]")
@@ -267,9 +293,18 @@ class Future:
         cbs = self._callbacks
         if cbs:
             self._callbacks = []
-            call_soon = self._loop.call_soon
+            loop = self._loop
             for fn, ctx in cbs:
-                call_soon(fn, self, context=ctx)
+                if type(fn) is _StepHandle:
+                    # A uvcffi Task of this uvcffi loop waits on us: its own Handle goes to the
+                    # ready queue, unless the loop checks every call (debug, closed).
+                    ready = loop._step_ready
+                    if ready is not None:
+                        ready.append(fn)
+                    else:
+                        loop.call_soon(fn._callback, context=ctx)
+                else:
+                    loop.call_soon(fn, self, context=ctx)
 
     # -- transitions -----------------------------------------------------------------------------
 

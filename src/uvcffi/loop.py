@@ -239,6 +239,9 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
     def _update_guarded(self) -> None:
         self._guarded = self._closed or self._debug
+        # where uvcffi Tasks append their _StepHandle themselves (futures.py): the ready queue,
+        # or None while every call_soon must be checked
+        self._step_ready = None if self._guarded else self._ready
 
     def _check_closed(self) -> None:
         if self._closed:

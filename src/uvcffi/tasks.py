@@ -22,7 +22,11 @@ asyncio's pure-Python Task uses: the step itself is the done callback, resumes t
 ``send(None)``, and ``Future.__await__`` fetches the outcome (result, exception or
 cancellation) — the same outcome asyncio gets by calling ``result()`` and throwing, with one Python
 call less per switch. The other hot path, ``sleep(0)``, is one bare ``yield`` and one
-``call_soon``.
+``call_soon``. On uvcffi's own loop both skip ``call_soon`` too: the Task makes one Handle for all
+its steps (``futures._StepHandle``) and it is that Handle which the Future's callbacks list holds
+and which goes back into the loop's ready queue on every wake-up — no Handle, bound method or
+tuple is made per switch. (Still the loop's queue and its order: only the per-call checks of
+``call_soon`` are skipped, and only while the loop is neither in debug mode nor closed.)
 
 Semantics are CPython 3.13's where versions differ: ``cancelling()``/``uncancel()`` (uncancel to
 zero clears a pending cancellation), eager tasks (``eager_start=True``,
@@ -58,6 +62,7 @@ from .futures import (
     Future,
     InvalidStateError,
     _chain,
+    _StepHandle,
     _get_loop,
     extract_stack,
     isfuture,
@@ -134,6 +139,7 @@ except ImportError:  # pragma: no cover
 
 
 _copy_context = contextvars.copy_context
+_FOREIGN = object()  # getattr default: the loop is not a uvcffi loop
 _CoroutineType = types.CoroutineType
 _LOOP_DEPRECATED = "The loop argument is deprecated since Python 3.8, and scheduled for removal in Python 3.10."
 
@@ -235,6 +241,10 @@ class Task(Future):
     _num_cancels_requested = 0
     # False for a Task that never started (bad coroutine): nothing to report in __del__.
     _log_destroy_pending = True
+    # The step as a Handle (uvcffi loops) and the (callback, context) entry a Future we wait on
+    # holds; both set in __init__, cleared when the Task is done.
+    _wake: Any = None
+    _wake_entry: Any = None
 
     def __init__(
         self,
@@ -266,10 +276,24 @@ class Task(Future):
         if context is None:
             context = _copy_context()
         self._context = context
+        # How our steps reach the loop. A uvcffi loop: one Handle for every step (_StepHandle),
+        # which futures and _step append to the ready queue themselves while the loop's
+        # _step_ready is that queue (None: debug or closed, go through call_soon). Any other
+        # loop: call_soon and add_done_callback with the bound _step.
+        ready = getattr(loop, "_step_ready", _FOREIGN)
+        if ready is _FOREIGN:
+            self._wake = None
+            self._wake_entry = (self._step, context)
+        else:
+            self._wake = _StepHandle(self._step, loop, context)
+            self._wake_entry = (self._wake, context)
         if eager_start and loop.is_running():
             self._eager_start()
         else:
-            loop.call_soon(self._step, context=context)
+            if ready is None or ready is _FOREIGN:
+                loop.call_soon(self._step, context=context)
+            else:
+                ready.append(self._wake)
             _register_task(self)
 
     def __del__(self) -> None:
@@ -490,7 +514,12 @@ class Task(Future):
             Future.set_exception(self, error)
         else:
             if result is None:  # bare yield (sleep(0)): run again on the next loop iteration
-                loop.call_soon(self._step, context=self._context)
+                wake = self._wake
+                ready = loop._step_ready if wake is not None else None
+                if ready is not None:
+                    ready.append(wake)
+                else:
+                    loop.call_soon(self._step, context=self._context)
             elif (
                 isinstance(result, Future)
                 and result._asyncio_future_blocking
@@ -500,7 +529,7 @@ class Task(Future):
                 # One of our futures, awaited via Future.__await__: wait for it (state 1).
                 result._asyncio_future_blocking = False
                 if result._state is _PENDING:
-                    result._callbacks.append((self._step, self._context))
+                    result._callbacks.append(self._wake_entry)
                 else:
                     loop.call_soon(self._step, result, context=self._context)
                 self._fut_waiter = result
@@ -510,6 +539,8 @@ class Task(Future):
                 self._wait_foreign(result)
         finally:
             _leave_task(loop, self)
+            if self._state is not _PENDING:  # no more steps: break the Task <-> _StepHandle cycle
+                self._wake = self._wake_entry = None
             self = None  # noqa: F841 - break the frame <-> task cycle of a stored traceback
 
     def _wait_foreign(self, result: Any) -> None:
