@@ -91,6 +91,7 @@ class _StepHandle(asyncio.events.Handle):
     __slots__ = ()
 
     def __init__(self, step: Callable[[], Any], loop: Any, context: Any) -> None:
+        # Task.__init__ builds it inline with the same fields (no constructor call per Task).
         self._context = context
         self._loop = loop
         self._callback = step

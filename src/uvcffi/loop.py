@@ -460,9 +460,11 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if self._debug:
             self._run_ready_debug(ntodo)
             return
-        # Handle._run inlined: one Python frame less per callback.
+        # Handle._run inlined: one Python frame less per callback. A countdown, not range():
+        # making a range costs more than the one or two callbacks of a typical server turn.
         popleft = ready.popleft
-        for _ in range(ntodo):
+        while ntodo:
+            ntodo -= 1
             handle = popleft()
             if handle._cancelled:
                 continue

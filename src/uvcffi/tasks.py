@@ -140,6 +140,7 @@ except ImportError:  # pragma: no cover
 
 _copy_context = contextvars.copy_context
 _FOREIGN = object()  # getattr default: the loop is not a uvcffi loop
+_new_step_handle = _StepHandle.__new__
 _CoroutineType = types.CoroutineType
 _LOOP_DEPRECATED = "The loop argument is deprecated since Python 3.8, and scheduled for removal in Python 3.10."
 
@@ -241,8 +242,8 @@ class Task(Future):
     _num_cancels_requested = 0
     # False for a Task that never started (bad coroutine): nothing to report in __del__.
     _log_destroy_pending = True
-    # The step as a Handle (uvcffi loops) and the (callback, context) entry a Future we wait on
-    # holds; both set in __init__, cleared when the Task is done.
+    # The step as a Handle (uvcffi loops; set in __init__) and the (callback, context) entry a
+    # Future we wait on holds (made at the first wait); both cleared when the Task is done.
     _wake: Any = None
     _wake_entry: Any = None
 
@@ -280,13 +281,18 @@ class Task(Future):
         # which futures and _step append to the ready queue themselves while the loop's
         # _step_ready is that queue (None: debug or closed, go through call_soon). Any other
         # loop: call_soon and add_done_callback with the bound _step.
+        # (_wake_entry, the (callback, context) pair, is made at the first wait: many tasks never wait.)
         ready = getattr(loop, "_step_ready", _FOREIGN)
         if ready is _FOREIGN:
             self._wake = None
-            self._wake_entry = (self._step, context)
-        else:
-            self._wake = _StepHandle(self._step, loop, context)
-            self._wake_entry = (self._wake, context)
+        else:  # _StepHandle(self._step, loop, context), inlined: a Python __init__ call costs more
+            wake = self._wake = _new_step_handle(_StepHandle)
+            wake._context = context
+            wake._loop = loop
+            wake._callback = self._step
+            wake._args = ()
+            wake._cancelled = False
+            wake._repr = wake._source_traceback = None
         if eager_start and loop.is_running():
             self._eager_start()
         else:
@@ -529,7 +535,10 @@ class Task(Future):
                 # One of our futures, awaited via Future.__await__: wait for it (state 1).
                 result._asyncio_future_blocking = False
                 if result._state is _PENDING:
-                    result._callbacks.append(self._wake_entry)
+                    entry = self._wake_entry
+                    if entry is None:
+                        entry = self._wake_entry = (self._wake or self._step, self._context)
+                    result._callbacks.append(entry)
                 else:
                     loop.call_soon(self._step, result, context=self._context)
                 self._fut_waiter = result
