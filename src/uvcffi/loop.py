@@ -70,6 +70,7 @@ logger = logging.getLogger("asyncio")
 
 _RUN_ONCE = lib.UV_RUN_ONCE
 _RUN_NOWAIT = lib.UV_RUN_NOWAIT
+_run_turn = lib.uvcffi_run_turn  # looked up once: an attribute of cffi's lib is a dict lookup
 _MIN_CANCELLED_TO_CLEAN = 100  # heap size from which cancelled entries are swept in bulk
 _MAX_TIMEOUT_US = 2**62
 
@@ -434,7 +435,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                     timeout_us = _MAX_TIMEOUT_US
             else:
                 mode = _RUN_NOWAIT
-        nreads = lib.uvcffi_run_turn(self._uv, self._timer._ptr, timeout_us, mode)
+        nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
         if nreads:
             # the stream reads of this turn, in the order libuv made them (see ReadBatch)
@@ -462,10 +463,9 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             return
         # Handle._run inlined: one Python frame less per callback. A countdown, not range():
         # making a range costs more than the one or two callbacks of a typical server turn.
-        popleft = ready.popleft
         while ntodo:
             ntodo -= 1
-            handle = popleft()
+            handle = ready.popleft()  # no bound method kept: one turn often runs one callback
             if handle._cancelled:
                 continue
             try:
