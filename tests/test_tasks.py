@@ -1025,6 +1025,33 @@ def test_debug_mode_switched_while_tasks_wait(impl, loop, handler_calls):
     assert not handler_calls
 
 
+def test_loop_subclass_call_soon_sees_wakeups(impl, loop_factory):
+    # A loop class that overrides call_soon sees every step of a Task, as asyncio's Task makes it.
+    base = type(loop_factory())
+    calls = []
+
+    class Counting(base):
+        def call_soon(self, callback, *args, context=None):
+            calls.append(callback)
+            return super().call_soon(callback, *args, context=context)
+
+    lp = Counting()
+    try:
+        async def waiter():
+            for _ in range(3):
+                fut = lp.create_future()
+                lp.call_later(0.001, fut.set_result, None)
+                await fut
+            await impl.sleep(0)
+
+        calls.clear()
+        lp.run_until_complete(impl.Task(waiter(), loop=lp))
+        # first step + 3 wake-ups + sleep(0), through call_soon (plus run_until_complete's own)
+        assert len(calls) >= 5, calls
+    finally:
+        lp.close()
+
+
 @pytest.mark.skipif(sys.implementation.name != "cpython", reason="PyPy frees objects only in its collector")
 def test_done_task_freed_without_collector(impl, loop):
     # A finished Task is freed by reference counting alone (no cycle through its wake-up).

@@ -241,8 +241,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     def _update_guarded(self) -> None:
         self._guarded = self._closed or self._debug
         # where uvcffi Tasks append their _StepHandle themselves (futures.py): the ready queue,
-        # or None while every call_soon must be checked
-        self._step_ready = None if self._guarded else self._ready
+        # or None while every call_soon must be checked, and in a subclass with its own
+        # call_soon (which then sees every wake-up, as it would with asyncio's Task)
+        own = type(self).call_soon is Loop.call_soon
+        self._step_ready = self._ready if own and not self._guarded else None
 
     def _check_closed(self) -> None:
         if self._closed:
