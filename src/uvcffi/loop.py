@@ -625,7 +625,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
     def create_task(self, coro, *, name=None, context=None, **kwargs):
         """Schedule a coroutine as a task; a task factory gets ``(loop, coro, **kwargs)``."""
-        self._check_closed()
+        if self._closed:
+            self._check_closed()  # raises
         if self._task_factory is None:
             if context is not None:
                 kwargs["context"] = context

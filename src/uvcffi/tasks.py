@@ -266,7 +266,8 @@ class Task(Future):
         self._exception = None
         self._fut_waiter = None
         self._must_cancel = False
-        if loop.get_debug():
+        ready = getattr(loop, "_step_ready", _FOREIGN)  # see below
+        if loop.get_debug() if ready is _FOREIGN else loop._debug:
             self._source_traceback = extract_stack(sys._getframe(1))
         if coro.__class__ is not _CoroutineType and not iscoroutine(coro):
             self._log_destroy_pending = False
@@ -282,7 +283,6 @@ class Task(Future):
         # _step_ready is that queue (None: debug or closed, go through call_soon). Any other
         # loop: call_soon and add_done_callback with the bound _step.
         # (_wake_entry, the (callback, context) pair, is made at the first wait: many tasks never wait.)
-        ready = getattr(loop, "_step_ready", _FOREIGN)
         if ready is _FOREIGN:
             self._wake = None
         else:  # _StepHandle(self._step, loop, context), inlined: a Python __init__ call costs more
