@@ -501,7 +501,10 @@ class Task(Future):
                 result = self._coro.send(None)
             else:
                 result = self._coro.throw(exc)
+        # The Task ends in one of the four handlers below; each first drops the step handle
+        # (no more steps: breaks the Task <-> _StepHandle cycle).
         except StopIteration as stop:
+            self._wake = self._wake_entry = None
             if self._must_cancel:  # cancelled while returning: the cancellation wins
                 self._must_cancel = False
                 Future.cancel(self, msg=self._cancel_message)
@@ -511,12 +514,15 @@ class Task(Future):
                 if self._callbacks:
                     self._schedule_callbacks()
         except CancelledError as cancelled:
+            self._wake = self._wake_entry = None
             self._cancelled_exc = cancelled  # result() re-raises it: the traceback chain survives
             Future.cancel(self)
         except (KeyboardInterrupt, SystemExit) as fatal:
+            self._wake = self._wake_entry = None
             Future.set_exception(self, fatal)
             raise
         except BaseException as error:
+            self._wake = self._wake_entry = None
             Future.set_exception(self, error)
         else:
             if result is None:  # bare yield (sleep(0)): run again on the next loop iteration
@@ -548,8 +554,6 @@ class Task(Future):
                 self._wait_foreign(result)
         finally:
             _leave_task(loop, self)
-            if self._state is not _PENDING:  # no more steps: break the Task <-> _StepHandle cycle
-                self._wake = self._wake_entry = None
             self = None  # noqa: F841 - break the frame <-> task cycle of a stored traceback
 
     def _wait_foreign(self, result: Any) -> None:
