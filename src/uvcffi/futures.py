@@ -86,19 +86,11 @@ class _StepHandle(asyncio.events.Handle):
     Future the Task waits on, where ``_schedule_callbacks`` recognizes it and appends it to the
     loop's ready queue as it is (the loop runs it as any Handle). A Task has at most one step
     scheduled at a time (see the states in ``Task``), so the Handle is never queued twice.
+    ``Task.__init__`` fills asyncio's Handle fields itself (``_callback`` the step, ``_args``
+    empty, the Task's loop and context): no constructor call per Task.
     """
 
     __slots__ = ()
-
-    def __init__(self, step: Callable[[], Any], loop: Any, context: Any) -> None:
-        # Task.__init__ builds it inline with the same fields (no constructor call per Task).
-        self._context = context
-        self._loop = loop
-        self._callback = step
-        self._args = ()
-        self._cancelled = False
-        self._repr = None
-        self._source_traceback = None
 
 
 class _ExceptionLogger:

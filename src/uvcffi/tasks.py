@@ -285,7 +285,7 @@ class Task(Future):
         # (_wake_entry, the (callback, context) pair, is made at the first wait: many tasks never wait.)
         if ready is _FOREIGN:
             self._wake = None
-        else:  # _StepHandle(self._step, loop, context), inlined: a Python __init__ call costs more
+        else:  # its fields filled here (see futures._StepHandle): a constructor call costs more
             wake = self._wake = _new_step_handle(_StepHandle)
             wake._context = context
             wake._loop = loop
