@@ -156,6 +156,7 @@ typedef struct uv_process_options_s {
 unsigned int uv_version(void);
 const char* uv_version_string(void);
 const char* uv_strerror(int err);
+const char* gai_strerror(int errcode);  /* the C library's, for socket.gaierror's message */
 const char* uv_err_name(int err);
 int uv_translate_sys_error(int sys_errno);
 uint64_t uv_hrtime(void);

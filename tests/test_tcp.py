@@ -279,6 +279,9 @@ def test_create_connection_flags_and_proto(loop):
         with pytest.raises(socket.gaierror) as ei:
             await wait(loop.create_connection(Proto, "localhost", port, flags=socket.AI_NUMERICHOST))
         assert ei.value.errno == socket.EAI_NONAME
+        with pytest.raises(socket.gaierror) as direct:
+            socket.getaddrinfo("localhost", port, flags=socket.AI_NUMERICHOST)
+        assert ei.value.args == direct.value.args  # the C library's message, as asyncio's
         tr, cp = await wait(loop.create_connection(Proto, "localhost", port, family=socket.AF_INET,
                                                    proto=socket.IPPROTO_TCP))
         assert tr.get_extra_info("socket").proto == socket.IPPROTO_TCP

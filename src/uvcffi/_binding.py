@@ -8,6 +8,7 @@ misbehaving: rebuilding is one command, named in the error.
 from __future__ import annotations
 
 import errno as _errno
+import os
 import socket
 
 from ._version import __version__
@@ -64,14 +65,16 @@ def convert_error(code: int) -> BaseException:
 
     libuv's codes on Unix are ``-errno``, so ``OSError(errno, msg)`` picks the right subclass
     (``ConnectionRefusedError``, ``BrokenPipeError``, ...). DNS failures become
-    ``socket.gaierror`` with socket's own ``EAI_*`` numbers; ``UV_ECANCELED`` becomes
+    ``socket.gaierror`` with socket's own ``EAI_*`` numbers; the messages are the C library's
+    (``strerror``, ``gai_strerror``), as in asyncio's errors; ``UV_ECANCELED`` becomes
     asyncio's ``CancelledError``.
     """
     name = uv_error_name(code)
     if name.startswith("EAI_"):
         eai = _EAI.get("UV_" + name)
-        msg = ffi.string(lib.uv_strerror(code)).decode()
-        return socket.gaierror(eai if eai is not None else code, msg)
+        if eai is None:
+            return socket.gaierror(code, ffi.string(lib.uv_strerror(code)).decode())
+        return socket.gaierror(eai, ffi.string(lib.gai_strerror(eai)).decode())
     if code == lib.UV_ECANCELED:
         import asyncio
 
@@ -79,8 +82,7 @@ def convert_error(code: int) -> BaseException:
     if code == lib.UV_EOF:
         return ConnectionResetError(_errno.ECONNRESET, "end of file")
     err = -code
-    msg = ffi.string(lib.uv_strerror(code)).decode()
-    return OSError(err, msg)
+    return OSError(err, os.strerror(err))
 
 
 def check(code: int) -> int:

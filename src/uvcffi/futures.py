@@ -44,8 +44,10 @@ Prior art: asyncio's ``futures.py`` (the state machine and its errors), its ``_a
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextvars
+import gc
 import reprlib
 import sys
 from types import GenericAlias
@@ -98,18 +100,37 @@ class _ExceptionLogger:
 
     Created only by ``set_exception``; ``future`` is the Future while the report is armed, None
     once defused. The only place where "exception was never retrieved" is reported.
+
+    An armed logger and its Future form a cycle, so only the garbage collector frees them, and
+    it runs the finalizers of one batch of garbage in no particular order: the owner of the
+    Future may retrieve the exception in its own ``__del__`` (asyncio's StreamReaderProtocol
+    does) after ours ran. So a logger finalized during a collection waits for the end of that
+    collection (``_gc_phase``) and reports only if it is still armed then. Where the collector
+    calls no ``gc.callbacks`` (PyPy; CPython's last collection at exit, which ``_at_exit``
+    forestalls with a collection of its own) it reports at once.
     """
 
     __slots__ = ("future",)
 
     def __init__(self, future: Future) -> None:
         self.future = future
+        if not _deferral[0]:
+            _install_deferral()
 
     def __del__(self) -> None:
+        if self.future is None:
+            return
+        if _deferral[1]:
+            _deferred_reports.append(self)  # keeps the Future alive until the collection ends
+            return
+        self.report()
+
+    def report(self) -> None:
         fut = self.future
         if fut is None:
             return
         self.future = None
+        fut._tb_logger = None
         context = {
             "message": f"{fut.__class__.__name__} exception was never retrieved",
             "exception": fut._exception,
@@ -118,6 +139,40 @@ class _ExceptionLogger:
         if fut._source_traceback:
             context["source_traceback"] = fut._source_traceback
         fut._loop.call_exception_handler(context)
+
+
+# [installed, a collection is running]; the loggers finalized during the running collection.
+_deferral = [False, False]
+_deferred_reports: list = []
+
+
+def _gc_phase(phase: str, info: Any) -> None:
+    # A gc callback. The collector does not nest collections, so one flag serves every thread.
+    if phase == "start":
+        _deferral[1] = True
+        return
+    _deferral[1] = False
+    if _deferred_reports:
+        loggers = _deferred_reports[:]
+        del _deferred_reports[:]
+        for logger in loggers:
+            logger.report()
+
+
+def _at_exit() -> None:
+    # Collect while modules are intact and gc callbacks still run, so the cycles left at exit
+    # are reported (or not) as during the program.
+    if _deferral[0] and gc.isenabled():
+        gc.collect()
+
+
+def _install_deferral() -> None:
+    # On the first exception set: programs that never set one pay nothing per collection.
+    _deferral[0] = True
+    callbacks = getattr(gc, "callbacks", None)
+    if callbacks is not None:
+        callbacks.append(_gc_phase)
+        atexit.register(_at_exit)
 
 
 class Future:

@@ -6,7 +6,9 @@ Every test runs on asyncio's loop (the oracle) and on uvcffi's (``loop`` fixture
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import socket
 
 import pytest
@@ -196,6 +198,7 @@ def test_peer_reset_gives_connection_reset(loop):
         await asyncio.wait_for(sp.done, 10)
         exc = await asyncio.wait_for(cp.done, 10)
         assert isinstance(exc, ConnectionResetError)
+        assert exc.args == (errno.ECONNRESET, os.strerror(errno.ECONNRESET))  # the C library's text
         server.close()
         await server.wait_closed()
 
