@@ -68,6 +68,10 @@ _os_read = os.read
 _READ_MAX = lib.UVCFFI_READ_MAX
 # a stream read by _Reader._read_self goes back to the arena after a read smaller than this
 _SELF_READ_BELOW = 16 * 1024
+# _read_self's guess of the next read's size: the last one's and an eighth, while that stays
+# under glibc's initial mmap threshold (128 KiB, less the bytes object's header); above it (or
+# when a guess came back full, so more may wait) the size is asked for (FIONREAD)
+_GUESS_MAX = 126 * 1024
 # The read arena: every read gets UVCFFI_READ_MAX bytes of it (C dispatches early rather than
 # hand out less), so a turn's reads batch up to at least that much; _EVENT_CAP events at most
 # per dispatch.
@@ -394,6 +398,7 @@ class _Reader(_Base):
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
+    _read_guess = 0  # the size _read_self reads next, 0 to ask FIONREAD
     @property
     def _fast_dr(self):
         """What ReadBatch.dispatch tests (its ``fast`` list holds it): data_received while bytes
@@ -533,25 +538,40 @@ class _Reader(_Base):
         (build_ffi.py, "Large reads"), which saves the copy out of the arena. A read smaller
         than ``_SELF_READ_BELOW`` hands the stream back to the arena. Paused (or with reads
         held for ``resume_reading``), libuv is not reading and the bytes wait in the kernel.
-        EOF and errors end reading as libuv's would."""
+        EOF and errors end reading as libuv's would.
+
+        The size: the last read's and an eighth (``_read_guess``), which ``os.read`` trims to
+        what came; without a guess, FIONREAD's count (one more system call, ~1 µs here). A
+        guess that came back full asks next time: what is left is read on the next turn."""
         if self._paused or self._stash is not None:
             return
         fd = self._fd
+        guess = self._read_guess
         try:
-            # FIONREAD's count, at most asyncio's max_size; 0 (EOF, or a count it cannot give):
-            # a read of 64 KiB, which finds the EOF or the bytes
-            data = _os_read(fd, min(_readable(fd), _READ_MAX) or 65536)
+            if guess:
+                data = _os_read(fd, guess)
+            else:
+                # FIONREAD's count, at most asyncio's max_size; 0 (EOF, or a count it cannot
+                # give): a read of 64 KiB, which finds the EOF or the bytes
+                data = _os_read(fd, min(_readable(fd), _READ_MAX) or 65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
             return
-        if not data:
+        n = len(data)
+        if not n:
             self._handle.read_stop()
             self._on_eof()
             return
-        if len(data) < _SELF_READ_BELOW:
+        if n < _SELF_READ_BELOW:
             self._handle.self_read = 0
+            self._read_guess = 0
+        elif n == guess:
+            self._read_guess = 0
+        else:
+            guess = n + (n >> 3)
+            self._read_guess = guess if guess <= _GUESS_MAX else 0
         self._deliver(data)
 
     def _hold_or_deliver(self, item) -> None:
