@@ -68,9 +68,8 @@ _os_read = os.read
 _READ_MAX = lib.UVCFFI_READ_MAX
 # a stream read by _Reader._read_self goes back to the arena after a read smaller than this
 _SELF_READ_BELOW = 16 * 1024
-# _read_self's guess of the next read's size: the last one's and an eighth, while that stays
-# under glibc's initial mmap threshold (128 KiB, less the bytes object's header); above it (or
-# when a guess came back full, so more may wait) the size is asked for (FIONREAD)
+# _read_self's guesses of the next read's size stay under glibc's initial mmap threshold
+# (128 KiB, less the bytes object's header); larger reads are sized by FIONREAD
 _GUESS_MAX = 126 * 1024
 # The read arena: every read gets UVCFFI_READ_MAX bytes of it (C dispatches early rather than
 # hand out less), so a turn's reads batch up to at least that much; _EVENT_CAP events at most
@@ -398,7 +397,7 @@ class _Reader(_Base):
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
-    _read_guess = 0  # the size _read_self reads next, 0 to ask FIONREAD
+    _read_guess = 0  # the size _read_self reads next; 0 or -(a size to keep): ask FIONREAD
     @property
     def _fast_dr(self):
         """What ReadBatch.dispatch tests (its ``fast`` list holds it): data_received while bytes
@@ -540,15 +539,18 @@ class _Reader(_Base):
         held for ``resume_reading``), libuv is not reading and the bytes wait in the kernel.
         EOF and errors end reading as libuv's would.
 
-        The size: the last read's and an eighth (``_read_guess``), which ``os.read`` trims to
-        what came; without a guess, FIONREAD's count (one more system call, ~1 µs here). A
-        guess that came back full asks next time: what is left is read on the next turn."""
+        The size: ``_read_guess`` when positive, which ``os.read`` trims to what came; else
+        FIONREAD's count (one more system call, ~1 µs here), after which the guess is that
+        count and an eighth, or what it was if larger (a guess does not shrink on a read that
+        caught half a message). A guess that came back full is remembered half as large again
+        (negative: ask next time, what is left is read on the next turn). No guess above
+        ``_GUESS_MAX``."""
         if self._paused or self._stash is not None:
             return
         fd = self._fd
         guess = self._read_guess
         try:
-            if guess:
+            if guess > 0:
                 data = _os_read(fd, guess)
             else:
                 # FIONREAD's count, at most asyncio's max_size; 0 (EOF, or a count it cannot
@@ -567,10 +569,11 @@ class _Reader(_Base):
         if n < _SELF_READ_BELOW:
             self._handle.self_read = 0
             self._read_guess = 0
-        elif n == guess:
-            self._read_guess = 0
+        elif guess > 0:
+            if n == guess:
+                self._read_guess = -min(guess + (guess >> 1), _GUESS_MAX)
         else:
-            guess = n + (n >> 3)
+            guess = max(n + (n >> 3), -guess)
             self._read_guess = guess if guess <= _GUESS_MAX else 0
         self._deliver(data)
 
