@@ -501,8 +501,9 @@ int uvcffi_run_turn(uv_loop_t* loop, uv_timer_t* timer, int64_t timeout_us, int 
    right size saves, as socket.recv does. So after a read of UVCFFI_SELF_READ_AT bytes or more a
    stream is marked self_read: its alloc callback offers no buffer, libuv reports UV_ENOBUFS
    (a status event, in the batch's order like any read), and Python reads the socket itself
-   with os.read, sized by uvcffi_readable (FIONREAD: a bytes object of exactly the waiting size,
-   which glibc serves from its heap, not a fresh mmap per read). A small read switches the
+   with os.read, sized by the last read (under 126 KiB) or by uvcffi_readable (FIONREAD) when it
+   has no guess: a bytes object of about the waiting size, which glibc serves from its heap,
+   not a fresh mmap per read (stream.py, _read_self). A small read switches the
    stream back (Python clears self_read). Python always reads or stops reading when it gets
    the event, so libuv's level-triggered poll does not spin. */
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {

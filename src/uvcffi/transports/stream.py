@@ -382,13 +382,13 @@ class _Reader(_Base):
     nothing at small sizes and a few µs per 100 KiB (measured in one process, 100 KiB echo:
     4.4-6.8 µs of server user time per message against 3.1-3.6 without it). So a stream whose
     read reached 64 KiB is read by ``_read_self`` instead: C offers it no arena space, and
-    Python reads what waits with ``os.read`` straight into a ``bytes`` of exactly that size
-    (FIONREAD), until a read under 16 KiB hands it back to the arena. Sized, unlike asyncio's
-    ``recv(256 KiB)``: a fresh 256 KiB ``bytes`` per read is a fresh ``mmap`` (glibc serves it
-    so), shrunk by ``mremap`` and ``munmap``-ed after use, and its pages fault in one by one on
-    every read until glibc raises its mmap threshold -- measured on a 100 KiB echo in a fresh
-    process, 100-130 µs of server CPU per message against 30 µs through the arena. A
-    ``BufferedProtocol`` gets libuv's reads in its own buffer.
+    Python reads what waits with ``os.read`` straight into a ``bytes`` of about that size (the
+    last read's, or FIONREAD's count), until a read under 16 KiB hands it back to the arena.
+    Sized, unlike asyncio's ``recv(256 KiB)``: a fresh 256 KiB ``bytes`` per read is a fresh
+    ``mmap`` (glibc serves it so), shrunk by ``mremap`` and ``munmap``-ed after use, and its
+    pages fault in one by one on every read until glibc raises its mmap threshold -- measured
+    on a 100 KiB echo in a fresh process, 100-130 µs of server CPU per message against 30 µs
+    through the arena. A ``BufferedProtocol`` gets libuv's reads in its own buffer.
     """
 
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
