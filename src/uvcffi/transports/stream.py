@@ -545,9 +545,9 @@ class _Reader(_Base):
         caught half a message). One byte: a stream of same-size messages then never fills its
         guess, and trimming one byte off leaves glibc's chunk as it is (it splits off no
         remainder under 32 bytes), so the heap sees the exact sizes FIONREAD gave. (With an
-        eighth of slack, a free remainder was left behind every read, and in three of four
-        in-process A/B runs of tcp_streams_100k the server's user time per request rose by
-        4-10 µs, in asyncio's StreamReader copies.) A guess that came back full is remembered
+        eighth of slack, a free remainder was left behind every read, and in three in-process
+        A/B runs of tcp_streams_100k the server's user time per request rose by 4-10 µs, in
+        asyncio's StreamReader copies.) A guess that came back full is remembered
         half as large again (negative: ask next time; what is left is read on the next turn).
         No guess above ``_GUESS_MAX``."""
         if self._paused or self._stash is not None:
