@@ -668,7 +668,9 @@ def test_ctrl_c_during_run_until_complete(loop_name):
         import os, signal, threading
         loop = new_loop()
         def interrupt():
-            os.kill(os.getpid(), signal.SIGINT)
+            # at the main thread, as a terminal's Ctrl-C lands: os.kill(getpid()) from this
+            # thread may be taken by this thread on PyPy, and the poll would not wake up
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         async def main():
             # the loop is blocked in its poll for 30 s when the signal arrives
             loop.call_later(0.1, lambda: threading.Thread(target=interrupt).start())
@@ -693,8 +695,9 @@ def test_ctrl_c_during_run(loop_name):
         cleaned = []
         async def main():
             loop = asyncio.get_running_loop()
+            main_thread = threading.main_thread().ident  # see test_ctrl_c_during_run_until_complete
             loop.call_later(0.1, lambda: threading.Thread(
-                target=os.kill, args=(os.getpid(), signal.SIGINT)).start())
+                target=signal.pthread_kill, args=(main_thread, signal.SIGINT)).start())
             try:
                 await asyncio.sleep(30)
             except asyncio.CancelledError:
