@@ -665,7 +665,7 @@ def _run_script(loop_name: str, body: str, env=None, timeout=60):
 
 def test_ctrl_c_during_run_until_complete(loop_name):
     proc = _run_script(loop_name, """
-        import os, signal, threading
+        import signal, threading
         loop = new_loop()
         def interrupt():
             # at the main thread, as a terminal's Ctrl-C lands: os.kill(getpid()) from this
@@ -691,7 +691,7 @@ def test_ctrl_c_during_run_until_complete(loop_name):
 
 def test_ctrl_c_during_run(loop_name):
     proc = _run_script(loop_name, """
-        import os, signal, threading
+        import signal, threading
         cleaned = []
         async def main():
             loop = asyncio.get_running_loop()

@@ -161,8 +161,8 @@ def _gc_phase(phase: str, info: Any) -> None:
 
 def _at_exit() -> None:
     # Collect while modules are intact and gc callbacks still run, so the cycles left at exit
-    # are reported (or not) as during the program.
-    if _deferral[0] and gc.isenabled():
+    # are reported (or not) as during the program. Registered by _install_deferral only.
+    if gc.isenabled():
         gc.collect()
 
 
