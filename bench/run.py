@@ -12,7 +12,12 @@ Method, and why:
 * **Interleaving.** Round by round, workload by workload, the loops run one after the other
   (A B C A B C …), so a slow drift of the machine (thermal, a background job) hits every loop
   alike instead of one loop's whole series. Each round starts one loop later (A B C, B C A,
-  C A B …), so no loop always runs right after the C reference or right after a pause.
+  C A B …), so no loop always runs right after the C reference or right after a pause. A
+  server workload's round in ``--full`` is four slices of a quarter of the duration each,
+  interleaved the same way (A B C, B C A, …), and each loop's sample for the round sums its
+  slices: this VM's speed moves by up to 2× over a few seconds (the same server measured every
+  0.4 s runs at 47k, 36k, 48k … then 58k, 63k requests/s), so whole 2-second measurements one
+  after the other compared loops in different weather; quarters side by side share it.
 * **Statistics.** Each cell is the median of the rounds; the ratio to asyncio is computed pair by
   pair *within* a round and then the median of those ratios is taken, with the min–max spread of
   the rounds shown beside it, so a noisy round is visible instead of hidden.
@@ -26,6 +31,7 @@ Run ``python -m bench --help`` for the options; bench/README.md explains the wor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import importlib
 import json
@@ -72,6 +78,7 @@ class Mode:
     warm_duration: float   # the same for the warm-up run
     timeout: float         # hard limit of one counted measurement
     probe: float           # seconds of each half of the CPU-capacity probe (0: none)
+    slices: int = 1        # a server measurement of a round is this many interleaved slices
 
 
 MODES: Dict[str, Mode] = {
@@ -80,7 +87,7 @@ MODES: Dict[str, Mode] = {
     "quick": Mode(rounds=3, target=0.2, warm_fraction=0.01, duration=0.5, warm_duration=0.1,
                   timeout=60, probe=1.0),
     "full": Mode(rounds=7, target=0.6, warm_fraction=0.02, duration=2.0, warm_duration=0.3,
-                 timeout=180, probe=2.0),
+                 timeout=180, probe=2.0, slices=4),
 }
 
 
@@ -231,6 +238,18 @@ def human(x: Optional[float]) -> str:
 # -- statistics -----------------------------------------------------------------------------------
 
 
+def _sum_replies(replies: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The slices of one round's server measurement as one reply: operations, seconds and CPU
+    seconds add up (so the rate is over the time of every slice)."""
+    if len(replies) == 1:
+        return replies[0]
+    out = dict(replies[-1])
+    for key in ("ops", "seconds", "cpu", "client_cpu"):
+        if all(rep.get(key) is not None for rep in replies):
+            out[key] = sum(rep[key] for rep in replies)
+    return out
+
+
 def summarize(wl: Workload, loops: List[str], baseline: str) -> Dict[str, Dict[str, Any]]:
     """Per loop: median/min/max ops/s, the median of per-round ratios to the baseline and their
     spread, and the same for requests per server CPU-second when the workload reports it."""
@@ -304,6 +323,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     p.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="run only workloads matching this glob, e.g. 'bench_loop.*' or 'tcp_*' (repeatable)")
     p.add_argument("--rounds", type=int, help="override the mode's number of rounds")
+    p.add_argument("--slices", type=int,
+                   help="override the mode's number of interleaved slices of a server measurement")
     p.add_argument("--no-reference", action="store_true", help="skip the C epoll reference rows")
     p.add_argument("--json", action="store_true", help="also write latest.json (machine-readable)")
     p.add_argument("--no-chart", action="store_true", help="do not draw latest.png")
@@ -323,6 +344,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     mode = MODES[args.mode]
     rounds = args.rounds or mode.rounds
+    if args.slices:
+        mode = dataclasses.replace(mode, slices=args.slices)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     notes: List[str] = []
@@ -456,40 +479,50 @@ def main(argv: Optional[List[str]] = None) -> int:
         desc = "server workload" if wl.server else f"n={wl.n}"
         say(f"  {wl.key}: {desc}")
 
-    # the measured rounds, interleaved
+    def measure(wl: Workload, loop: str, duration: float) -> Optional[Dict[str, Any]]:
+        """One measurement of ``wl`` on ``loop`` (or on the C reference): the reply, or None
+        after recording why in ``wl.status``."""
+        if loop != ref_name:
+            timeout = server_timeout if wl.server else max(mode.timeout, 20 * mode.target)
+            return run_one(wl, loop, wl.n, duration, timeout)
+        try:
+            _harness.set_duration(duration)
+            return dict(wl.reference(wl.n), ok=True, server=True)  # type: ignore[misc]
+        except _harness.Skip as e:
+            wl.status[loop] = f"skip: {e}"
+        except Exception as e:  # noqa: BLE001
+            traceback.print_exc()
+            wl.status[loop] = f"error: {type(e).__name__}: {e}"
+        say(f"  {wl.name} on {loop}: {wl.status[loop]}")
+        return None
+
+    # the measured rounds, interleaved; a server workload's round is mode.slices slices, each
+    # loop loaded for duration/slices per slice, loop after loop, and its sample sums them
     progress_w = max(len(wl.name) for wl in workloads)
     for r in range(rounds):
         for wl in workloads:
             if not wl.n:
                 continue
-            order = loops_for(wl) + ([ref_name] if ref_name and wl.reference else [])
-            shift = r % len(order)  # each round starts one loop later: no loop always goes first
-            order = order[shift:] + order[:shift]
-            for loop in order:
+            loops_here = loops_for(wl) + ([ref_name] if ref_name and wl.reference else [])
+            slices = mode.slices if wl.server else 1
+            replies: Dict[str, List[Dict[str, Any]]] = {loop: [] for loop in loops_here}
+            for s in range(slices):
+                # each round (and slice) starts one loop later: no loop always goes first
+                shift = (r + s) % len(loops_here)
+                for loop in loops_here[shift:] + loops_here[:shift]:
+                    if loop in wl.status:
+                        continue
+                    reply = measure(wl, loop, mode.duration / slices)
+                    if reply is not None:
+                        replies[loop].append(reply)
+            for loop in loops_here:
                 samples = wl.samples.setdefault(loop, [])
-                if loop in wl.status:
+                if loop in wl.status or not replies[loop]:
                     samples.append(None)
                     continue
-                if loop == ref_name:
-                    try:
-                        _harness.set_duration(mode.duration)
-                        reply = dict(wl.reference(wl.n), ok=True, server=True)  # type: ignore[misc]
-                    except _harness.Skip as e:
-                        wl.status[loop] = f"skip: {e}"
-                        reply = None
-                    except Exception as e:  # noqa: BLE001
-                        traceback.print_exc()
-                        wl.status[loop] = f"error: {type(e).__name__}: {e}"
-                        reply = None
-                    if reply is None:
-                        say(f"  {wl.name} on {loop}: {wl.status[loop]}")
-                else:
-                    timeout = server_timeout if wl.server else max(mode.timeout, 20 * mode.target)
-                    reply = run_one(wl, loop, wl.n, mode.duration, timeout)
-                if reply is None:
-                    samples.append(None)
-                    continue
-                sample = record(wl, loop, reply)
+                sample = record(wl, loop, _sum_replies(replies[loop]))
+                if slices > 1:
+                    sample["slices"] = len(replies[loop])
                 samples.append(sample)
                 eff = f"  {human(sample['eff']):>7}/server-cpu-s" if "eff" in sample else ""
                 if "client_load" in sample:
@@ -519,6 +552,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "machine": mach,
             "baseline": baseline,
             "duration_s": mode.duration,
+            "slices": mode.slices,
             "target_s": mode.target,
         },
         "loops": infos,

@@ -1,8 +1,8 @@
 """The benchmark runner cannot silently break: run ``python -m bench --smoke`` and check its output.
 
 A subset of workloads (the scheduling microbenchmarks and the 1 KiB TCP protocol echo with its C
-reference when a C compiler is present), on asyncio and on uvcffi when it imports, with tiny
-counts; the test checks the table and the JSON, not the speed.
+reference when a C compiler is present, in two interleaved slices per round), on asyncio and on
+uvcffi when it imports, with tiny counts; the test checks the table and the JSON, not the speed.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
     cmd = [
         sys.executable, "-m", "bench", "--smoke", "--json", "--out", str(tmp_path),
         "--loops", ",".join(loops), "--only", "bench_loop.*", "--only", "tcp_proto_1k",
+        "--slices", "2",
     ]
     if importlib.util.find_spec("matplotlib") is None:
         cmd.append("--no-chart")
@@ -56,6 +57,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
 
     run = json.loads((tmp_path / "latest.json").read_text())
     assert run["meta"]["mode"] == "smoke" and run["meta"]["baseline"] == "asyncio"
+    assert run["meta"]["slices"] == 2 and run["meta"]["duration_s"] == 0.1
     assert set(loops) <= set(run["loops"])
     assert all(run["loops"][lp].get("version") for lp in loops)
     by_name = {wl["name"]: wl for wl in run["workloads"]}
@@ -79,6 +81,14 @@ def test_bench_smoke(tmp_path: Path) -> None:
         assert res["ops_s"] > 100 and res["eff"] > 100, res
         ref = echo["results"].get("epoll (C)")
         assert ref and ref["status"] == "ok" and ref["ops_s"] > 100, ref
+        # a round's server sample sums its two slices of 0.05 s: about 0.1 s of load, and its
+        # operations over that time (one slice alone would be about 0.05 s, a whole-duration
+        # one 0.1 s, two of those 0.2 s)
+        for loop in loops + ["epoll (C)"]:
+            for sample in echo["samples"][loop]:
+                assert sample["slices"] == 2, (loop, sample)
+                assert 0.08 < sample["seconds"] < 0.16, (loop, sample)
+                assert sample["rate"] == pytest.approx(sample["ops"] / sample["seconds"]), sample
 
     if "--no-chart" not in cmd:
         png = tmp_path / "latest.png"
