@@ -50,7 +50,12 @@ $(BUILD_STAMP): $(STAMP_DEPS) $(LIBUV_STAMP) build_ffi.py src/uvcffi/_version.py
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $@
 
-lint:
+# ruff pinned: a newer ruff adds rules, and lint runs in CI
+RUFF_VERSION := 0.17.6
+
+lint: $(STAMP_DEPS)
+	@$(PY) -m ruff --version 2>/dev/null | grep -qx "ruff $(RUFF_VERSION)" || \
+		$(PY) -m pip install -q --disable-pip-version-check "ruff==$(RUFF_VERSION)"
 	$(PY) -m ruff check src tests bench build_ffi.py
 
 clean:

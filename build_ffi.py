@@ -67,7 +67,9 @@ typedef struct uv_stream_s { void* data; uv_loop_t* loop; size_t write_queue_siz
 typedef struct uv_tcp_s { void* data; uv_loop_t* loop; size_t write_queue_size; ...; } uv_tcp_t;
 typedef struct uv_pipe_s { void* data; uv_loop_t* loop; size_t write_queue_size; ...; } uv_pipe_t;
 typedef struct uv_tty_s { void* data; ...; } uv_tty_t;
-typedef struct uv_udp_s { void* data; uv_loop_t* loop; size_t send_queue_size; size_t send_queue_count; ...; } uv_udp_t;
+typedef struct uv_udp_s {
+    void* data; uv_loop_t* loop; size_t send_queue_size; size_t send_queue_count; ...;
+} uv_udp_t;
 typedef struct uv_poll_s { void* data; ...; } uv_poll_t;
 typedef struct uv_timer_s { void* data; ...; } uv_timer_t;
 typedef struct uv_async_s { void* data; ...; } uv_async_t;
@@ -575,8 +577,9 @@ void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key) {
    datagrams (until EAGAIN) straight into the arena, each after a UVCFFI_DGRAM_ADDR-byte slot
    holding the sender's struct sockaddr (zero-padded, so equal addresses are equal bytes), as
    data events (key, end): from the previous event's end, 8-aligned, come the sender's address
-   slot and then the datagram, up to end; a failed recvfrom is a status event of -errno. Anything else (writable, a poll error, no key) goes to Python's
-   poll callback, after the batch so far: one socket's reads never overtake each other. */
+   slot and then the datagram, up to end; a failed recvfrom is a status event of -errno.
+   Anything else (writable, a poll error, no key) goes to Python's poll callback, after the
+   batch so far: one socket's reads never overtake each other. */
 void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events) {
     uvcffi_reader_t* r = (uvcffi_reader_t*)handle;
     uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)handle->loop->data;
@@ -667,7 +670,8 @@ LIBUV_SOURCES = [
 
 def _pkg_config(*args: str) -> list[str]:
     try:
-        out = subprocess.run(["pkg-config", *args, "libuv"], check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(["pkg-config", *args, "libuv"], check=True, capture_output=True,
+                             text=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         sys.exit("build_ffi: UVCFFI_USE_SYSTEM_LIBUV=1 but pkg-config cannot find libuv "
                  f"({exc}). Install it: apt-get install -y libuv1-dev pkg-config")

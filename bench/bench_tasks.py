@@ -173,7 +173,6 @@ def test_gather_1k_futures(benchmark):
 
 def _configs():
     import uvcffi
-
     from bench.loops import pytask_loop
 
     return {

@@ -73,7 +73,7 @@ def test_taskgroup_inside_uvcffi_task(uvloop_tasks):
             b = tg.create_task(ut.sleep(0, "b"))
         assert isinstance(a, ut.Task) and (a.result(), b.result()) == ("a", "b")
         sibling = None
-        with pytest.raises(ExceptionGroup) as ei:
+        with pytest.raises(ExceptionGroup) as ei:  # noqa: F821  (3.11+: needs_311)
             async with asyncio.TaskGroup() as tg:
                 sibling = tg.create_task(ut.sleep(3600))
                 tg.create_task(fail())

@@ -54,7 +54,8 @@ def test_calling_coroutine_does_not_schedule_it(impl, loop, capsys):
         print("ran")
 
     coro = main()
-    assert repr(coro).startswith("<coroutine object test_calling_coroutine_does_not_schedule_it.<locals>.main at 0x")
+    assert repr(coro).startswith(
+        "<coroutine object test_calling_coroutine_does_not_schedule_it.<locals>.main at 0x")
     loop.run_until_complete(impl.sleep(0))
     assert lines(capsys) == []
     coro.close()
@@ -328,7 +329,8 @@ def test_run_coroutine_threadsafe_example(impl, loop):
     async def boom():
         raise ValueError("boom")
 
-    assert _threadsafe_example(impl, loop, boom(), 10) == ["The coroutine raised an exception: ValueError('boom')"]
+    assert _threadsafe_example(impl, loop, boom(), 10) == [
+        "The coroutine raised an exception: ValueError('boom')"]
 
 
 def test_run_coroutine_threadsafe_timeout_cancels(impl, loop):

@@ -333,7 +333,7 @@ def test_spawn_path_taken(loop, loop_name):
     if loop_name == "asyncio":
         pytest.skip("uvcffi's spawn paths")
     from uvcffi.handles.process import Process
-    from uvcffi.transports.subprocess import _PopenChild, _pidfds_work
+    from uvcffi.transports.subprocess import _pidfds_work, _PopenChild
     if loop_name == "uvcffi" and not _pidfds_work():
         pytest.skip("no pidfds here: the default path is uv_spawn, or Popen when fds must be closed")
 

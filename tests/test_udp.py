@@ -422,7 +422,7 @@ def test_several_senders_each_get_their_address(loop):
                     expected.append((payload, c.getsockname()))
             assert await _take(sp, len(expected)) == expected
             # each echo (sent to the addr the server got) reached its own sender, in order
-            for k, c in enumerate(clients):
+            for c in clients:
                 mine = [p for p, a in expected if a == c.getsockname()]
                 assert [c.recvfrom(2048) for _ in mine] == [(p, addr) for p in mine]
             await _nothing_more(sp, clients[1], addr)
@@ -679,8 +679,8 @@ def test_sequential_endpoints_get_only_their_own(loop):
                 if prev is not None:  # the closed endpoint's port: the kernel drops it
                     sender.sendto(b"stale %d" % (i - 1), prev)
                 close_first = i % 2 == 0
-                tr, pr = await loop.create_datagram_endpoint(lambda: Own(i, close_first),
-                                                             sock=_server_sock())
+                tr, pr = await loop.create_datagram_endpoint(
+                    lambda i=i, close_first=close_first: Own(i, close_first), sock=_server_sock())
                 protos.append(pr)
                 addr = tr.get_extra_info("sockname")
                 for k in range(3):  # queued together: one readiness event

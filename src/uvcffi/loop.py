@@ -56,7 +56,8 @@ from asyncio import events, format_helpers
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
-from .futures import _PENDING, Future as _Future
+from .futures import _PENDING
+from .futures import Future as _Future
 from .handles.async_ import Async
 from .handles.poll import Poll
 from .handles.timer import LoopTimer
@@ -81,7 +82,8 @@ _copy_context = contextvars.copy_context
 
 
 def _is_debug_mode() -> bool:
-    return sys.flags.dev_mode or (not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
+    return sys.flags.dev_mode or (
+        not sys.flags.ignore_environment and bool(os.environ.get("PYTHONASYNCIODEBUG")))
 
 
 class Handle(events.Handle):
@@ -775,7 +777,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     def _asyncgen_firstiter_hook(self, agen) -> None:
         if self._asyncgens_shutdown_called:
             warnings.warn(f"asynchronous generator {agen!r} was scheduled after "
-                          "loop.shutdown_asyncgens() call", ResourceWarning, source=self)
+                          "loop.shutdown_asyncgens() call", ResourceWarning, source=self, stacklevel=1)
         self._asyncgens.add(agen)
 
     async def shutdown_asyncgens(self) -> None:

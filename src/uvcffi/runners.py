@@ -97,7 +97,7 @@ class Runner:
             if self._interrupt_count > 0:
                 uncancel = getattr(task, "uncancel", None)
                 if uncancel is None or uncancel() == 0:
-                    raise KeyboardInterrupt()
+                    raise KeyboardInterrupt()  # noqa: B904  (as asyncio: the CancelledError is its context)
             raise
         finally:
             if sigint_handler is not None and signal.getsignal(signal.SIGINT) is sigint_handler:

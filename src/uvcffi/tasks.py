@@ -62,8 +62,8 @@ from .futures import (
     Future,
     InvalidStateError,
     _chain,
-    _StepHandle,
     _get_loop,
+    _StepHandle,
     extract_stack,
     isfuture,
 )
@@ -142,7 +142,8 @@ _copy_context = contextvars.copy_context
 _FOREIGN = object()  # getattr default: the loop is not a uvcffi loop
 _new_step_handle = _StepHandle.__new__
 _CoroutineType = types.CoroutineType
-_LOOP_DEPRECATED = "The loop argument is deprecated since Python 3.8, and scheduled for removal in Python 3.10."
+_LOOP_DEPRECATED = ("The loop argument is deprecated since Python 3.8, "
+                    "and scheduled for removal in Python 3.10.")
 
 
 def _warn_loop() -> None:
@@ -440,7 +441,8 @@ class Task(Future):
     def all_tasks(cls, loop: Any = None) -> set:
         """Deprecated: use :func:`asyncio.all_tasks`."""
         warnings.warn(
-            "Task.all_tasks() is deprecated, use asyncio.all_tasks() instead", DeprecationWarning, stacklevel=2
+            "Task.all_tasks() is deprecated, use asyncio.all_tasks() instead", DeprecationWarning,
+            stacklevel=2,
         )
         return asyncio.all_tasks(asyncio.get_event_loop() if loop is None else loop)
 
@@ -641,7 +643,8 @@ def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
     """
     if isfuture(coro_or_future):
         if loop is not None and loop is not _get_loop(coro_or_future):
-            raise ValueError("The future belongs to a different loop than the one specified as the loop argument")
+            raise ValueError("The future belongs to a different loop than "
+                             "the one specified as the loop argument")
         return coro_or_future
     is_coro = iscoroutine(coro_or_future)
     if not is_coro:

@@ -164,7 +164,7 @@ class OSMixin:
             return
         if sys.is_finalizing():
             warnings.warn(f"Closing the loop {self!r} on interpreter shutdown stage, "
-                          "skipping signal handlers removal", ResourceWarning, source=self)
+                          "skipping signal handlers removal", ResourceWarning, source=self, stacklevel=1)
             self._signal_handlers.clear()
             return
         for sig in list(self._signal_handlers):

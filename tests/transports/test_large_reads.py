@@ -136,7 +136,8 @@ def test_pause_another_stream_between_its_large_reads(loop, sockdir, family):
                 sent += msg
                 await wait(asyncio.gather(loop.sock_sendall(clients[0], msg),
                                           loop.sock_sendall(clients[1], msg)))
-                await until(lambda: len(a.data) == len(sent) and len(b.data) == len(sent),
+                n = len(sent)
+                await until(lambda n=n: len(a.data) == n and len(b.data) == n,
                             f"round {i}'s bytes")
             assert a.data == sent
             assert b.data == sent
@@ -202,7 +203,8 @@ def test_eof_or_reset_after_large_messages(loop, sockdir, family, how):
             msg = pattern(150 * KiB + i)
             sent += msg
             await wait(loop.sock_sendall(c, msg))
-            await until(lambda: len(p.data) == len(sent), f"message {i}")
+            n = len(sent)
+            await until(lambda n=n: len(p.data) == n, f"message {i}")
         if how == "eof":
             tail = pattern(90 * KiB)
             sent += tail

@@ -6,8 +6,9 @@ write, shut the write side down. Protocol logic (flow control, EOF, closing orde
 
 Routing. Reads into the loop's arena do not come through this object: C records them under
 the stream's ``key`` and the loop's ``ReadBatch`` (transports/stream.py) hands them to the
-transport registered under it. The key lives in C next to the handle (``BatchReadHandle``). Reads that must reach Python at once (``read_start(buffered=True)``) and every other
-callback do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
+transport registered under it. The key lives in C next to the handle (``BatchReadHandle``).
+Reads that must reach Python at once (``read_start(buffered=True)``) and every other callback
+do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
 ``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
 methods as *instance attributes* named like the callbacks, so the C callback lands directly
 in the transport's method: no forwarding frame on the hot path. The cycle handle <-> transport
