@@ -18,6 +18,15 @@ START = "<!-- bench:latest:start -->"
 END = "<!-- bench:latest:end -->"
 
 
+def _slices(meta: Dict[str, Any]) -> str:
+    """How a round of a server workload was cut, when it was (runs before slices: nothing)."""
+    slices = meta.get("slices") or 1
+    if slices == 1:
+        return ""
+    each = meta["duration_s"] / slices
+    return f" (a server workload's round: {slices} interleaved slices of {each:g} s per loop)"
+
+
 def _h(x: Any) -> str:
     from .run import human
 
@@ -81,8 +90,8 @@ def markdown(run: Dict[str, Any]) -> str:
     out = [
         f"### Benchmark results — {meta['date']}",
         "",
-        f"`{meta['command']}` — mode **{meta['mode']}**, {meta['rounds']} interleaved rounds, "
-        f"{meta['elapsed_s']} s in all.  ",
+        f"`{meta['command']}` — mode **{meta['mode']}**, {meta['rounds']} interleaved rounds"
+        f"{_slices(meta)}, {meta['elapsed_s']} s in all.  ",
         f"Machine: {mach['cpu']}, {mach['cores']} cores{_capacity(mach)}, {mach['os']}; {pinned}.  ",
         f"Interpreter: {meta['python']}.",
         "",
