@@ -152,6 +152,68 @@ def test_flow_control_pause_resume_writing(loop):
     loop.run_until_complete(main())
 
 
+def test_writelines_large_buffers_in_order(loop):
+    """Large writelines (uvcffi: one vectored uv_write of the buffers) mixed with small ones and
+    plain writes in the same turn: the peer gets every byte once, in call order, and a
+    bytearray reused by the caller right after the call does not change what is sent."""
+    async def main():
+        server, sp, cp = await pair(loop)
+        t = cp.transport
+        src = pattern(600 * 1024)
+        reused = bytearray(src[:200 * 1024])
+        expected = bytearray()
+        t.writelines([reused, memoryview(src[200 * 1024:350 * 1024]), b"", src[350 * 1024:450 * 1024]])
+        expected += src[:450 * 1024]
+        reused[:] = b"\0" * len(reused)  # the caller reuses its buffer at once
+        t.write(b"<tail>")
+        t.writelines([b"<a>", bytearray(b"<b>")])
+        t.writelines([src[450 * 1024:], memoryview(b"<end>")])
+        expected += b"<tail><a><b>" + src[450 * 1024:] + b"<end>"
+        assert t.get_write_buffer_size() >= 0
+        await sp.wait_data(len(expected))
+        assert bytes(sp.data) == bytes(expected)
+        await wait(until_empty(t))
+        await abort_all(server, cp, sp)
+
+    loop.run_until_complete(main())
+
+
+def test_writelines_large_buffers_flow_control(loop):
+    """A large writelines to a peer that does not read: the transport keeps what the kernel does
+    not take, counts it in get_write_buffer_size, pauses the protocol at the high-water mark and
+    resumes it below the low one once the peer reads; nothing is lost or reordered."""
+    async def main():
+        server, sp, cp = await pair(loop)
+        sp.transport.pause_reading()
+        t = cp.transport
+        t.set_write_buffer_limits(high=64 * 1024, low=16 * 1024)
+        # 16 MiB in the first call: more than loopback's kernel buffers hold
+        src = pattern(32 * 1024 * 1024)
+        parts = [src[i:i + 4 * 1024 * 1024] for i in range(0, len(src), 4 * 1024 * 1024)]
+        reused = bytearray(parts[1])
+        t.writelines([parts[0], reused, memoryview(parts[2]), parts[3]])
+        reused[:] = b"\0" * len(reused)  # the kernel has not taken it yet: still sent as given
+        assert "pause" in cp.events
+        assert t.get_write_buffer_size() > 64 * 1024
+        t.write(parts[4])  # queued behind the rest
+        t.writelines([parts[5], parts[6], parts[7]])
+        sp.transport.resume_reading()
+        await sp.wait_data(len(src))
+        assert bytes(sp.data) == src
+        await wait(cp.resumed)
+        assert cp.events.count("pause") == 1 and cp.events.count("resume") == 1
+        await wait(until_empty(t))
+        await abort_all(server, cp, sp)
+
+    loop.run_until_complete(main())
+
+
+async def until_empty(transport):
+    """Until the transport's write buffer is empty (polls; bounded by the caller's wait)."""
+    while transport.get_write_buffer_size():
+        await asyncio.sleep(0.005)
+
+
 def test_close_flushes_queued_writes(loop):
     async def main():
         server, sp, cp = await pair(loop)
