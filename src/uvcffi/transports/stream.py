@@ -749,13 +749,19 @@ class _Writer(_Base):
         if left < 0:
             self._fatal_error(convert_error(left), f"Fatal write error on {self._KIND} transport")
             return
-        status = self._handle.write([data], len(data) - left)
+        if self._start_write([data], left, len(data) - left):
+            self._maybe_pause_protocol()
+
+    def _start_write(self, bufs, size, skip=0) -> bool:
+        """One ``uv_write`` of ``bufs`` (``size`` bytes once the first ``skip`` are left out):
+        True once it is in flight, False after a fatal error."""
+        status = self._handle.write(bufs, skip)
         if status < 0:
             self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
-            return
-        self._inflight = left
+            return False
+        self._inflight = size
         self._wready = False
-        self._maybe_pause_protocol()
+        return True
 
     def writelines(self, list_of_data) -> None:
         """Send every buffer of ``list_of_data`` as one write: joined into one ``write()``
@@ -778,14 +784,8 @@ class _Writer(_Base):
         if total < _VECTOR_MIN or not self._wready:
             self.write(b"".join(items))
             return
-        bufs = [d if type(d) is bytes else bytes(d) for d in items if d]
-        status = self._handle.write(bufs)
-        if status < 0:
-            self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
-            return
-        self._inflight = total
-        self._wready = False
-        self._maybe_pause_protocol()
+        if self._start_write([d if type(d) is bytes else bytes(d) for d in items if d], total):
+            self._maybe_pause_protocol()
 
     def _on_write_done(self, status: int) -> None:
         self._inflight = 0
@@ -800,12 +800,8 @@ class _Writer(_Base):
             size = self._wbuf_size
             self._wbuf = []
             self._wbuf_size = 0
-            status = self._handle.write(bufs)
-            if status < 0:
-                self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
+            if not self._start_write(bufs, size):
                 return
-            self._inflight = size
-            self._wready = False
         self._maybe_resume_protocol()
         if self._inflight:
             if self._eof and not self._shutdown_sent:
