@@ -13,8 +13,10 @@ Two kinds of "already numeric", because asyncio has two:
   scope id (asyncio's ``_ipaddr_info`` rule, ``_ipaddr_info`` here). So ``("127.0.0.1", 70000)``
   fails in ``connect()`` with ``OverflowError``, as on asyncio's loop, instead of wrapping.
 
-``getnameinfo`` validates its address as the socket module does (``_parse_sockaddr``) before the
-libuv request, so its argument errors are the socket module's own.
+Argument errors are the socket module's own, on every interpreter: before a libuv request, the
+socket module itself judges the arguments in a call that cannot look anything up
+(``_check_arguments`` for ``getaddrinfo``, ``_parse_sockaddr`` for ``getnameinfo``), because
+its rules and messages changed between versions and differ on PyPy.
 
 Request lifetime. A ``_Request`` owns its ``uv_*_t`` memory and ``ffi.new_handle``; the loop
 keeps it in ``loop._dns_requests`` from submission until libuv's callback, so neither can be
@@ -141,22 +143,26 @@ def _ipaddr_info(host, port, family, type, proto, flowinfo=0, scopeid=0):
 def _parse_sockaddr(sockaddr, flags):
     """Check ``getnameinfo``'s arguments as the socket module does; the numeric
     ``(family, address)`` to hand to libuv. The same ``TypeError``/``OverflowError``/
-    ``OSError``/``socket.gaierror`` as ``socket.getnameinfo`` for a bad one."""
-    if not isinstance(sockaddr, tuple):
-        raise TypeError("getnameinfo() argument 1 must be a tuple")
-    if not 2 <= len(sockaddr) <= 4 or not isinstance(sockaddr[0], str):
-        raise TypeError("getnameinfo(): illegal sockaddr argument")
-    host = sockaddr[0]
-    port = operator.index(sockaddr[1])
-    if port > 0x7FFFFFFF:  # a C int, as the socket module parses it
-        raise OverflowError("signed integer is greater than maximum")
-    if port < -0x80000000:
-        raise OverflowError("signed integer is less than minimum")
-    flowinfo = operator.index(sockaddr[2]) & 0xFFFFFFFF if len(sockaddr) > 2 else 0
-    scope_id = operator.index(sockaddr[3]) & 0xFFFFFFFF if len(sockaddr) > 3 else 0
-    operator.index(flags)
-    if flowinfo > 0xFFFFF:
-        raise OverflowError("getnameinfo(): flowinfo must be 0-1048575.")
+    ``OSError``/``socket.gaierror`` as ``socket.getnameinfo`` for a bad one.
+
+    The socket module itself judges them (its messages differ between interpreters:
+    CPython 3.9's "an integer is required", 3.10's "cannot be interpreted as an integer",
+    PyPy's own): ``socket.getnameinfo`` with ``NI_NUMERICHOST | NI_NUMERICSERV`` added to the
+    flags, so the C library looks nothing up. A ``gaierror`` from it is dropped: the host's
+    parse below raises it again, and the flags are the real request's to judge."""
+    try:
+        numeric = operator.index(flags) | socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        if not -0x80000000 <= numeric <= 0x7FFFFFFF:
+            numeric = flags  # a C int overflow: the socket module's error
+    except TypeError:
+        numeric = flags  # not a number: the socket module's error
+    try:
+        socket.getnameinfo(sockaddr, numeric)
+    except socket.gaierror:
+        pass
+    host, port = sockaddr[0], int(sockaddr[1])
+    flowinfo = int(sockaddr[2]) & 0xFFFFFFFF if len(sockaddr) > 2 else 0
+    scope_id = int(sockaddr[3]) & 0xFFFFFFFF if len(sockaddr) > 3 else 0
     # AI_NUMERICHOST: the C library parses, it never looks anything up
     infos = socket.getaddrinfo(host, str(port), socket.AF_UNSPEC, socket.SOCK_DGRAM, 0,
                                socket.AI_NUMERICHOST)
@@ -170,6 +176,40 @@ def _parse_sockaddr(sockaddr, flags):
     if _HAS_IPV6 and family == socket.AF_INET6:
         return family, (addr[0], addr[1], flowinfo, scope_id)
     raise OSError("unknown family")  # pragma: no cover
+
+
+def _check_arguments(host, port, family, type, proto, flags) -> None:
+    """Raise what ``socket.getaddrinfo`` raises for arguments it refuses before it asks the C
+    library, in its order: the four numbers, then the host's type, then its IDNA encoding,
+    then the port.
+
+    The socket module itself judges them, because its rules differ between interpreters:
+    CPython before 3.12 refuses an int port outside a C long with ``OverflowError``, 3.12 and
+    later hand its digits to the C library, which answers ``gaierror`` or wraps it (gh-74895);
+    CPython takes only exact ints and raises ``OSError("Int or String expected")`` for any other
+    type, PyPy takes bools and int subclasses, refuses the rest with ``TypeError`` and words
+    its number errors its own way. So the numbers and the port go to ``socket.getaddrinfo``
+    with the host replaced by ``None`` (a wrong-typed host is passed as is, to be refused) and a
+    text port (a service name) by ``None``: the C library is asked for nothing it would look
+    up. Its answer, a loopback address or a ``gaierror``, is dropped: the real request gets the
+    C library's verdict on the real arguments.
+    """
+    probe_host = None if host is None or isinstance(host, (str, bytes)) else host
+    probe_port = None if port is None or isinstance(port, (str, bytes)) else port
+    try:
+        socket.getaddrinfo(probe_host, probe_port, family, type, proto, flags)
+    except socket.gaierror:
+        pass
+    except BaseException:
+        if probe_port is not None and isinstance(host, str):
+            # the socket module encodes the host before it reads the port: if the numbers
+            # pass and the host does not encode, that error comes first
+            try:
+                socket.getaddrinfo(None, None, family, type, proto, flags)
+            except socket.gaierror:
+                pass
+            host.encode("idna")
+        raise
 
 
 class _Request:
@@ -243,35 +283,28 @@ class DnsMixin:
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
         """Resolve ``(host, port)`` like ``socket.getaddrinfo``; a list of
         ``(family, type, proto, canonname, sockaddr)``. ``socket.gaierror`` on failure, and the
-        socket module's ``TypeError``/``OSError`` for arguments of the wrong type; if
+        socket module's own error for an argument it refuses (``_check_arguments``); if
         cancelled, the libuv request is cancelled too."""
         self._check_closed()
-        family, type_, proto, flags = (operator.index(family), operator.index(type),
-                                       operator.index(proto), operator.index(flags))
         if _is_numeric(host, port) and not (isinstance(port, int) and port < 0):
             # no lookup can happen: the C library's exact answer, on this thread
-            return socket.getaddrinfo(host, port, family, type_, proto, flags)
-        # the socket module's argument rules, in its order
+            return socket.getaddrinfo(host, port, family, type, proto, flags)
+        _check_arguments(host, port, family, type, proto, flags)
+        family, type_, proto, flags = int(family), int(type), int(proto), int(flags)
         if host is None:
             node = ffi.NULL
         elif isinstance(host, str):
             node = host.encode("idna")
-        elif isinstance(host, bytes):
-            node = host
         else:
-            raise TypeError("getaddrinfo() argument 1 must be string or None")
+            node = host  # bytes: _check_arguments let nothing else through
         if port is None:
             service = ffi.NULL
-        elif isinstance(port, int):
-            if not -(1 << 63) <= port < (1 << 63):
-                raise OverflowError("Python int too large to convert to C long")
-            service = str(int(port)).encode()
         elif isinstance(port, str):
             service = port.encode()
         elif isinstance(port, bytes):
             service = port
         else:
-            raise OSError("Int or String expected")
+            service = str(int(port)).encode()  # an int the socket module took: its digits
         if node == b"" or (node == ffi.NULL and service == ffi.NULL):
             # libuv refuses these (EINVAL); the C library answers "no such name"
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -303,7 +336,7 @@ class DnsMixin:
         r = _Request(self, "uv_getnameinfo_t*")
         r.keep = sin
         r.submitted(lib.uv_getnameinfo(self._uv, r.req, lib._uvcffi_on_getnameinfo,
-                                       ffi.cast("struct sockaddr*", sin), flags))
+                                       ffi.cast("struct sockaddr*", sin), int(flags)))
         return await r.fut
 
     async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0):
