@@ -2,7 +2,8 @@
 
 Listening sockets are Python sockets watched by ``uv_poll`` (``loop._add_reader``); a ready
 socket is drained with ``accept()`` up to ``backlog`` times per wake-up and each connection
-becomes a ``StreamTransport`` at once (no task per connection unless TLS needs a handshake).
+becomes a ``StreamTransport`` at once (no task per connection unless TLS needs a handshake;
+what the task gave asyncio's connections, a context of their own, each gets from a copy).
 Accepting in Python keeps asyncio's behaviour where libuv's differs: when accept fails with
 EMFILE/ENFILE/ENOBUFS/ENOMEM the server reports it to the exception handler, stops watching
 the socket and retries after ``ACCEPT_RETRY_DELAY`` seconds, leaving pending connections in
@@ -14,6 +15,7 @@ States: serving (watched) -> not serving (``close()``: sockets closed, ``_socket
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import logging
 import os
@@ -103,7 +105,9 @@ class Server(events.AbstractServer):
             if self._ssl_context is not None:
                 loop.create_task(self._accept_tls(conn, extra))
             else:
-                self._accept_plain(conn, extra)
+                # asyncio makes each connection in a task of its own: the protocol factory and
+                # the transport see a copy of the server's context, per connection
+                contextvars.copy_context().run(self._accept_plain, conn, extra)
 
     def _retry(self, sock) -> None:
         self._retry_handles = [h for h in self._retry_handles if not h.cancelled() and h._scheduled]

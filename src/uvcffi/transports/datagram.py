@@ -44,6 +44,7 @@ States: open -> closing (``close()`` called, queued datagrams still flushing) ->
 from __future__ import annotations
 
 import collections
+import contextvars
 import logging
 import operator
 import os
@@ -112,6 +113,13 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
     _conn_lost = 0  # > 0: connection_lost scheduled (or sends after it counted)
     _events = 0  # what the poll watches now: _READABLE | _WRITABLE
     _buffer_size = 0
+    # The contexts the protocol's callbacks run in, as asyncio's reader and writer handles':
+    # reads (datagram_received, error_received of a read) in a copy of the constructor's
+    # context; a queue's completion (resume_writing, error_received of a queued send) in a
+    # copy of the context of the sendto() that found the socket full with nothing queued.
+    _read_ctx = None
+    _write_ctx = None
+
     def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None) -> None:
         super().__init__(extra, loop)
         self._extra["socket"] = _TransportSocket(sock) if _TransportSocket is not None else sock
@@ -130,11 +138,12 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._protocol = protocol
         self._address = address
         self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
+        self._read_ctx = contextvars.copy_context()
         if sock.family in _BATCHED_FAMILIES:
             # C reads the datagrams into the loop's read batch (see the module docstring)
             self._poll = DatagramPoll(loop, self._sock_fd, min(self._max_size, _IP_MAX_DATAGRAM))
             batch = _read_batch(loop)
-            batch.register(self._poll, self)
+            batch.register(self._poll, self, self._read_ctx)
             self._arena = batch.view
             self._addrs: dict = {}
         else:
@@ -209,7 +218,8 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
                     self._sock.sendto(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                pass  # queue it below and wait for POLLOUT
+                # queue it below and wait for POLLOUT
+                self._write_ctx = contextvars.copy_context()
             except OSError as exc:
                 self._protocol.error_received(exc)
                 return
@@ -259,17 +269,22 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             poll.stop()
 
     def _on_poll(self, status: int, events: int) -> None:
+        # from libuv, during uv_run: each side runs in its context (see _read_ctx)
         if events == _READABLE and status == 0:  # the per-datagram path, first
             if not self._conn_lost:
-                self._read_ready()
+                self._read_ctx.run(self._read_ready)
             return
         if status < 0:
-            self._on_poll_error(status)
+            self._read_ctx.run(self._on_poll_error, status)
             return
         if events & _WRITABLE:
-            self._send_ready()
+            ctx = self._write_ctx
+            if ctx is None:
+                self._send_ready()
+            else:
+                ctx.run(self._send_ready)
         if events & _READABLE and not self._conn_lost and self._sock is not None:
-            self._read_ready()
+            self._read_ctx.run(self._read_ready)
 
     def _on_poll_error(self, status: int) -> None:
         # libuv stopped the poll (EPOLLERR): fetch the socket's pending error, then re-arm.

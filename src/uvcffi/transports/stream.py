@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import contextvars
 import os
 import select
 import socket
@@ -65,6 +66,7 @@ _try_write = lib.uvcffi_try_write
 _UV_ENOBUFS = lib.UV_ENOBUFS
 _readable = lib.uvcffi_readable
 _os_read = os.read
+_copy_context = contextvars.copy_context
 _READ_MAX = lib.UVCFFI_READ_MAX
 # a stream read by _Reader._read_self goes back to the arena after a read smaller than this
 _SELF_READ_BELOW = 16 * 1024
@@ -121,13 +123,19 @@ class _Statuses:
     """``ReadBatch.readers[_KEY_STATUS]``: routes a status event (EOF or an error: x is
     ``(key << _STATUS_BITS) | -status``) to the stream it belongs to."""
 
-    __slots__ = ("readers",)
+    __slots__ = ("readers", "ctxs")
 
-    def __init__(self, readers) -> None:
+    def __init__(self, readers, ctxs) -> None:
         self.readers = readers
+        self.ctxs = ctxs
 
     def _on_batched_read(self, a, x) -> None:
-        self.readers[x >> _STATUS_BITS]._on_status(-(x & _STATUS_MASK))
+        key = x >> _STATUS_BITS
+        ctx = self.ctxs[key]
+        if ctx is None:  # a closed stream's (_GONE)
+            self.readers[key]._on_status(-(x & _STATUS_MASK))
+        else:
+            ctx.run(self.readers[key]._on_status, -(x & _STATUS_MASK))
 
 
 class ReadBatch:
@@ -149,6 +157,14 @@ class ReadBatch:
     nothing while paused (the bytes wait in the transport until ``resume_reading``). A stream's
     events are forgotten when its handle closes (``Stream.close``), and only then is its key
     free for another stream.
+
+    Contexts: ``ctxs`` (beside ``readers``) holds for each key the ``contextvars.Context`` its
+    transport's read callbacks run in -- asyncio runs them in the context of the reader handle
+    its transport registers (a copy of the context the transport was made in, and a new copy
+    of the caller's at every ``resume_reading``), so each event is dispatched inside
+    ``ctxs[key].run``: a contextvar set before ``create_server`` reaches ``data_received``,
+    and what ``data_received`` sets stays with its transport. None for keys without a
+    transport (status events route to their stream's context themselves, ``_Statuses``).
     """
 
     def __init__(self, loop) -> None:
@@ -168,21 +184,25 @@ class ReadBatch:
         # key -> transport, and key -> data_received or None (see above); the first keys are
         # nobody's: status events' and closed streams'
         self.readers: list = [_GONE] * (max(_KEY_STATUS, _KEY_GONE) + 1)
-        self.readers[_KEY_STATUS] = _Statuses(self.readers)
         self.fast: list = [None] * len(self.readers)
+        self.ctxs: list = [None] * len(self.readers)
+        self.readers[_KEY_STATUS] = _Statuses(self.readers, self.ctxs)
         self._free: list = []  # keys of closed streams, reused first (they stay small)
         loop._uv.data = rb
         loop._read_batch = self
 
-    def register(self, handle, transport) -> None:
-        """``transport`` reads ``handle`` (a ``handles.base.BatchReadHandle``): give it a key."""
+    def register(self, handle, transport, ctx) -> None:
+        """``transport`` reads ``handle`` (a ``handles.base.BatchReadHandle``) in the context
+        ``ctx``: give it a key."""
         if self._free:
             key = self._free.pop()
             self.readers[key] = transport
+            self.ctxs[key] = ctx
         else:
             key = len(self.readers)
             self.readers.append(transport)
             self.fast.append(None)
+            self.ctxs.append(ctx)
         handle.key = key
 
     def forget(self, handle) -> None:
@@ -191,6 +211,7 @@ class ReadBatch:
         handle.key = 0
         self.readers[key] = _GONE
         self.fast[key] = None
+        self.ctxs[key] = None
         if self._rb.nev:
             lib.uvcffi_reads_forget(self._rb, key)
         self._free.append(key)
@@ -203,6 +224,7 @@ class ReadBatch:
         it = iter(self._events[:2 * rb.nev])
         fast = self.fast
         readers = self.readers
+        ctxs = self.ctxs
         view = self.view
         start = 0  # where the next read's bytes begin
         escaped = None
@@ -210,20 +232,24 @@ class ReadBatch:
             for key, end in zip(it, it):
                 data_received = fast[key]
                 try:
-                    if data_received is not None:
+                    if data_received is not None:  # then ctxs[key] is a Context too
                         data = view[start:end]
                         start = end
                         try:
-                            data_received(data)
+                            ctxs[key].run(data_received, data)
                         except (SystemExit, KeyboardInterrupt):
                             raise
                         except BaseException as exc:
-                            readers[key]._data_received_failed(exc)
+                            ctxs[key].run(readers[key]._data_received_failed, exc)
                     else:
                         a = start
                         if key != _KEY_STATUS:
                             start = end
-                        readers[key]._on_batched_read(a, end)
+                        ctx = ctxs[key]
+                        if ctx is None:
+                            readers[key]._on_batched_read(a, end)
+                        else:
+                            ctx.run(readers[key]._on_batched_read, a, end)
                 except (SystemExit, KeyboardInterrupt) as exc:
                     if escaped is None:
                         escaped = exc
@@ -268,9 +294,13 @@ class _Base:
             self._stash = None
             self._fast_dr = None
             batch = _read_batch(loop)
-            batch.register(handle, self)  # until the handle closes (Stream.close)
+            # asyncio's reader handle is made by a call_soon of this constructor: its context
+            # is a copy of this one (see _Reader._read_ctx)
+            self._read_ctx = _copy_context()
+            batch.register(handle, self, self._read_ctx)  # until the handle closes (Stream.close)
             self._rview = batch.view
             self._fast = batch.fast
+            self._ctxs = batch.ctxs
         self._fd = handle.fileno()
         fd_transports(loop)[self._fd] = self
         self.set_protocol(protocol)
@@ -404,6 +434,11 @@ class _Reader(_Base):
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
+    # The context every read callback (data_received, get_buffer, buffer_updated,
+    # eof_received, and what they schedule) runs in: asyncio's reader handle's. A copy of the
+    # constructor's context, replaced by a copy of the caller's at every resume_reading (as
+    # asyncio registers a new reader handle then). ReadBatch.ctxs holds it for dispatch.
+    _read_ctx = None
     _read_guess = 0  # the size _read_self reads next; 0 or -(a size to keep): ask FIONREAD
     @property
     def _fast_dr(self):
@@ -441,9 +476,14 @@ class _Reader(_Base):
         if self._closing or not self._paused:
             return
         self._paused = False
+        ctx = self._read_ctx = _copy_context()
+        h = self._handle
+        if h is not None and h.key:
+            self._ctxs[h.key] = ctx
         self._set_fast()
         if self._stash:
-            self._loop.call_soon(self._unstash)  # reading restarts once the stash is delivered
+            # reading restarts once the stash is delivered
+            self._loop.call_soon(self._unstash, context=ctx)
         else:
             self._start_reading()
         if self._loop.get_debug():
@@ -463,6 +503,14 @@ class _Reader(_Base):
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
 
     def _on_alloc(self, suggested, buf) -> None:
+        # from libuv (handles/stream.py routes it here), during uv_run: enter the read context
+        self._read_ctx.run(self._alloc, suggested, buf)
+
+    def _on_read(self, nread) -> None:
+        # from libuv (handles/stream.py routes it here), during uv_run: enter the read context
+        self._read_ctx.run(self._read_now, nread)
+
+    def _alloc(self, suggested, buf) -> None:
         """BufferedProtocol: libuv reads straight into ``protocol.get_buffer()``."""
         try:
             mv = self._protocol.get_buffer(-1)
@@ -484,7 +532,7 @@ class _Reader(_Base):
         buf.base = c
         buf.len = len(c)
 
-    def _on_read(self, nread) -> None:
+    def _read_now(self, nread) -> None:
         """A read that reached Python at once (``read_start(buffered=True)``): into the
         BufferedProtocol's buffer, or an error/EOF.
         C dispatched the loop's batch just before (``uvcffi_stream_read_now_cb``), which may have
@@ -689,6 +737,10 @@ class _Writer(_Base):
     # The one flag write() tests: nothing in flight, connection not lost, no EOF written, no
     # sendfile running. Recomputed (_set_wready) wherever one of those changes.
     _wready = False
+    # The context a write's completion runs in (resume_writing, a write error, what they
+    # schedule): asyncio's writer handle's, registered by the write() that left bytes behind
+    # with nothing pending -- a copy of that caller's context, kept while writes are pending.
+    _write_ctx = None
 
     def _init_writer(self) -> None:
         self._wbuf: list = []
@@ -750,6 +802,7 @@ class _Writer(_Base):
         if left < 0:
             self._fatal_error(convert_error(left), f"Fatal write error on {self._KIND} transport")
             return
+        self._write_ctx = _copy_context()
         if self._start_write([data], left, len(data) - left):
             self._maybe_pause_protocol()
 
@@ -785,10 +838,19 @@ class _Writer(_Base):
         if total < _VECTOR_MIN or not self._wready:
             self.write(b"".join(items))
             return
+        self._write_ctx = _copy_context()
         if self._start_write([d if type(d) is bytes else bytes(d) for d in items if d], total):
             self._maybe_pause_protocol()
 
     def _on_write_done(self, status: int) -> None:
+        # from libuv (handles/stream.py routes it here), during uv_run
+        ctx = self._write_ctx
+        if ctx is None:
+            self._write_done(status)
+        else:
+            ctx.run(self._write_done, status)
+
+    def _write_done(self, status: int) -> None:
         self._inflight = 0
         if self._handle is None or self._handle._closing:
             return  # cancelled by our own close
@@ -1067,6 +1129,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
 
     _watch = None  # Poll on _watch_fd
     _watch_fd = -1
+    _peer_ctx = None  # where the hang-up is handled: asyncio's reader handle's context
 
     @classmethod
     def from_handle(cls, loop, handle, protocol, waiter=None, extra=None):
@@ -1091,8 +1154,10 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
                          "Pipe transport is only for pipes, sockets and character devices")
 
     def _watch_peer(self) -> None:
+        # scheduled by the constructor, as asyncio schedules its reader: this is its context
         if self._closing or self._handle is None:
             return
+        self._peer_ctx = _copy_context()
         self._watch_fd = os.dup(self._fd)
         try:
             self._watch = Poll(self._loop, self._watch_fd)
@@ -1110,10 +1175,17 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
             self._watch_fd = -1
 
     def _on_peer_event(self, status: int, events: int) -> None:
-        # The write end became "readable" or errored: the reader closed the pipe.
+        # The write end became "readable" or errored: the reader closed the pipe. As asyncio's
+        # reader callback, the hang-up is handled from the ready queue, after the callbacks
+        # already there: a write() one of them makes meanwhile fails (BrokenPipeError).
+        self._unwatch()
+        self._loop.call_soon(self._peer_closed, context=self._peer_ctx)
+
+    def _peer_closed(self) -> None:
+        if self._lost_scheduled:
+            return
         if self._loop.get_debug():
             logger.info("%r was closed by peer", self)
-        self._unwatch()
         if self._drained():
             self._close()
         else:

@@ -44,11 +44,13 @@ The protocol sees asyncio's order: ``connection_made`` after the pipe transports
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import warnings
 
@@ -117,6 +119,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
     def __init__(self, loop, protocol, args, shell, stdin, stdout, stderr, waiter=None,
                  extra=None, **kwargs) -> None:
         super().__init__(extra)
+        self._exit_ctx = _exit_context()
         self._loop = loop
         self._protocol = protocol
         self._pipes: dict = {}
@@ -178,7 +181,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 use_popen = True
             if use_popen:
                 self._child = _PopenChild(self._loop, args, stdin, stdout, stderr, stdio, kwargs,
-                                          self._process_exited)
+                                          self._on_child_exit)
             else:
                 fds = list(stdio)
                 if pass_fds:
@@ -189,7 +192,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 self._child = Process(
                     self._loop, bargs, executable=_fsencode_arg(executable) if executable else None,
                     env=benv, cwd=bcwd, stdio_fds=fds, detached=bool(kwargs.get("start_new_session")),
-                    on_exit=self._process_exited)
+                    on_exit=self._on_child_exit)
         except OSError as exc:
             for fd in parent_ends.values():
                 os.close(fd)
@@ -331,6 +334,9 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._call(self._protocol.pipe_connection_lost, fd, exc)
         self._try_finish()
 
+    def _on_child_exit(self, returncode) -> None:
+        self._exit_ctx.run(self._process_exited, returncode)
+
     def _process_exited(self, returncode) -> None:
         if self._returncode is not None or self._loop is None:
             return
@@ -437,6 +443,17 @@ class _PopenChild:
         except ProcessLookupError:
             return -errno.ESRCH
         return 0
+
+
+def _exit_context() -> contextvars.Context:
+    """The context a child's exit is handled in (``process_exited``, and ``connection_lost``
+    when the exit comes last), as asyncio's unix loop has it: from 3.12 on, where pidfds work,
+    asyncio watches the child with a pidfd reader registered by ``subprocess_exec``, whose
+    context is a copy of the caller's; otherwise a thread waits for the child and hands the
+    exit over with ``call_soon_threadsafe`` from that thread, whose context is empty."""
+    if sys.version_info >= (3, 12) and _pidfds_work():
+        return contextvars.copy_context()
+    return contextvars.Context()
 
 
 def _fsencode_arg(arg) -> bytes:
