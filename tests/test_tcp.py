@@ -34,6 +34,10 @@ NEWER_ASYNCIO = {
                             sys.version_info >= (3, 12, 1)),
 }
 
+# asyncio takes ssl_shutdown_timeout= from 3.11 (TypeError before): those cases run where it does
+SSL_SHUTDOWN_TIMEOUT = ("ssl_shutdown_timeout"
+                        in inspect.signature(base_events.BaseEventLoop.create_server).parameters)
+
 
 def skip_on_old_asyncio(loop, feature: str) -> None:
     """Skip the asyncio side of a test of a feature this Python's asyncio lacks."""
@@ -240,13 +244,20 @@ def test_create_connection_local_addr_in_use(loop):
 
 
 @needs_ipv6
-def test_create_connection_local_addr_family_mismatch(loop):
+def test_create_connection_local_addr_family_mismatch(loop, request):
+    # asyncio skips local addresses of another family from 3.10; 3.9 binds them, and the
+    # socket module refuses the IPv6 tuple for an AF_INET socket
+    old = sys.version_info < (3, 10)
+    if old and not isinstance(loop, asyncio.BaseEventLoop):
+        request.applymarker(pytest.mark.xfail(strict=True, reason="uvcffi follows 3.10+ on 3.9 (net.py)"))
+
     async def main():
         acc = Accepted()
         server = await loop.create_server(acc, "127.0.0.1", 0)
-        with pytest.raises(OSError) as ei:
+        with pytest.raises(TypeError if old else OSError) as ei:
             await wait(loop.create_connection(Proto, "127.0.0.1", port_of(server), local_addr=("::1", 0)))
-        assert str(ei.value) == f"no matching local address with family={socket.AF_INET!r} found"
+        assert str(ei.value) == ("AF_INET address must be a pair (host, port)" if old else
+                                 f"no matching local address with family={socket.AF_INET!r} found")
         await close_server(server, acc)
 
     loop.run_until_complete(main())
@@ -433,6 +444,7 @@ def test_create_connection_bad_arguments(loop):
                 (dict(sock=d), f"A Stream Socket was expected, got {d!r}"),
                 (dict(port=80, ssl=True), "You must set server_hostname when using ssl without a host"),
             ]
+            cases = [c for c in cases if SSL_SHUTDOWN_TIMEOUT or "ssl_shutdown_timeout" not in c[0]]
             for kwargs, message in cases:
                 with pytest.raises(ValueError) as ei:
                     await wait(loop.create_connection(Proto, **kwargs))
@@ -707,6 +719,7 @@ def test_create_server_bad_arguments(loop):
                 (dict(host="127.0.0.1", port=0, ssl_shutdown_timeout=1.0), ValueError,
                  "ssl_shutdown_timeout is only meaningful with ssl"),
             ]
+            cases = [c for c in cases if SSL_SHUTDOWN_TIMEOUT or "ssl_shutdown_timeout" not in c[0]]
             for kwargs, exc_type, message in cases:
                 with pytest.raises(exc_type) as ei:
                     await wait(loop.create_server(Accepted(), **kwargs))
@@ -1122,8 +1135,9 @@ def test_connect_accepted_socket_bad_arguments(loop):
                 await wait(loop.connect_accepted_socket(Proto, d))
             with pytest.raises(ValueError, match="ssl_handshake_timeout is only meaningful with ssl"):
                 await wait(loop.connect_accepted_socket(Proto, s, ssl_handshake_timeout=1.0))
-            with pytest.raises(ValueError, match="ssl_shutdown_timeout is only meaningful with ssl"):
-                await wait(loop.connect_accepted_socket(Proto, s, ssl_shutdown_timeout=1.0))
+            if SSL_SHUTDOWN_TIMEOUT:
+                with pytest.raises(ValueError, match="ssl_shutdown_timeout is only meaningful with ssl"):
+                    await wait(loop.connect_accepted_socket(Proto, s, ssl_shutdown_timeout=1.0))
             assert s.fileno() >= 0
 
     loop.run_until_complete(main())

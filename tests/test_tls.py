@@ -78,6 +78,8 @@ def test_tls_bad_certificate_fails_handshake(loop, certs):
     loop.run_until_complete(main())
 
 
+@pytest.mark.skipif(not hasattr(asyncio.StreamWriter, "start_tls"),
+                    reason="asyncio.StreamWriter.start_tls() is new in Python 3.11")
 def test_start_tls_both_sides(loop, contexts):
     server_ctx, client_ctx = contexts
 
