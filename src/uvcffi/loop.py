@@ -22,6 +22,16 @@ than half of a large heap (asyncio's rule). libuv sees one ``uv_timer_t`` per lo
 per ``call_later`` (uvloop's way) costs an allocation and several C calls per timer and rounds
 every deadline to libuv's millisecond clock; here a timer costs a list append.
 
+Odd deadlines, as asyncio treats them. An infinite (or huge) deadline is never due: the turn
+sleeps as long as libuv can be asked to, until something wakes it (``asyncio.sleep(math.inf)``).
+A NaN deadline compares false with everything, in the heap as in asyncio's: it never moves ahead
+of a timer already there, and it is never "later than now", so it runs in the turn it reaches
+the head of the heap. The deadline stays as given (``when()`` of ``call_at(Fraction(...))`` is a
+``Fraction``); ``call_at`` compares it with a float once, so a deadline that cannot be ordered
+(``str``, ``complex``) raises ``TypeError`` there, as asyncio's heap push does. A ``Decimal``
+orders with floats but cannot be subtracted from one: it fails when the loop computes how
+long to sleep, on every run until it is cancelled -- asyncio's behaviour too.
+
 Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop's
 ``uv_async_t``, whose C callback does nothing: waking ``uv_run`` is all it has to do.
 
@@ -74,6 +84,10 @@ _RUN_NOWAIT = lib.UV_RUN_NOWAIT
 _run_turn = lib.uvcffi_run_turn  # looked up once: an attribute of cffi's lib is a dict lookup
 _MIN_CANCELLED_TO_CLEAN = 100  # heap size from which cancelled entries are swept in bulk
 _MAX_TIMEOUT_US = 2**62
+_MAX_TIMEOUT_S = _MAX_TIMEOUT_US / 1e6  # below it, a delay in µs fits the C int64
+
+# call_at(None): asyncio 3.11+ raises TypeError; before, TimerHandle's assert did
+_WhenNoneError = TypeError if sys.version_info >= (3, 11) else AssertionError
 
 _monotonic = time.monotonic
 _heappush = heapq.heappush
@@ -332,8 +346,9 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     def call_at(self, when, callback, *args, context=None) -> TimerHandle:
         """Schedule ``callback(*args)`` to run when ``loop.time()`` reaches ``when``."""
         if when is None:
-            raise TypeError("when cannot be None")
+            raise _WhenNoneError("when cannot be None")
         if self._closed:
+        when < 0.0  # noqa: B015 - TypeError for a deadline that cannot be ordered (see "Odd deadlines")
             raise RuntimeError("Event loop is closed")
         if self._debug:
             self._check_thread()
@@ -434,10 +449,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         elif heap:
             delay = heap[0][0] - _monotonic()
             if delay > 0:
-                timeout_us = int(delay * 1e6) + 1
-                if timeout_us > _MAX_TIMEOUT_US:
-                    timeout_us = _MAX_TIMEOUT_US
-            else:
+                # as long as the head's deadline, capped: an infinite one (sleep(math.inf))
+                # sleeps until something wakes the loop
+                timeout_us = int(delay * 1e6) + 1 if delay < _MAX_TIMEOUT_S else _MAX_TIMEOUT_US
+            else:  # due, or a NaN deadline (see "Odd deadlines" above)
                 mode = _RUN_NOWAIT
         nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
@@ -453,7 +468,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
         if heap:
             now = _monotonic()
-            while heap and heap[0][0] <= now:
+            # "not later than now", not "<= now": a NaN deadline is due once it heads the heap
+            while heap and not heap[0][0] > now:
                 handle = _heappop(heap)[2]
                 if handle._cancelled:
                     self._timer_cancelled_count -= 1
