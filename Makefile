@@ -58,6 +58,16 @@ lint: $(STAMP_DEPS)
 		$(PY) -m pip install -q --disable-pip-version-check "ruff==$(RUFF_VERSION)"
 	$(PY) -m ruff check src tests bench build_ffi.py
 
+# make test-cpython - CPython's own test.test_asyncio on stock asyncio and on uvcffi, compared test by
+# test (tests/cpython/run.py; not part of make test). CPYTHON_PYTHONS names the interpreters
+# (default: .venv's), CPYTHON_ARGS passes options (--modules test_tasks -j 1 --test-timeout 30).
+# tests/cpython/run.py --table prints the README table from the last runs (build/cpython-suite/).
+CPYTHON_PYTHONS ?= $(PY)
+
+.PHONY: test-cpython
+test-cpython: build
+	$(PY) tests/cpython/run.py $(addprefix --python ,$(CPYTHON_PYTHONS)) $(CPYTHON_ARGS)
+
 clean:
 	rm -rf build src/uvcffi/_uvcffi*.so src/uvcffi/_uvcffi*.c $(VENV)/.build-stamp*
 

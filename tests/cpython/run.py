@@ -38,6 +38,7 @@ import argparse
 import fnmatch
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -364,6 +365,9 @@ def print_table(results_dir: str) -> int:
 # --- main -----------------------------------------------------------------------------------
 
 def run_interpreter(python: str, args: argparse.Namespace, exclusions: List[Tuple[str, str]]) -> int:
+    # Workers start in a scratch directory: a venv's python given as a relative path must still be
+    # found, and keep its path (a venv's interpreter is a symlink; resolving it leaves the venv).
+    python = os.path.abspath(python) if os.sep in python else (shutil.which(python) or python)
     info = probe(python)
     if info.get("error"):
         print(f"\n== {python}: cannot run CPython's asyncio tests: {info['error']}", file=sys.stderr)

@@ -35,8 +35,9 @@ it (``mock.patch``) keeps the real ``asyncio``.
 
 Other classes run unchanged; in the uvcffi run they meet uvcffi through the event loop policy
 (``worker.py`` makes uvcffi's policy asyncio's default), or not at all (a ``TestLoop`` with
-virtual time, a mocked ``BaseEventLoop``): the worker records which tests created a uvcffi loop
-or called uvcffi's task-layer API, and the report counts the others apart.
+virtual time, a mocked ``BaseEventLoop``): the worker records which tests created a uvcffi loop,
+ran in a parametrized variant or name a swapped task-layer function in their own code, and the
+report counts the others apart.
 """
 
 from __future__ import annotations
@@ -75,9 +76,6 @@ _TASK_API = ("all_tasks", "as_completed", "coroutine", "create_task", "current_t
              "ensure_future", "gather", "iscoroutine", "iscoroutinefunction", "run_coroutine_threadsafe",
              "shield", "sleep", "wait", "wait_for", "wrap_future", "create_eager_task_factory",
              "eager_task_factory")
-# Calls of uvcffi's task-layer functions through the swapped globals (the worker reads it to say
-# whether a test met uvcffi).
-calls = [0]
 
 
 def _impl_objects() -> Dict[int, Tuple[Any, str, bool]]:
@@ -241,24 +239,10 @@ def _uvcffi_objects(uvcffi: Any) -> Dict[str, Any]:
             "current_task": uvcffi.current_task, "all_tasks": uvcffi.all_tasks}
 
 
-def _counting(func: Any) -> Any:
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls[0] += 1
-        return func(*args, **kwargs)
-
-    counted.__name__ = counted.__qualname__ = getattr(func, "__name__", "counted")
-    counted.__doc__ = func.__doc__
-    counted.__wrapped__ = func  # type: ignore[attr-defined]
-    return counted
-
-
 def _task_api(uvcffi: Any) -> Dict[str, Any]:
-    out = {}
-    for name in _TASK_API:
-        if hasattr(uvcffi, name) and hasattr(asyncio, name):
-            obj = getattr(uvcffi, name)
-            out[name] = obj if isinstance(obj, type) else _counting(obj)
-    return out
+    # The functions themselves, unwrapped: tests look at the frames that call them.
+    return {name: getattr(uvcffi, name) for name in _TASK_API
+            if hasattr(uvcffi, name) and hasattr(asyncio, name)}
 
 
 def _rebind(func: types.FunctionType, proxies: Dict[Any, _ProxyModule]) -> types.FunctionType:
@@ -328,6 +312,11 @@ def make_variants(sel: Selection, uvcffi: Any, task_layer: bool = False) -> Dict
                     overrides[name] = wrapper(new) if wrapper else new
         name = cls.__name__ + SUFFIX
         overrides["__uvcffi_parametrized__"] = sel.parametrized[cls.__name__]
+        if task_layer:  # the tests whose own code calls a swapped function (they meet uvcffi)
+            overrides["__uvcffi_api_tests__"] = frozenset(
+                name for name in dir(cls) if name.startswith("test")
+                and (func := _function_of(getattr(cls, name))) is not None
+                and _code_names(func.__code__) & set(api))
         variant = type(name, (cls,), overrides)
         variant.__module__ = module.__name__
         variant.__qualname__ = name
