@@ -71,6 +71,8 @@ _LOOP_CLASS_NAMES = frozenset({
     "EpollSelector", "PollSelector", "SelectSelector", "KqueueSelector", "DevpollSelector",
 })
 _LOOP_FACTORY_NAMES = frozenset({"create_event_loop", "new_loop"})
+_WATCHER_NAMES = frozenset({"SafeChildWatcher", "FastChildWatcher", "ThreadedChildWatcher",
+                            "PidfdChildWatcher", "MultiLoopChildWatcher"})
 # The task-layer API of asyncio that uvcffi has its own of, swapped in the task-layer modules.
 _TASK_API = ("all_tasks", "as_completed", "coroutine", "create_task", "current_task",
              "ensure_future", "gather", "iscoroutine", "iscoroutinefunction", "run_coroutine_threadsafe",
@@ -131,6 +133,9 @@ def _impl_refs(name: str, value: Any) -> Optional[str]:
         return "watcher"
     if _is_loop_factory(name, value):
         return "loop"
+    func = _function_of(value)
+    if func is not None and not name.startswith("test") and _code_names(func.__code__) & _WATCHER_NAMES:
+        return "watcher"  # 3.12's test_subprocess: a _get_watcher() per watcher class
     func = _function_of(value)
     if func is not None and not name.startswith("test") and _code_names(func.__code__) & _PRIVATE_IMPL_NAMES:
         return "code"
