@@ -79,6 +79,9 @@ _ADDR_SLOT = lib.UVCFFI_DGRAM_ADDR
 _ADDR_LEN = 28  # sizeof(struct sockaddr_in6); a sockaddr_in is zero-padded to it
 _ADDR_CACHE = 1024  # sender addresses remembered per transport
 _NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+# asyncio sends empty datagrams from 3.13 (before, sendto(b"") did nothing); then a released
+# memoryview reaches the socket too, and its ValueError is a fatal error, not raised
+_SENDS_EMPTY = sys.version_info >= (3, 13)
 
 
 class DatagramTransport(transports._FlowControlMixin, transports.DatagramTransport):
@@ -199,7 +202,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         the connected peer."""
         if type(data) is not bytes and not isinstance(data, (bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
-        if not data:
+        if not _SENDS_EMPTY and not data:
             return
         if self._address:
             if addr not in (None, self._address):

@@ -38,13 +38,14 @@ the handle and closes it.
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import logging
-import contextvars
 import os
 import select
 import socket
 import stat
+import sys
 import weakref
 from asyncio import BufferedProtocol, constants, format_helpers, trsock
 from asyncio import transports as _transports
@@ -67,6 +68,7 @@ _UV_ENOBUFS = lib.UV_ENOBUFS
 _readable = lib.uvcffi_readable
 _os_read = os.read
 _copy_context = contextvars.copy_context
+_join = b"".join
 _READ_MAX = lib.UVCFFI_READ_MAX
 # a stream read by _Reader._read_self goes back to the arena after a read smaller than this
 _SELF_READ_BELOW = 16 * 1024
@@ -390,6 +392,9 @@ class _Base:
             self._protocol.connection_lost(exc)
         finally:
             self._release()
+            # as asyncio: the transport lets go of its protocol (a transport the user keeps
+            # must not keep the protocol alive)
+            self._protocol = self._data_received = self._rbuf_proto = self._rbuf = None
             server = self._server
             if server is not None:
                 server._detach(self)
@@ -476,6 +481,7 @@ class _Reader(_Base):
         if self._closing or not self._paused:
             return
         self._paused = False
+        self._loop._check_closed()  # as asyncio's, whose new reader needs an open loop
         ctx = self._read_ctx = _copy_context()
         h = self._handle
         if h is not None and h.key:
@@ -741,6 +747,9 @@ class _Writer(_Base):
     # schedule): asyncio's writer handle's, registered by the write() that left bytes behind
     # with nothing pending -- a copy of that caller's context, kept while writes are pending.
     _write_ctx = None
+    # How asyncio's writelines() takes its arguments here: joined (b"".join) by every
+    # transport before 3.12 and by pipes always; a memoryview of each by sockets from 3.12.
+    _WRITELINES_JOINS = sys.version_info < (3, 12)
 
     def _init_writer(self) -> None:
         self._wbuf: list = []
@@ -785,6 +794,8 @@ class _Writer(_Base):
     def _write_slow(self, data) -> None:
         if not self._check_write(data):
             return
+        if self._gone():
+            return
         if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse its buffer once write() returns
         if self._inflight:
@@ -823,23 +834,33 @@ class _Writer(_Base):
         and its completion); from there on, with nothing in flight, one vectored ``uv_write``
         of the buffers themselves (libuv's ``writev`` right away; what the kernel does not take
         waits for the socket, like any queued write). ``bytearray`` and ``memoryview`` items
-        are copied first: the caller may reuse them once this returns."""
-        items = list(list_of_data)
-        if not items:
-            return
+        are copied first: the caller may reuse them once this returns.
+
+        The arguments are judged as asyncio judges them (``_WRITELINES_JOINS``): either by
+        ``b"".join`` (any C-contiguous buffer; ``TypeError`` for anything else, released views
+        included), or, for sockets from 3.12 on, by ``memoryview()`` after the state checks
+        (``ValueError`` for a released view, ``TypeError`` for a non-buffer)."""
+        if self._WRITELINES_JOINS:
+            items = [d if type(d) is bytes else _join((d,)) for d in list_of_data]
+        else:
+            if self._eof:
+                raise RuntimeError("Cannot call writelines() after write_eof()")
+            if self._empty_waiter is not None:
+                raise RuntimeError("unable to writelines; sendfile is in progress")
+            if not list_of_data:
+                return
+            items = [d if type(d) is bytes else memoryview(d).tobytes() for d in list_of_data]
+            if not items:
+                return
         if len(items) == 1:
             self.write(items[0])
             return
-        total = 0
-        for d in items:
-            if not isinstance(d, (bytes, bytearray, memoryview)):
-                raise TypeError(f"data argument must be a bytes-like object, not {type(d).__name__!r}")
-            total += d.nbytes if type(d) is memoryview else len(d)
+        total = sum(map(len, items))  # all bytes now
         if total < _VECTOR_MIN or not self._wready:
             self.write(b"".join(items))
             return
         self._write_ctx = _copy_context()
-        if self._start_write([d if type(d) is bytes else bytes(d) for d in items if d], total):
+        if self._start_write([d for d in items if d], total):
             self._maybe_pause_protocol()
 
     def _on_write_done(self, status: int) -> None:
@@ -884,7 +905,16 @@ class _Writer(_Base):
     def _drained(self) -> bool:
         return not self._inflight and not self._wbuf
 
+    def _gone(self) -> bool:
+        """The handle was closed under this transport (``Loop.close()``): nothing may reach
+        libuv any more. asyncio's transport outlives its loop with its socket open, so a write
+        there raises nothing; here the bytes are dropped, silently too."""
+        h = self._handle
+        return h is None or h._closing
+
     def _shutdown(self) -> None:
+        if self._gone():
+            return
         self._shutdown_sent = True
         status = self._handle.shutdown()
         if status < 0 and status != lib.UV_ENOTCONN:
@@ -1127,6 +1157,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
     if nothing is queued, with ``BrokenPipeError`` otherwise), as asyncio does: a poll on a
     duplicate of the descriptor sees the hang-up."""
 
+    _WRITELINES_JOINS = True  # asyncio's WriteTransport.writelines, on every version
     _watch = None  # Poll on _watch_fd
     _watch_fd = -1
     _peer_ctx = None  # where the hang-up is handled: asyncio's reader handle's context
@@ -1192,8 +1223,8 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
             self._close(BrokenPipeError())
 
     def _write_slow(self, data) -> None:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
+        # asyncio's pipe write() asserts the type (an AssertionError, not the sockets' TypeError)
+        assert isinstance(data, (bytes, bytearray, memoryview)), repr(data)
         if data and self._closing:
             # asyncio drops writes after close()/write_eof() on a pipe
             if self._conn_lost >= _LOG_THRESHOLD:
