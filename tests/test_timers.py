@@ -304,9 +304,10 @@ def test_many_timers_with_edges_keep_deadline_order(loop):
     # deadlines mixed in: the finite ones still fire in order
     fired = []
     handles = []
+    base = loop.time()
     for i in range(40):
         handles.append(loop.call_later(math.inf if i % 3 == 0 else 1e300, fired.append, "never"))
-        loop.call_later(0.0005 * (40 - i), fired.append, 40 - i)
+        loop.call_at(base + 0.0005 * (40 - i), fired.append, 40 - i)
     loop.call_later(0.05, loop.stop)
     loop.run_forever()
     assert fired == sorted(fired) and len(fired) == 40

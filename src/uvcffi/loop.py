@@ -35,10 +35,15 @@ long to sleep, on every run until it is cancelled -- asyncio's behaviour too.
 Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop's
 ``uv_async_t``, whose C callback does nothing: waking ``uv_run`` is all it has to do.
 
-Signals. While the loop runs in the main thread, Python's C-level signal handler writes to a
-socket libuv polls (``signal.set_wakeup_fd``); the poll callback (C) drains it, ``uv_run``
-returns, and the interpreter runs the Python-level handler, so Ctrl-C raises
-``KeyboardInterrupt`` promptly even while libuv sleeps in ``epoll_wait``.
+Signals. Python's C-level signal handler writes each signal's number to the loop's wake-up
+socket (``signal.set_wakeup_fd``), which libuv watches: ``uv_run`` returns, the interpreter runs
+its Python-level handlers, and the loop reads the numbers to run its own signal handlers
+(``unix_events.py``). While a run lasts in the main thread the wake-up fd points at the socket
+even without handlers, so Ctrl-C raises ``KeyboardInterrupt`` promptly while libuv sleeps in
+``epoll_wait``.
+
+Starting a run. Whatever fails while ``run_forever`` sets itself up (the wake-up fd, the hooks)
+is undone by the same ``finally`` that ends a run: the loop is never left marked running.
 
 Errors from C callbacks reach ``_callback_error``: ``KeyboardInterrupt``/``SystemExit`` stop
 ``uv_run`` and are re-raised by ``_run_once``; anything else goes to the exception handler.
@@ -55,7 +60,6 @@ import itertools
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -69,11 +73,11 @@ from ._binding import check, ffi, lib
 from .futures import _PENDING
 from .futures import Future as _Future
 from .handles.async_ import Async
-from .handles.poll import Poll
 from .handles.timer import LoopTimer
 from .net import NetMixin
+from .sock import check_fresh_watches as _check_fresh_watches
 from .tasks import Task as _Task
-from .unix_events import OSMixin
+from .unix_events import OSMixin, _SignalWakeup
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
 
@@ -185,8 +189,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _debug = False
     _timer = None
     _async = None
-    _signal_poll = None
-    _signal_socks = None
+    _signal_wakeup = None  # unix_events._SignalWakeup: the signal wake-up socket pair
+    _fd_fresh = None
     _pending_exc = None
     _current_handle = None
     # True from just before the loop looks at its ready queue to decide whether uv_run may
@@ -225,10 +229,14 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         # an object's attributes inline (the fastest lookups, LOAD_ATTR_INSTANCE_VALUE) only
         # while they share one key set of at most 30 names; the cold tables share one slot.
         self._closed = self._stopping = False
-        self._thread_id = self._signal_poll = self._signal_socks = None
+        self._thread_id = None
         self._pending_exc = self._current_handle = self._read_batch = None
         self._may_block = True
         self._io = _IOTables()
+        # made with the loop, as asyncio's self-pipe: never a descriptor number that a watch of
+        # a user's closed socket still holds (sock.py)
+        self._fd_fresh: list = []  # sock.py: the fd watches started since the last turn
+        self._signal_wakeup = _SignalWakeup(self)
 
     # ------------------------------------------------------------------ representation, state
     def __repr__(self) -> str:
@@ -348,8 +356,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if when is None:
             raise _WhenNoneError("when cannot be None")
         if self._closed:
-        when < 0.0  # noqa: B015 - TypeError for a deadline that cannot be ordered (see "Odd deadlines")
             raise RuntimeError("Event loop is closed")
+        when < 0.0  # noqa: B015 - TypeError for a deadline that cannot be ordered (see "Odd deadlines")
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
@@ -367,11 +375,12 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         already running, or another loop runs in this thread."""
         self._check_closed()
         self._check_running()
-        self._set_coroutine_origin_tracking(self._debug)
         old_agen_hooks = sys.get_asyncgen_hooks()
+        old_wakeup_fd = None
         self._thread_id = threading.get_ident()
-        old_wakeup_fd = self._install_signal_wakeup()
-        try:
+        try:  # from here on, the finally below undoes whatever the start did
+            self._set_coroutine_origin_tracking(self._debug)
+            old_wakeup_fd = self._install_signal_wakeup()
             events._set_running_loop(self)
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
@@ -454,6 +463,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 timeout_us = int(delay * 1e6) + 1 if delay < _MAX_TIMEOUT_S else _MAX_TIMEOUT_US
             else:  # due, or a NaN deadline (see "Odd deadlines" above)
                 mode = _RUN_NOWAIT
+        if self._fd_fresh:  # polls started since the last turn (sock.py)
+            _check_fresh_watches(self)
         nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
         if nreads:
@@ -541,25 +552,22 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
     # ------------------------------------------------------------------ signals wake-up
     def _install_signal_wakeup(self):
+        """In the main thread: point the wake-up fd at the loop's socket for this run; returns
+        the one it replaced (None elsewhere, or if the interpreter refuses)."""
         if threading.current_thread() is not threading.main_thread():
             return None
-        if self._signal_poll is None:
-            rsock, wsock = socket.socketpair()
-            rsock.setblocking(False)
-            wsock.setblocking(False)
-            self._signal_socks = (rsock, wsock)
-            poll = Poll(self, rsock.fileno())
-            poll.start_drain()
-            poll.unref()  # never the reason the loop stays alive
-            self._signal_poll = poll
         try:
-            return signal.set_wakeup_fd(self._signal_socks[1].fileno(), warn_on_full_buffer=False)
+            return signal.set_wakeup_fd(self._signal_wakeup.wfd)
         except (ValueError, OSError):
             return None
 
     def _restore_signal_wakeup(self, old_fd) -> None:
-        if old_fd is None:
+        """The run ends: give back the wake-up fd it found -- unless signal handlers of this
+        loop still need the socket (then it stays, as asyncio's add_signal_handler leaves it)."""
+        if old_fd is None or self._wakeup_handlers():
             return
+        if old_fd == self._signal_wakeup.wfd:
+            old_fd = -1  # set by handlers removed during the run
         try:
             signal.set_wakeup_fd(old_fd)
         except (ValueError, OSError):
@@ -607,11 +615,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if status < 0:  # pragma: no cover - see _debug_live_handles
             raise RuntimeError(f"libuv loop still busy after closing all handles ({status})")
         self._uv = None  # the uv_loop_t memory goes with the last reference
-        if self._signal_socks is not None:
-            for s in self._signal_socks:
-                s.close()
-            self._signal_socks = None
-        self._signal_poll = None
+        if self._signal_wakeup is not None:
+            self._signal_wakeup.close()  # its libuv handle is closed already: only the sockets
         self._timer = self._async = None
 
     def _debug_live_handles(self) -> int:

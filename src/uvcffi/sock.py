@@ -6,6 +6,28 @@ registered, and it is closed when both are removed (the descriptor may be closed
 after ``remove_reader``: a stale poll must not outlive it). A descriptor that a stream
 transport owns (libuv watches it already) is refused with ``RuntimeError``, as asyncio does.
 
+Closed descriptors. Users close sockets without removing their reader first (anyio does, while
+a receive waits), so a watch may outlive its descriptor, and the number may come back for a
+new one. The rules, asyncio's selector's where it has one:
+
+* A watch remembers the object it was registered with (asyncio's selector key's ``fileobj``).
+  ``remove_reader(sock)`` of a socket already closed (``fileno()`` is -1) finds its watch by
+  that object, as asyncio does, instead of failing with ``ValueError`` and leaving the watch
+  on the number for the next socket that gets it.
+* libuv registers a started poll's descriptor with epoll lazily, at the start of the next
+  ``uv_run``, and aborts the process if that fails (a descriptor closed in between). asyncio
+  registers at once, and the kernel forgets a closed descriptor by itself. So the loop keeps
+  the polls started since its last turn (``Loop._fd_fresh``), and before the next one
+  ``check_fresh_watches`` closes those whose descriptor is gone (or became a regular file,
+  which epoll refuses); the watch stays registered, as the key in asyncio's selector does,
+  until ``remove_reader``/``remove_writer``. And a live watch never restarts its poll with a
+  new event mask (the other side added or removed): it takes a new ``uv_poll_t``, whose
+  ``uv_poll_init`` checks the descriptor at once. A closed one raises ``OSError(EBADF)``
+  there and the watch is dropped, which is what asyncio's epoll selector raises and does in
+  the same case.
+* A watch whose object is a closed socket (its ``fileno()`` is no longer the watched number)
+  is stale: registering a new object on that number replaces it instead of inheriting it.
+
 The ``sock_*`` coroutines follow asyncio's selector loop: try the non-blocking call first,
 register for readiness only when it would block, unregister when the future is done
 (cancellation included). Errors are the socket module's own ``OSError``s.
@@ -16,13 +38,14 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 from asyncio import events
 
 from ._binding import lib
 from .handles.poll import Poll
 from .transports.stream import fd_transports
 
-__all__ = ["SockMixin"]
+__all__ = ["SockMixin", "check_fresh_watches"]
 
 _READABLE = lib.UV_READABLE
 _WRITABLE = lib.UV_WRITABLE
@@ -44,25 +67,42 @@ def _fileobj_to_fd(fileobj) -> int:
 class _FdWatch:
     """The reader and writer of one descriptor, on one ``Poll``."""
 
-    __slots__ = ("loop", "fd", "poll", "reader", "writer", "mask")
+    __slots__ = ("loop", "fd", "fileobj", "poll", "reader", "writer", "mask")
 
-    def __init__(self, loop, fd: int) -> None:
+    def __init__(self, loop, fd: int, fileobj) -> None:
         self.loop = loop
         self.fd = fd
+        self.fileobj = fileobj  # what it was registered with: an int, or an object with fileno()
         self.poll = Poll(loop, fd)
         self.reader = None
         self.writer = None
         self.mask = 0
 
+    def is_stale(self) -> bool:
+        """Registered with an object that no longer has this descriptor (closed since)."""
+        obj = self.fileobj
+        if isinstance(obj, int):
+            return False  # nothing to tell by
+        try:
+            return int(obj.fileno()) != self.fd
+        except (AttributeError, TypeError, ValueError, OSError):
+            return True
+
     def update(self) -> None:
+        """Make the poll's event mask match the registered sides (never 0: see _drop_watch).
+        ``OSError`` if the descriptor went bad since (the caller drops the watch)."""
         mask = (_READABLE if self.reader is not None else 0) | (_WRITABLE if self.writer is not None else 0)
         if mask == self.mask:
             return
+        if self.mask or self.poll.is_closing():
+            # started before, or closed by check_fresh_watches: a new poll checks the
+            # descriptor now (see the module's essay)
+            self.poll.close()
+            self.mask = 0
+            self.poll = Poll(self.loop, self.fd)
+        self.poll.start(mask, self.on_poll)
         self.mask = mask
-        if mask:
-            self.poll.start(mask, self.on_poll)
-        else:
-            self.poll.stop()
+        self.loop._fd_fresh.append(self)
 
     def on_poll(self, status: int, events: int) -> None:
         # An error (status < 0) wakes both sides, as a selector reports the fd ready.
@@ -80,6 +120,26 @@ class _FdWatch:
                 self.loop._remove_writer(self.fd)
             else:
                 self.loop._ready.append(w)
+
+
+def check_fresh_watches(loop) -> None:
+    """Before ``uv_run``: close the polls started since the last turn whose descriptor is no
+    longer one epoll takes (closed, or reused by a regular file or directory); libuv would
+    abort the process registering it. Called by ``Loop._run_once`` when any were started."""
+    fresh = loop._fd_fresh
+    loop._fd_fresh = []
+    for w in fresh:
+        if w.mask and not w.poll.is_closing() and not _pollable(w.fd):
+            w.poll.close()
+            w.mask = 0
+
+
+def _pollable(fd: int) -> bool:
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 class SockMixin:
@@ -108,14 +168,30 @@ class SockMixin:
     def _add_writer(self, fd, callback, *args):
         return self._add_watch(fd, callback, args, False)
 
-    def _add_watch(self, fd, callback, args, read: bool):
+    def _find_watch(self, fileobj):
+        """The watch of ``fileobj`` (a descriptor or an object with ``fileno()``), or None.
+        A closed socket is found by the object it was registered with, as asyncio's selector
+        does; ``ValueError`` for a bad descriptor or object that was never registered."""
+        try:
+            fd = _fileobj_to_fd(fileobj)
+        except ValueError:
+            for w in self._fd_watches().values():
+                if w.fileobj is fileobj:
+                    return w
+            raise
+        return self._fd_watches().get(fd)
+
+    def _add_watch(self, fileobj, callback, args, read: bool):
         self._check_closed()
-        fd = _fileobj_to_fd(fd)
+        w = self._find_watch(fileobj)
         handle = events.Handle(callback, args, self, None)
-        watches = self._fd_watches()
-        w = watches.get(fd)
+        if w is not None and w.fileobj is not fileobj and w.is_stale():
+            self._forget_watch(w)  # the number of a socket closed since: a new registration
+            w = None
         if w is None:
-            w = watches[fd] = _FdWatch(self, fd)
+            fd = _fileobj_to_fd(fileobj)
+            watches = self._fd_watches()
+            w = watches[fd] = _FdWatch(self, fd, fileobj)
         old = w.reader if read else w.writer
         if read:
             w.reader = handle
@@ -126,9 +202,20 @@ class SockMixin:
         try:
             w.update()
         except BaseException:
-            self._drop_watch(w, read)
+            if w.mask:
+                self._drop_watch(w, read)
+            else:  # its descriptor went bad (or was never good): the watch goes
+                self._forget_watch(w)
             raise
         return handle
+
+    def _forget_watch(self, w) -> None:
+        """Drop ``w`` from the table and close its poll; its handles are left as they are
+        (asyncio's selector unregisters a key the same way when its descriptor went bad)."""
+        watches = self._fd_watches()
+        if watches.get(w.fd) is w:
+            del watches[w.fd]
+        w.poll.close()
 
     def _drop_watch(self, w, read: bool) -> bool:
         old = w.reader if read else w.writer
@@ -137,10 +224,13 @@ class SockMixin:
         else:
             w.writer = None
         if w.reader is None and w.writer is None:
-            del self._fd_watches()[w.fd]
-            w.poll.close()
+            self._forget_watch(w)
         else:
-            w.update()
+            try:
+                w.update()
+            except OSError:
+                self._forget_watch(w)  # closed under the other side's feet: asyncio's EBADF
+                raise
         if old is None:
             return False
         old.cancel()
@@ -149,13 +239,13 @@ class SockMixin:
     def _remove_reader(self, fd) -> bool:
         if self.is_closed():
             return False
-        w = self._fd_watches().get(_fileobj_to_fd(fd))
+        w = self._find_watch(fd)
         return w is not None and self._drop_watch(w, True)
 
     def _remove_writer(self, fd) -> bool:
         if self.is_closed():
             return False
-        w = self._fd_watches().get(_fileobj_to_fd(fd))
+        w = self._find_watch(fd)
         return w is not None and self._drop_watch(w, False)
 
     def add_reader(self, fd, callback, *args) -> None:

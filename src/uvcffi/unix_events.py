@@ -9,13 +9,30 @@ calls ``sigaction`` behind the interpreter's back) and the interpreter (``signal
 If the loop used ``uv_signal_t`` for, say, ``SIGINT``, ``signal.getsignal`` would still report
 Python's handler, and the next ``signal.signal(SIGINT, ...)`` — ``uvcffi.run`` installs one
 per run, as ``asyncio.Runner`` does — would silently disconnect libuv's watcher. So
-``add_signal_handler`` does what asyncio's unix loop does: ``signal.signal(sig, <a Python
-handler>)``. The loop's run already installs ``signal.set_wakeup_fd`` on a socket libuv polls
-(``loop.py``): the C-level handler writes to it, ``uv_run`` returns, the interpreter runs the
-Python-level handler, which appends the user's ``Handle`` to the ready queue, and that same
-turn runs it — as a loop callback, never inside the signal handler. Zero FFI crossings per
-signal beyond the wake-up. ``signal.getsignal`` stays truthful, and ``uvcffi.run``'s SIGINT
-handling composes exactly as ``asyncio.Runner``'s does with asyncio's loop.
+``add_signal_handler`` does what asyncio's unix loop does: it points ``signal.set_wakeup_fd``
+at the loop's wake-up socket and installs a Python-level handler that does nothing. Python's
+C-level handler writes each signal's number to that socket as one byte, and the loop reads
+the numbers back and runs the handlers registered for them (``_SignalWakeup``). The
+Python-level handler is *not* what dispatches: a library that puts its own handler on top
+(uvicorn's ``capture_signals`` calls ``signal.signal`` for the signals the loop watches) does
+not hide the loop's handlers, as with asyncio. The socket is read wherever the loop runs, so
+a loop running in another thread gets its signals too (handlers are added in the main
+thread, where ``set_wakeup_fd`` works).
+
+How the numbers are read matters for Ctrl-C. No Python may run inside ``uv_run`` on behalf of
+the wake-up socket: a signal whose Python-level handler raises (``KeyboardInterrupt``) would
+raise at the entry of that callback, outside any ``try`` of ours, and cffi would swallow it.
+So the socket is read by C: while the loop has no Python-level handler, a C poll callback
+drains it (waking ``uv_run`` is all it has to do: the interpreter runs its own handlers when
+``uv_run`` returns); from the first ``add_signal_handler`` on, it is a ``uv_pipe_t`` read by
+the loop's batched read engine (``transports/stream.py``, ``ReadBatch``), and its bytes reach
+``_SignalWakeup._on_batched_read`` after ``uv_run`` returns, with the stream reads of the
+turn. The wake-up socket exists from the loop's creation, as asyncio's self-pipe does: a
+descriptor the user closed without ``remove_reader`` cannot be reused by it (``sock.py``).
+
+Outside the signal handlers, a loop running in the main thread points the wake-up fd at its
+socket for the length of each run (``Loop._install_signal_wakeup``): libuv's poll restarts
+on ``EINTR``, so without a byte to read, Ctrl-C would wait for the next event.
 
 The exception is ``SIGCHLD``: libuv owns it as soon as it spawns a process (its reaper is a
 ``uv_signal_t``), and ``signal.signal(SIGCHLD, ...)`` would leave every child a zombie. So a
@@ -46,8 +63,12 @@ import threading
 import warnings
 from asyncio import events
 
+from ._binding import lib
+from .handles.pipe import Pipe
+from .handles.poll import Poll
 from .handles.signal import Signal
 from .transports.datagram import DatagramTransport
+from .transports.stream import ReadBatch
 from .transports.subprocess import SubprocessTransport
 
 __all__ = ["OSMixin"]
@@ -58,8 +79,99 @@ _unset = object()
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
 
 
-def _noop_python_handler(signum, frame) -> None:  # pragma: no cover - replaced per loop
-    pass
+def _sighandler_noop(signum, frame) -> None:
+    """The Python-level handler of a signal the loop watches: Python's C-level handler has
+    already written the number to the loop's wake-up socket, which is what the loop reads."""
+
+
+class _SignalWakeup:
+    """The loop's wake-up socket pair: Python writes signal numbers to ``wfd``
+    (``signal.set_wakeup_fd``); libuv watches the other end (see the module's essay).
+
+    Two states, one way: *draining* (a C poll callback discards the bytes: they only wake
+    ``uv_run``) until ``read_numbers()``, then *reading* (a ``uv_pipe_t`` in the loop's read
+    batch; each byte is a signal number for ``loop._handle_signal``). ``close()`` closes both
+    ends; the loop closes its libuv handles itself."""
+
+    _poll = None  # the draining poll, until read_numbers()
+    _pipe = None  # the reading pipe, after it
+    _rsock = None
+    _wsock = None
+
+    def __init__(self, loop) -> None:
+        self._loop = loop
+        rsock, wsock = socket.socketpair()
+        try:
+            rsock.setblocking(False)
+            wsock.setblocking(False)  # set_wakeup_fd requires it
+            poll = Poll(loop, rsock.fileno())
+            try:
+                poll.start_drain()
+                poll.unref()  # never the reason the loop stays alive
+            except BaseException:
+                poll.close()
+                raise
+        except BaseException:
+            rsock.close()
+            wsock.close()
+            raise
+        self._rsock, self._wsock, self._poll = rsock, wsock, poll
+
+    @property
+    def wfd(self) -> int:
+        return self._wsock.fileno()
+
+    def read_numbers(self) -> None:
+        """Start handing the signal numbers to the loop (idempotent)."""
+        if self._pipe is not None:
+            return
+        loop = self._loop
+        batch = loop._read_batch if loop._read_batch is not None else ReadBatch(loop)
+        self._poll.close()  # libuv forgets the descriptor at once: the pipe may take it
+        self._poll = None
+        fd = self._rsock.fileno()
+        pipe = Pipe(loop, fd=fd)  # libuv owns the descriptor from here on
+        self._rsock.detach()
+        self._pipe = pipe
+        batch.register(pipe, self, None)
+        pipe.read_start(False)
+        pipe.unref()
+
+    def _on_batched_read(self, start: int, end: int) -> None:
+        # after uv_run, from ReadBatch.dispatch: the bytes are signal numbers
+        loop = self._loop
+        for signum in loop._read_batch.view[start:end]:
+            if signum:
+                loop._handle_signal(signum)
+
+    def _on_status(self, status: int) -> None:
+        if status != lib.UV_ENOBUFS or self._pipe is None:
+            return  # EOF or an error: only when the loop closes the pair
+        # a read of 64 KiB or more switched the stream to reading it ourselves (ReadBatch):
+        # read what waits, and hand the stream back to C
+        pipe = self._pipe
+        pipe.self_read = 0
+        fd = pipe.fileno()
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum:
+                    self._loop._handle_signal(signum)
+
+    def close(self) -> None:
+        for handle in (self._poll, self._pipe):
+            if handle is not None:
+                handle.close()
+        for sock in (self._rsock, self._wsock):
+            if sock is not None:
+                sock.close()  # a detached socket (the pipe's) closes nothing
 
 
 class OSMixin:
@@ -81,22 +193,32 @@ class OSMixin:
             raise TypeError("coroutines cannot be used with add_signal_handler()")
         self._check_signal(sig)
         self._check_closed()
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError("set_wakeup_fd only works in main thread of the main interpreter")
-        handle = events.Handle(callback, args, self, None)
-        if self._signal_handlers is None:
-            self._signal_handlers = {}
-        if sig == signal.SIGCHLD:
+        if sig == signal.SIGCHLD:  # a uv_signal_t (see the module's essay)
+            if threading.current_thread() is not threading.main_thread():
+                raise RuntimeError("set_wakeup_fd only works in main thread of the main interpreter")
+            if self._signal_handlers is None:
+                self._signal_handlers = {}
             if self._sigchld_watcher is None:
                 self._sigchld_watcher = Signal(self, sig, self._handle_signal)
-            self._signal_handlers[sig] = handle
+            self._signal_handlers[sig] = events.Handle(callback, args, self, None)
             return
-        self._signal_handlers[sig] = handle
+        wakeup = self._signal_wakeup
         try:
-            signal.signal(sig, self._on_python_signal)
+            # raises ValueError outside the main thread: a loop running in another thread
+            # cannot add handlers, as asyncio
+            signal.set_wakeup_fd(wakeup.wfd)
+        except (ValueError, OSError) as exc:
+            raise RuntimeError(str(exc)) from None
+        wakeup.read_numbers()
+        if self._signal_handlers is None:
+            self._signal_handlers = {}
+        self._signal_handlers[sig] = events.Handle(callback, args, self, None)
+        try:
+            signal.signal(sig, _sighandler_noop)
             signal.siginterrupt(sig, False)  # SA_RESTART: fewer EINTRs elsewhere
         except OSError as exc:
             del self._signal_handlers[sig]
+            self._release_signal_wakeup()
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig:d} cannot be caught") from None
             raise
@@ -122,6 +244,7 @@ class OSMixin:
             if exc.errno == errno.EINVAL:
                 raise RuntimeError(f"sig {sig:d} cannot be caught") from None
             raise
+        self._release_signal_wakeup()
         return True
 
     def _check_signal(self, sig) -> None:
@@ -130,33 +253,37 @@ class OSMixin:
         if sig not in signal.valid_signals():
             raise ValueError(f"invalid signal number {sig}")
 
-    def _on_python_signal(self, signum, frame) -> None:
-        """The Python-level handler given to ``signal.signal``; runs in the main thread."""
-        self._handle_signal(signum)
+    def _wakeup_handlers(self) -> bool:
+        """Whether a handler of this loop needs the wake-up fd (every one but SIGCHLD's)."""
+        return any(sig != signal.SIGCHLD for sig in self._signal_handlers or ())
+
+    def _release_signal_wakeup(self) -> None:
+        """The last handler that needed the wake-up fd is gone: stop pointing it at this
+        loop's socket (asyncio sets -1; a wake-up fd someone else set since is left alone).
+        While the loop runs in the main thread the run keeps it, and restores the one it found
+        when it ends (``Loop._restore_signal_wakeup``)."""
+        if self._wakeup_handlers() or self._signal_wakeup is None:
+            return
+        if self._thread_id is not None and self._thread_id == threading.main_thread().ident:
+            return
+        try:
+            old = signal.set_wakeup_fd(-1)
+            if old != -1 and old != self._signal_wakeup.wfd:
+                signal.set_wakeup_fd(old)
+        except (ValueError, OSError) as exc:
+            logger.info("set_wakeup_fd(-1) failed: %s", exc)
 
     def _handle_signal(self, sig) -> None:
+        """Signal ``sig`` arrived (a number read from the wake-up socket, or SIGCHLD's
+        watcher): its handler joins the ready queue. Runs in the loop, after ``uv_run``."""
         handlers = self._signal_handlers
         handle = handlers.get(sig) if handlers else None
         if handle is None or self._closed:
-            return  # a signal racing with remove_signal_handler/close
+            return  # no handler of ours: a signal for someone else, or a race with removal
         if handle._cancelled:
             self.remove_signal_handler(sig)
             return
         self._ready.append(handle)
-        # In the loop's thread the wake-up fd (or a running turn) already covers it. From the
-        # main thread while the loop runs elsewhere, wake it: never block on the Async lock
-        # here, the interrupted code may hold it.
-        tid = self._thread_id
-        if tid is not None and tid != threading.get_ident():
-            wake = self._async
-            if wake is not None and wake._lock.acquire(False):
-                try:
-                    if not wake._closing:
-                        from ._binding import lib
-
-                        lib.uv_async_send(wake._ptr)
-                finally:
-                    wake._lock.release()
 
     def _close_signal_handlers(self) -> None:
         """Called by ``Loop.close()``: give every signal back to its default action."""
