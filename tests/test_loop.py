@@ -346,6 +346,9 @@ def test_get_running_loop(loop):
 
 
 def test_run_inside_running_loop_raises(loop, loop_factory):
+    if (3, 13) <= sys.version_info[:3] < (3, 13, 3) and isinstance(loop, asyncio.BaseEventLoop):
+        # gh-130145: the refused run_forever() resets the running state, so close() closes it
+        pytest.skip("asyncio 3.13.0-3.13.2: run_forever() inside the running loop marks it stopped")
     other = loop_factory()
 
     async def main():

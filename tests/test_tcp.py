@@ -225,7 +225,22 @@ def test_create_connection_local_addr(loop):
     loop.run_until_complete(main())
 
 
-def test_create_connection_local_addr_in_use(loop):
+def bind_error_text(addr, err: int) -> str:
+    """asyncio's message for a failed bind: the lowered strerror, and from 3.13 the lowered
+    str() of the OSError ("[errno 98] address already in use")."""
+    reason = str(OSError(err, os.strerror(err))) if sys.version_info >= (3, 13) else os.strerror(err)
+    return f"[Errno {err}] error while attempting to bind on address {addr!r}: {reason.lower()}"
+
+
+def xfail_uvcffi_bind_error_before_fix(loop, request) -> None:
+    if sys.version_info >= (3, 13) and not isinstance(loop, asyncio.BaseEventLoop):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="net.py words bind errors as asyncio before 3.13 (strerror only)"))
+
+
+def test_create_connection_local_addr_in_use(loop, request):
+    xfail_uvcffi_bind_error_before_fix(loop, request)
+
     async def main():
         acc = Accepted()
         server = await loop.create_server(acc, "127.0.0.1", 0)
@@ -236,8 +251,7 @@ def test_create_connection_local_addr_in_use(loop):
             with pytest.raises(OSError) as ei:
                 await wait(loop.create_connection(Proto, "127.0.0.1", port_of(server), local_addr=local))
         assert ei.value.errno == errno.EADDRINUSE
-        assert str(ei.value) == (f"[Errno {errno.EADDRINUSE}] error while attempting to bind on "
-                                 f"address {local!r}: {os.strerror(errno.EADDRINUSE).lower()}")
+        assert str(ei.value) == bind_error_text(local, errno.EADDRINUSE)
         await close_server(server, acc)
 
     loop.run_until_complete(main())
@@ -732,7 +746,9 @@ def test_create_server_bad_arguments(loop):
     loop.run_until_complete(main())
 
 
-def test_create_server_address_in_use(loop):
+def test_create_server_address_in_use(loop, request):
+    xfail_uvcffi_bind_error_before_fix(loop, request)
+
     async def main():
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
@@ -741,8 +757,7 @@ def test_create_server_address_in_use(loop):
             with pytest.raises(OSError) as ei:
                 await wait(loop.create_server(Accepted(), *addr))
         assert ei.value.errno == errno.EADDRINUSE
-        assert str(ei.value) == (f"[Errno {errno.EADDRINUSE}] error while attempting to bind on "
-                                 f"address {addr!r}: {os.strerror(errno.EADDRINUSE).lower()}")
+        assert str(ei.value) == bind_error_text(addr, errno.EADDRINUSE)
 
     loop.run_until_complete(main())
 

@@ -126,15 +126,34 @@ def test_nan_delay_alone_runs_next_turn(loop):
     assert order == ["soon", "nan"]
 
 
-def test_nan_delay_does_not_wedge_later_timers(loop):
+# asyncio 3.13's _run_once hands the selector a NaN timeout when a NaN deadline heads the heap
+# and nothing is ready (3.12 and before clamped it to 0 with min/max): run_forever() raises
+# ValueError from math.ceil in selectors.
+NAN_HEAD_RAISES = sys.version_info >= (3, 13)
+
+
+def _run_nan_head(loop, request) -> None:
+    """run_forever() as the running asyncio does it with a NaN deadline at the heap's head."""
+    if not NAN_HEAD_RAISES:
+        loop.run_forever()
+        return
+    if not isinstance(loop, asyncio.BaseEventLoop):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="uvcffi's timers run a NaN deadline where asyncio 3.13 raises"))
+    with pytest.raises(ValueError, match="cannot convert float NaN to integer"):
+        loop.run_forever()
+
+
+def test_nan_delay_does_not_wedge_later_timers(loop, request):
     # uvcffi kept the NaN entry at the head of its heap forever: no later timer fired and
     # the loop polled without blocking
     order = []
     loop.call_later(NAN, order.append, "nan")
     loop.call_later(0.01, order.append, "later")
     loop.call_later(0.02, loop.stop)
-    loop.run_forever()
-    assert order == ["nan", "later"]
+    _run_nan_head(loop, request)
+    if not NAN_HEAD_RAISES:
+        assert order == ["nan", "later"]
 
 
 def test_nan_behind_an_earlier_timer_runs_with_it(loop):
@@ -150,20 +169,25 @@ def test_nan_behind_an_earlier_timer_runs_with_it(loop):
 
 def test_sleep_nan_returns(loop):
     async def main():
-        await asyncio.sleep(NAN)
+        if sys.version_info >= (3, 13):  # asyncio.sleep refuses NaN from 3.13
+            with pytest.raises(ValueError, match="Invalid delay: NaN"):
+                await asyncio.sleep(NAN)
+        else:
+            await asyncio.sleep(NAN)
         return "slept"
 
     assert loop.run_until_complete(main()) == "slept"
 
 
-def test_call_at_nan_runs(loop):
+def test_call_at_nan_runs(loop, request):
     order = []
     h = loop.call_at(NAN, order.append, "nan")
     assert math.isnan(h.when())
     loop.call_later(0.01, order.append, "later")
     loop.call_later(0.02, loop.stop)
-    loop.run_forever()
-    assert order == ["nan", "later"]
+    _run_nan_head(loop, request)
+    if not NAN_HEAD_RAISES:
+        assert order == ["nan", "later"]
 
 
 @pytest.mark.parametrize("delay", [-math.inf, -5, -1e300, 0, 0.0, False])

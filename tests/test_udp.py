@@ -84,7 +84,11 @@ def test_unconnected_sendto_and_address_rules(loop):
         ut, up = await loop.create_datagram_endpoint(Recorder, family=socket.AF_INET)
         ut.sendto(b"hello", addr)
         assert (await wait(sp.datagrams.get()))[0] == b"hello"
-        ut.sendto(b"")  # empty: a no-op, as asyncio
+        if sys.version_info >= (3, 13):  # asyncio sends empty datagrams from 3.13
+            ut.sendto(b"", addr)
+            assert (await wait(sp.datagrams.get()))[0] == b""
+        else:
+            ut.sendto(b"")  # empty: a no-op, as asyncio before 3.13
         ut.sendto(bytearray(b"ba"), addr)
         ut.sendto(memoryview(b"mv"), addr)
         assert [(await wait(sp.datagrams.get()))[0] for _ in range(2)] == [b"ba", b"mv"]
@@ -181,7 +185,17 @@ def _unix_receiver(tmp_path):
     return b, path
 
 
-def test_write_buffer_flow_control_and_close_flushes(loop, tmp_path):
+# asyncio's datagram write buffer counts 8 header bytes per queued datagram from 3.13
+DGRAM_HEADER = 8 if sys.version_info >= (3, 13) else 0
+
+
+def test_write_buffer_flow_control_and_close_flushes(loop, tmp_path, request):
+    if (3, 13) <= sys.version_info[:3] < (3, 13, 6) and isinstance(loop, asyncio.BaseEventLoop):
+        # gh-135444: the header bytes are added per queued datagram but never taken off
+        pytest.skip("asyncio 3.13.0-3.13.5 never resumes writing: its datagram buffer size leaks")
+    if DGRAM_HEADER and not isinstance(loop, asyncio.BaseEventLoop):
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason="transports/datagram.py counts the payload only, as asyncio before 3.13"))
     # A unix datagram socket blocks the sender once the receiver's queue is full: the
     # transport queues, pauses the protocol, flushes on POLLOUT and resumes it.
     b, path = _unix_receiver(tmp_path)
@@ -205,11 +219,12 @@ def test_write_buffer_flow_control_and_close_flushes(loop, tmp_path):
         while tr.get_write_buffer_size() == 0 and sent < 100000:
             tr.sendto(b"d" * 1024)
             sent += 1
-        assert tr.get_write_buffer_size() == 1024
+        size = 1024 + DGRAM_HEADER
+        assert tr.get_write_buffer_size() == size
         for _ in range(8):
             tr.sendto(b"d" * 1024)
             sent += 1
-        assert tr.get_write_buffer_size() == 9 * 1024
+        assert tr.get_write_buffer_size() == 9 * size
         assert pr.paused == 1
         tr.close()  # must flush what is queued before connection_lost
         assert tr.is_closing()

@@ -10,6 +10,7 @@ import errno
 import logging
 import os
 import socket
+import sys
 
 import pytest
 from _support import FlowRecorder, abort_all, pattern, upper_echo, wait
@@ -183,6 +184,11 @@ def test_writelines_large_buffers_flow_control(loop):
     """A large writelines to a peer that does not read: the transport keeps what the kernel does
     not take, counts it in get_write_buffer_size, pauses the protocol at the high-water mark and
     resumes it below the low one once the peer reads; nothing is lost or reordered."""
+    if sys.version_info >= (3, 12) and isinstance(loop, asyncio.BaseEventLoop):
+        # asyncio 3.12+ writelines queues memoryviews of the caller's buffers (sendmsg), so a
+        # reused bytearray goes out changed; before gh-127655 (3.12.9, 3.13.2) it never pauses
+        pytest.skip("asyncio 3.12+ writelines does not copy the caller's buffers")
+
     async def main():
         server, sp, cp = await pair(loop)
         sp.transport.pause_reading()
