@@ -134,7 +134,8 @@ def _impl_refs(name: str, value: Any) -> Optional[str]:
     if _is_loop_factory(name, value):
         return "loop"
     func = _function_of(value)
-    if func is not None and not name.startswith("test") and _code_names(func.__code__) & _WATCHER_NAMES:
+    if (func is not None and "watcher" in name.lower() and not name.startswith("test")
+            and _code_names(func.__code__) & _WATCHER_NAMES):
         return "watcher"  # 3.12's test_subprocess: a _get_watcher() per watcher class
     func = _function_of(value)
     if func is not None and not name.startswith("test") and _code_names(func.__code__) & _PRIVATE_IMPL_NAMES:

@@ -14,8 +14,8 @@ In the uvcffi mode the worker, before it imports the module:
 
 * makes uvcffi's ``EventLoopPolicy`` asyncio's default policy class, so that every
   ``asyncio.new_event_loop()``, ``asyncio.run()``, ``IsolatedAsyncioTestCase`` and
-  ``set_event_loop_policy(None)`` of the tests gives a uvcffi loop (and ``asyncio.EventLoop``, the
-  default loop class of 3.13, is uvcffi's loop class);
+  ``set_event_loop_policy(None)`` of the tests gives a uvcffi loop (``asyncio.EventLoop``, 3.13's
+  default loop class, stays asyncio's: test_runners checks that it is);
 * counts the uvcffi loops created, so that each result says whether the test met uvcffi;
 
 and it runs the uvcffi variants that ``variants.py`` builds in place of the parametrized classes.
@@ -58,8 +58,6 @@ def install_uvcffi() -> Any:
 
     loop_class.__init__ = counting_init
     asyncio.DefaultEventLoopPolicy = uvcffi.EventLoopPolicy
-    if hasattr(asyncio, "EventLoop"):
-        asyncio.EventLoop = loop_class
     asyncio.set_event_loop_policy(None)
     policy = asyncio.get_event_loop_policy()
     if not isinstance(policy, uvcffi.EventLoopPolicy):
