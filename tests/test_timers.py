@@ -137,9 +137,6 @@ def _run_nan_head(loop, request) -> None:
     if not NAN_HEAD_RAISES:
         loop.run_forever()
         return
-    if not isinstance(loop, asyncio.BaseEventLoop):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="uvcffi's timers run a NaN deadline where asyncio 3.13 raises"))
     with pytest.raises(ValueError, match="cannot convert float NaN to integer"):
         loop.run_forever()
 

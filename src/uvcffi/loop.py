@@ -26,9 +26,12 @@ Odd deadlines, as asyncio treats them. An infinite (or huge) deadline is never d
 sleeps as long as libuv can be asked to, until something wakes it (``asyncio.sleep(math.inf)``).
 A NaN deadline compares false with everything, in the heap as in asyncio's: it never moves ahead
 of a timer already there, and it is never "later than now", so it runs in the turn it reaches
-the head of the heap. The deadline stays as given (``when()`` of ``call_at(Fraction(...))`` is a
-``Fraction``); ``call_at`` compares it with a float once, so a deadline that cannot be ordered
-(``str``, ``complex``) raises ``TypeError`` there, as asyncio's heap push does. A ``Decimal``
+the head of the heap -- except that from Python 3.13 asyncio, when such a deadline heads the
+heap and nothing is ready, passes its selector a NaN timeout, and ``run_forever`` raises
+``ValueError``; so does this loop there. The deadline stays as given (``when()`` of
+``call_at(Fraction(...))`` is a ``Fraction``); ``call_at`` compares it with a float once, so a
+deadline that cannot be ordered (``str``, ``complex``) raises ``TypeError`` there, as asyncio's
+heap push does. A ``Decimal``
 orders with floats but cannot be subtracted from one: it fails when the loop computes how
 long to sleep, on every run until it is cancelled -- asyncio's behaviour too.
 
@@ -92,6 +95,8 @@ _MAX_TIMEOUT_S = _MAX_TIMEOUT_US / 1e6  # below it, a delay in µs fits the C in
 
 # call_at(None): asyncio 3.11+ raises TypeError; before, TimerHandle's assert did
 _WhenNoneError = TypeError if sys.version_info >= (3, 11) else AssertionError
+# asyncio 3.13 hands its selector the NaN timeout of a NaN deadline at the heap's head
+_NAN_HEAD_RAISES = sys.version_info >= (3, 13)
 
 _monotonic = time.monotonic
 _heappush = heapq.heappush
@@ -462,6 +467,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 # sleeps until something wakes the loop
                 timeout_us = int(delay * 1e6) + 1 if delay < _MAX_TIMEOUT_S else _MAX_TIMEOUT_US
             else:  # due, or a NaN deadline (see "Odd deadlines" above)
+                if _NAN_HEAD_RAISES and delay != delay:
+                    raise ValueError("cannot convert float NaN to integer")
                 mode = _RUN_NOWAIT
         if self._fd_fresh:  # polls started since the last turn (sock.py)
             _check_fresh_watches(self)
