@@ -14,6 +14,7 @@ import gc
 import subprocess
 import sys
 import types
+import weakref
 
 import pytest
 
@@ -398,3 +399,94 @@ def test_future_without_loop_uses_current(impl, loop):
         pass
     f = impl.Future()
     assert f.get_loop() is loop
+
+
+# -- no reference cycles through a raised exception's traceback ----------------------------------
+
+needs_refcounting = pytest.mark.skipif(sys.implementation.name != "cpython",
+                                       reason="frees by reference counting: CPython only")
+
+
+class _Failure(Exception):
+    """An exception that can be weakly referenced."""
+
+
+@pytest.fixture
+def no_gc():
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@needs_refcounting
+def test_failed_future_freed_after_result(impl, loop, no_gc):
+    fut = impl.Future(loop=loop)
+    fut.set_exception(_Failure())
+    exc_ref = weakref.ref(fut.exception())
+    try:
+        fut.result()
+    except _Failure:
+        pass
+    fut_ref = weakref.ref(fut)
+    del fut
+    assert fut_ref() is None and exc_ref() is None
+
+
+@needs_refcounting
+def test_failed_future_freed_after_await(impl, loop, no_gc):
+    async def main(box):
+        try:
+            await box.pop()
+        except _Failure:
+            return "caught"
+
+    fut = impl.Future(loop=loop)
+    fut.set_exception(_Failure())
+    refs = weakref.ref(fut), weakref.ref(fut.exception())
+    task = impl.Task(main([fut]), loop=loop)
+    del fut
+    assert loop.run_until_complete(task) == "caught"
+    del task
+    assert [r() for r in refs] == [None, None]
+
+
+@needs_refcounting
+def test_failed_task_freed_after_await(impl, loop, no_gc):
+    async def boom():
+        await impl.sleep(0)
+        raise _Failure()
+
+    async def main():
+        task = impl.create_task(boom())
+        await impl.wait([task])
+        exc = task.exception()
+        refs = weakref.ref(task), weakref.ref(exc)
+        del task, exc
+        return refs
+
+    refs = loop.run_until_complete(impl.Task(main(), loop=loop))
+    assert [r() for r in refs] == [None, None]
+
+
+@needs_refcounting
+def test_foreign_failed_future_freed_after_await(impl, loop, no_gc):
+    # A Task of one implementation awaiting a failed future of the other (the _wakeup path).
+    other = asyncio.Future if impl.Future is not asyncio.Future else uf.Future
+
+    async def main(box):
+        try:
+            await box.pop()
+        except _Failure:
+            return "caught"
+
+    fut = other(loop=loop)
+    refs = weakref.ref(fut), None
+    task = impl.Task(main([fut]), loop=loop)
+    loop.call_soon(fut.set_exception, _Failure())
+    del fut
+    assert loop.run_until_complete(task) == "caught"
+    del task
+    assert refs[0]() is None

@@ -8,6 +8,7 @@ the elapsed loop time with a tolerance.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import warnings
 
@@ -306,7 +307,8 @@ def _threadsafe_example(impl, loop, coro, timeout):
         future = impl.run_coroutine_threadsafe(coro, loop)
         try:
             result = future.result(timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except (asyncio.TimeoutError, TimeoutError, concurrent.futures.TimeoutError):
+            # concurrent.futures.TimeoutError: its own class before 3.11, the builtin since
             out.append("The coroutine took too long, cancelling the task...")
             future.cancel()
         except Exception as exc:

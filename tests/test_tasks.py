@@ -24,6 +24,13 @@ from uvcffi import tasks as ut
 # -- creation, names, coroutine ------------------------------------------------------------------
 
 
+def _renamed_none(impl, loop, task) -> bool:
+    """CPython 3.13.0's loop.create_task calls ``set_name(None)`` on a task its factory made, and
+    asyncio's Task takes that as the name 'None' (fixed in 3.13.1; uvcffi's Task keeps its name)."""
+    return (sys.version_info[:3] == (3, 13, 0) and type(loop).__module__.startswith("asyncio")
+            and impl.name == "asyncio" and task.get_name() == "None")
+
+
 def test_create_task_basics(impl, loop):
     async def child():
         return 3
@@ -36,7 +43,7 @@ def test_create_task_basics(impl, loop):
         assert t.get_name() == "renamed"
         assert t.get_coro().__qualname__.endswith("child")
         u = impl.create_task(child())
-        assert u.get_name().startswith("Task-")
+        assert u.get_name().startswith("Task-") or _renamed_none(impl, loop, u)
         assert await t == 3 and await u == 3
         assert t.done() and not t.cancelled() and t.exception() is None
 
@@ -932,7 +939,7 @@ def test_task_repr(impl, loop):
         await asyncio.gather(t, return_exceptions=True)
         assert repr(t).startswith("<Task cancelled name='T1' coro=<test_task_repr.<locals>.sleeper() done, ")
         u = impl.create_task(sleeper())
-        assert repr(u).startswith("<Task pending name='Task-")
+        assert repr(u).startswith("<Task pending name='Task-") or _renamed_none(impl, loop, u)
         u.cancel()
         await asyncio.gather(u, return_exceptions=True)
 
@@ -1094,7 +1101,10 @@ def test_future_repr_names_waiting_task(impl, loop):
         return text
 
     text = loop.run_until_complete(main())
-    assert re.match(r"<Future pending cb=\[Task\.\w+\(\)\]>$", text), text
+    wakeup = r"Task\.\w+\(\)"
+    if impl.name == "asyncio" and asyncio.Task.__module__ == "_asyncio" and sys.version_info < (3, 11):
+        wakeup = r"<TaskWakeupMethWrapper object at 0x\w+>\(\)"  # the C Task's wake-up before 3.11
+    assert re.match(rf"<Future pending cb=\[{wakeup}\]>$", text), text
 
 
 # -- eager tasks ---------------------------------------------------------------------------------

@@ -1,26 +1,53 @@
-"""The Future: a pure-Python twin of asyncio's, built for speed and for mixing with asyncio.
+"""The Future: asyncio's class, uvcffi's code, built for speed and for mixing with asyncio.
 
 Why our own Future at all?  The C ``_asyncio.Future`` is fast on CPython but does not exist on
 PyPy, and asyncio's pure-Python ``_PyFuture`` pays for generality on every operation.  The Task
 layer of uvcffi creates, completes and awaits a future on almost every switch, so this class is on
 the hot path: ``__await__`` finishes without a method call when the result is ready, callbacks are a
-plain list of ``(callback, context)`` pairs, and the defaults live on the class so that ``__init__``
-stores only what differs.
+plain list of ``(callback, context)`` pairs.
 
-Interoperability is the other constraint, and it decides the details:
+Identity: a uvcffi Future *is* an ``asyncio.Future`` (and a uvcffi Task an ``asyncio.Task``), by
+class, because libraries check exactly that (anyio tests ``isinstance(waiter, asyncio.Future)``
+before it cancels a task, and loses a value handed over when the check fails). The base gives
+the identity only; the behaviour is this module's. How the two agree:
 
-* ``_asyncio_future_blocking`` is a class attribute, so ``asyncio.isfuture()`` is true and
-  asyncio's own Task (C or Python) can await this Future: it finds the flag, calls ``get_loop()``
-  and ``add_done_callback(..., context=...)``, and later ``result()``.
-* The state names are asyncio's strings (``'PENDING'``...), the errors are asyncio's classes
-  (``asyncio.CancelledError``, ``asyncio.InvalidStateError``), and the private attributes that
-  asyncio's combinators read on any future (``_cancel_message``, ``_make_cancelled_error``,
-  ``_log_traceback``, ``_source_traceback``, ``_callbacks``) exist with the same meaning.
-* Callbacks are scheduled with ``loop.call_soon(callback, future, context=ctx)``: the only loop
-  API used, so the Future runs on any asyncio loop. One exception, on uvcffi's own loop only: a
-  uvcffi Task waiting on the Future registers its wake-up Handle (``_StepHandle``, one per Task),
-  and that Handle goes straight into the loop's ready queue, with no ``call_soon`` and no new
-  Handle per wake-up.
+* The base is whatever ``asyncio.Future`` is: the C ``_asyncio.Future`` on CPython, the Python
+  ``asyncio.futures.Future`` on PyPy. Its ``__init__`` is never called.
+* The C type keeps its state in C fields behind data descriptors (``_state``, ``_result``,
+  ``_loop``, ``_callbacks``, ``_asyncio_future_blocking`` ...), and it gives its instances a
+  ``__dict__`` of its own, which CPython's attribute specialization cannot use (every access
+  would take the generic path, ~20% more instructions per task step). So our fields are
+  ``__slots__`` of the concrete classes: the slot descriptors sit in our class, before the
+  base's descriptors in the MRO, and shadow them; access specializes as a slot load. Every
+  other name asyncio's classes define is defined by ours too (a test checks the MRO), so no C
+  method runs on a base whose C fields were never initialized.
+* The methods live in ``_FutureCore``, a mixin without state, combined with ``asyncio.Future``
+  here and with ``asyncio.Task`` in ``tasks.py``: CPython cannot lay out a class deriving from
+  both a slotted Future and the C Task, so ``uvcffi.Task`` is an ``asyncio.Task`` but not a
+  ``uvcffi.Future``; inside uvcffi, "one of ours" is ``isinstance(x, _FutureCore)``.
+* The base's finalizer stays: the C one reads only its own ``fut_log_tb`` field (never set
+  here) and returns; PyPy's reads ``_Future__log_traceback`` (never set here) and returns. It
+  is what makes every future pay a finalizer call at deallocation on both interpreters; the
+  report of an unretrieved exception remains ours (below).
+* asyncio's C Task recognizes a future by ``_asyncio_future_blocking``, ``get_loop()`` and
+  ``add_done_callback()`` unless its type is exactly the C Future: our subclass takes that
+  generic path, so asyncio's Task awaits our Future and ours awaits theirs.
+* On paper for 3.14 (no 3.14 interpreter here to check): its C Task keeps a per-thread list
+  of tasks (``asyncio ps``, ``capture_call_graph``) that the C ``__init__`` fills; a task that
+  skips that ``__init__`` has to reach ``all_tasks()`` through ``_register_task``, which is
+  what we call, and the call-graph helpers read ``_fut_waiter``/``_coro``, names we keep. To
+  verify, with CPython's own suite, the day a 3.14 interpreter is on these machines.
+
+The state names are asyncio's strings (``'PENDING'``...), the errors are asyncio's classes
+(``asyncio.CancelledError``, ``asyncio.InvalidStateError``). Callbacks are scheduled with
+``loop.call_soon(callback, future, context=ctx)``: the only loop API used, so the Future runs on
+any asyncio loop. One exception, on uvcffi's own loop only: a uvcffi Task waiting on the Future
+registers its wake-up Handle (``_StepHandle``, one per Task), and that Handle goes straight into
+the loop's ready queue, with no ``call_soon`` and no new Handle per wake-up.
+
+No reference cycles through a raised exception: ``result()`` and ``__await__`` drop their
+locals as the exception leaves them (the traceback keeps their frames), so a failed future that
+was looked at, and its exception, are freed by reference counting, as asyncio's C Future is.
 
 "Exception was never retrieved" costs nothing until an exception is set. A Python-level
 ``__del__`` on the Future would run on every deallocation (a finalizer call per future, the
@@ -175,41 +202,53 @@ def _install_deferral() -> None:
         atexit.register(_at_exit)
 
 
-class Future:
-    """An eventual result, awaitable by any asyncio Task; not thread-safe.
+# The fields of every uvcffi future (Future and Task) and their invariants. The ones every
+# future uses are slots (set for each new future by _setup); the ones only a failure or a
+# cancellation writes live in the instance's __dict__ once written, with their default on
+# _FutureCore (three stores less per future; they are read on those paths only).
+#   _state            _PENDING -> _CANCELLED or _PENDING -> _FINISHED, once.
+#   _result           the result once _FINISHED without an exception; else None.
+#   _exception        the exception once _FINISHED with one; else None.
+#   _loop             the loop; never changes.
+#   _source_traceback where the future was made (debug mode), else None.
+#   _callbacks        a list of (callback, context) while PENDING; [] once done.
+#   _asyncio_future_blocking  True between "awaited by a Task" (__await__) and "the Task saw
+#                     it" (the Task resets it); never None (None means "not a future" to asyncio).
+#   _tb_logger        an armed _ExceptionLogger while an exception nobody looked at is set.
+#   (__dict__) _exception_tb   the exception's traceback as set_exception found it.
+#   (__dict__) _cancel_message the message given to cancel(), for the CancelledError raised later.
+#   (__dict__) _cancelled_exc  the CancelledError a Task's coroutine raised, re-raised as is.
+_FUTURE_SLOTS = ("_state", "_result", "_exception", "_loop", "_source_traceback", "_callbacks",
+                 "_asyncio_future_blocking", "_tb_logger")
 
-    Same API, states and errors as :class:`asyncio.Future`.
+
+class _FutureCore:
+    """The code of uvcffi's futures, shared by :class:`Future` and :class:`~uvcffi.Task`.
+
+    A mixin without state: each concrete class combines it with its asyncio base and declares
+    the slots (``_FUTURE_SLOTS``, and the Task's own). Only the fields are per class; every
+    method lives here once.
     """
 
-    # Class attributes are the defaults: a half-built Future still reprs and finalizes.
-    _state = _PENDING
-    _result: Any = None
-    _exception: Optional[BaseException] = None
-    _exception_tb: Any = None
-    _loop: Any = None
-    _source_traceback: Any = None
-    _cancel_message: Any = None
-    # The CancelledError raised by a Task's coroutine, re-raised as is by result()/exception().
-    _cancelled_exc: Optional[BaseException] = None
-    # Invariant: a list while PENDING (the callbacks to schedule when done); [] once done.
-    _callbacks: list = []
-    # True between "awaited by a Task" (set in __await__) and "the Task saw it" (reset by the
-    # Task). ``None`` would mean "not a future" to asyncio.isfuture().
-    _asyncio_future_blocking = False
-    # An armed _ExceptionLogger while an exception is set and nobody has looked at it; else None.
-    _tb_logger: Optional[_ExceptionLogger] = None
+    __slots__ = ()
 
-    def __init__(self, *, loop: Any = None) -> None:
-        if loop is None:
-            loop = asyncio.get_event_loop()
-        self._loop = loop
-        self._callbacks = []
-        # Set on the instance although the class has the same defaults: CPython's attribute
-        # fast paths only cover instance attributes, and these two are read before written.
+    # Defaults of the fields kept in __dict__ (see _FUTURE_SLOTS); as class attributes here
+    # they also shadow the C base's descriptors of the same names.
+    _exception_tb: Any = None
+    _cancel_message: Any = None
+    _cancelled_exc: Optional[BaseException] = None
+
+    def _setup(self, loop: Any) -> None:
+        # The initial value of every slot: the one place they are written for a new future
+        # (and its copy in Loop.create_future, which says why).
         self._state = _PENDING
+        self._result = None
         self._exception = None
-        if loop.get_debug():
-            self._source_traceback = extract_stack(sys._getframe(1))
+        self._loop = loop
+        self._source_traceback = None
+        self._callbacks = []
+        self._asyncio_future_blocking = False
+        self._tb_logger = None
 
     @property
     def _log_traceback(self) -> bool:
@@ -220,7 +259,7 @@ class Future:
     def _log_traceback(self, value: bool) -> None:
         if value:
             raise ValueError("_log_traceback can only be set to False")
-        self._defuse()
+        _defuse(self)
 
     def _defuse(self) -> None:
         # The exception was seen: nothing to report (breaks the Future <-> logger cycle).
@@ -292,8 +331,13 @@ class Future:
             exc = self._exception
             if exc is not None:
                 if self._tb_logger is not None:
-                    self._defuse()
-                raise exc.with_traceback(self._exception_tb)
+                    _defuse(self)
+                try:
+                    raise exc.with_traceback(self._exception_tb)
+                finally:
+                    # The traceback keeps this frame: without its locals, no cycle
+                    # exception -> frame -> Future -> exception (asyncio's C Future has no frame).
+                    exc = self = None  # noqa: F841
             return self._result
         if state is _CANCELLED:
             raise self._make_cancelled_error()
@@ -307,7 +351,7 @@ class Future:
         state = self._state
         if state is _FINISHED:
             if self._tb_logger is not None:
-                self._defuse()
+                _defuse(self)
             return self._exception
         if state is _CANCELLED:
             raise self._make_cancelled_error()
@@ -363,11 +407,11 @@ class Future:
         """
         if self._state is not _PENDING:
             if self._tb_logger is not None:
-                self._defuse()  # as asyncio: cancel() on a failed future counts as looking at it
+                _defuse(self)  # as asyncio: cancel() on a failed future counts as looking at it
             return False
         self._state = _CANCELLED
         self._cancel_message = msg
-        self._schedule_callbacks()
+        _schedule_callbacks(self)
         return True
 
     def set_result(self, result: Any) -> None:
@@ -377,7 +421,7 @@ class Future:
         self._result = result
         self._state = _FINISHED
         if self._callbacks:
-            self._schedule_callbacks()
+            _schedule_callbacks(self)
 
     def set_exception(self, exception: Any) -> None:
         """Mark the Future done with an exception (a class is instantiated).
@@ -400,7 +444,7 @@ class Future:
         self._exception_tb = exception.__traceback__
         self._state = _FINISHED
         self._tb_logger = _ExceptionLogger(self)
-        self._schedule_callbacks()
+        _schedule_callbacks(self)
 
     # -- awaiting --------------------------------------------------------------------------------
 
@@ -409,14 +453,65 @@ class Future:
         # sees ``_asyncio_future_blocking`` and resumes us when the Future is done.
         if self._state is _PENDING:
             self._asyncio_future_blocking = True
-            yield self
+            try:
+                yield self
+            except BaseException:  # thrown in by a Task that woke up with an exception
+                self = None  # noqa: F841 - as in result(): the traceback keeps this frame
+                raise
         if self._state is _FINISHED and self._exception is None:
             return self._result
         if self._state is _PENDING:
             raise RuntimeError("await wasn't used with future")
-        return self.result()
+        try:
+            return self.result()  # raises: the exception, or CancelledError
+        finally:
+            self = None  # noqa: F841 - as in result(): the traceback keeps this frame
 
     __iter__ = __await__  # for ``yield from future`` in generator-based coroutines
+
+
+# The methods the layer calls on its own futures, as plain functions: CPython 3.11 does not
+# specialize a method lookup on a subclass of the C Future (its instances' lazy __dict__), so
+# ``self._schedule_callbacks()`` would take the generic path on every completion; a module global
+# call does not. (3.12+ specializes both.)
+_setup = _FutureCore._setup
+_defuse = _FutureCore._defuse
+_schedule_callbacks = _FutureCore._schedule_callbacks
+
+
+if sys.implementation.name == "pypy":
+    # PyPy decides once, when a class is created, whether its instances get a finalizer: any
+    # __del__ in the MRO (asyncio's pure-Python Future has one, which does nothing for ours) puts
+    # every instance in the GC's finalizer queue, ~1.5 µs per future, and gather_1k_futures
+    # 2.4x slower. So Future is created over a stand-in of the same layout and asyncio.Future
+    # takes its place right after: the same MRO, isinstance holds, and no finalizer.
+    class _StandIn:
+        pass
+
+    _FutureBase: Any = _StandIn
+else:
+    _FutureBase = asyncio.Future
+
+
+class Future(_FutureCore, _FutureBase):
+    """An eventual result, awaitable by any asyncio Task; not thread-safe.
+
+    Same API, states and errors as :class:`asyncio.Future`, and an instance of it.
+    """
+
+    __slots__ = _FUTURE_SLOTS
+
+    def __init__(self, *, loop: Any = None) -> None:
+        if loop is None:
+            loop = asyncio.get_event_loop()
+        _setup(self, loop)
+        if loop.get_debug():
+            self._source_traceback = extract_stack(sys._getframe(1))
+
+
+if _FutureBase is not asyncio.Future:
+    Future.__bases__ = (_FutureCore, asyncio.Future)
+
 
 
 # -- chaining with concurrent.futures ------------------------------------------------------------

@@ -8,7 +8,9 @@ runs and the only place where a Task gives control back to the loop**: a bare ``
 start, waking up on an asyncio Future — funnels into that method (trio's ``_traps.py`` idea: one
 door between user code and the scheduler).
 
-Interoperability with asyncio is by registration, not by inheritance. Each Task registers itself
+A uvcffi Task is an ``asyncio.Task`` by class (``futures.py`` says how the base and our code
+agree), so ``isinstance`` checks in libraries hold. Its bookkeeping with asyncio is by
+registration: each Task registers itself
 with asyncio (``asyncio.tasks._register_task``) and wraps every step in ``_enter_task`` /
 ``_leave_task``, so ``asyncio.current_task()``, ``asyncio.all_tasks()``, ``asyncio.timeout()``,
 ``TaskGroup`` and libraries built on them see our tasks. We touch the loop through its public API
@@ -57,12 +59,17 @@ from typing import Any, Optional
 
 from .futures import (
     _FINISHED,
+    _FUTURE_SLOTS,
     _PENDING,
     CancelledError,
     Future,
     InvalidStateError,
     _chain,
+    _defuse,
+    _FutureCore,
     _get_loop,
+    _schedule_callbacks,
+    _setup,
     _StepHandle,
     extract_stack,
     isfuture,
@@ -141,6 +148,7 @@ except ImportError:  # pragma: no cover
 _copy_context = contextvars.copy_context
 _FOREIGN = object()  # getattr default: the loop is not a uvcffi loop
 _new_step_handle = _StepHandle.__new__
+_add_done_callback = _FutureCore.add_done_callback
 _CoroutineType = types.CoroutineType
 _LOOP_DEPRECATED = ("The loop argument is deprecated since Python 3.8, "
                     "and scheduled for removal in Python 3.10.")
@@ -217,7 +225,7 @@ def coroutine(func: Any) -> Any:
 # -- the Task ------------------------------------------------------------------------------------
 
 
-class Task(Future):
+class Task(_FutureCore, asyncio.Task):
     """A coroutine wrapped in a Future. Not thread-safe.
 
     The coroutine is scheduled at creation (or started right away with ``eager_start=True`` when
@@ -233,20 +241,22 @@ class Task(Future):
     #   3. running: _fut_waiter is None and the coroutine is executing inside _step().
     # 1 -> 2 when _fut_waiter completes (it schedules our callback); 2 -> 3 when the step runs;
     # 3 -> 1 or 2 (or done) when the coroutine yields (or returns/raises).
-    _fut_waiter: Any = None
-    _coro: Any = None
-    _context: Any = None
-    _name: Optional[str] = None  # made lazily by get_name(), as CPython 3.13 does
-    # A cancel() arrived while no future was there to cancel: throw CancelledError at next step.
-    _must_cancel = False
-    # cancel() increments it, uncancel() decrements it; reaching 0 clears _must_cancel (3.13).
-    _num_cancels_requested = 0
-    # False for a Task that never started (bad coroutine): nothing to report in __del__.
-    _log_destroy_pending = True
-    # The step as a Handle (uvcffi loops; set in __init__) and the (callback, context) entry a
-    # Future we wait on holds (made at the first wait); both cleared when the Task is done.
-    _wake: Any = None
-    _wake_entry: Any = None
+    #
+    # The Task's own fields (the Future's are in _FUTURE_SLOTS), all set in __init__:
+    #   _fut_waiter        the future waited on (state 1), else None.
+    #   _coro, _context    the coroutine and the context every step runs in.
+    #   _name              None until get_name() makes "Task-<n>" (lazily, as CPython 3.13).
+    #   _must_cancel       a cancel() arrived while no future was there to cancel: throw
+    #                      CancelledError at the next step.
+    #   _num_cancels_requested  cancel() increments it, uncancel() decrements it; reaching 0
+    #                      clears _must_cancel (3.13).
+    #   _log_destroy_pending  False for a Task that never started (bad coroutine): __del__ is quiet.
+    #   _wake              the step as a Handle (uvcffi loops), else None;
+    #   _wake_entry        the (callback, context) entry a future we wait on holds, made at the
+    #                      first wait; both cleared when the Task is done.
+    __slots__ = _FUTURE_SLOTS + ("_fut_waiter", "_coro", "_context", "_name", "_must_cancel",
+                                 "_num_cancels_requested", "_log_destroy_pending", "_wake",
+                                 "_wake_entry")
 
     def __init__(
         self,
@@ -259,20 +269,20 @@ class Task(Future):
     ) -> None:
         if loop is None:
             loop = asyncio.get_event_loop()
-        self._loop = loop
-        self._callbacks = []
-        # read before written (every step reads the last two): instance attributes, the fast
-        # path (see Future.__init__)
-        self._state = _PENDING
-        self._exception = None
+        _setup(self, loop)
         self._fut_waiter = None
         self._must_cancel = False
+        self._num_cancels_requested = 0
+        self._name = None
+        self._wake = self._wake_entry = None
+        self._coro = self._context = None
         ready = getattr(loop, "_step_ready", _FOREIGN)  # see below
         if loop.get_debug() if ready is _FOREIGN else loop._debug:
             self._source_traceback = extract_stack(sys._getframe(1))
         if coro.__class__ is not _CoroutineType and not iscoroutine(coro):
             self._log_destroy_pending = False
             raise TypeError(f"a coroutine was expected, got {coro!r}")
+        self._log_destroy_pending = True
         if name is not None:
             self._name = str(name)
         self._coro = coro
@@ -284,9 +294,7 @@ class Task(Future):
         # _step_ready is that queue (None: debug or closed, go through call_soon). Any other
         # loop: call_soon and add_done_callback with the bound _step.
         # (_wake_entry, the (callback, context) pair, is made at the first wait: many tasks never wait.)
-        if ready is _FOREIGN:
-            self._wake = None
-        else:  # its fields filled here (see futures._StepHandle): a constructor call costs more
+        if ready is not _FOREIGN:  # its fields filled here (see futures._StepHandle): a constructor call costs more
             wake = self._wake = _new_step_handle(_StepHandle)
             wake._context = context
             wake._loop = loop
@@ -311,7 +319,7 @@ class Task(Future):
             self._loop.call_exception_handler(context)
 
     def _repr_info(self) -> list:
-        info = Future._repr_info(self)
+        info = _FutureCore._repr_info(self)
         if self._num_cancels_requested and self._state is _PENDING:
             info[0] = "cancelling"
         info.insert(1, f"name={self.get_name()!r}")
@@ -410,7 +418,7 @@ class Task(Future):
         """
         if self._state is not _PENDING:
             if self._tb_logger is not None:
-                self._defuse()
+                _defuse(self)
             return False
         self._num_cancels_requested += 1
         waiter = self._fut_waiter
@@ -478,10 +486,12 @@ class Task(Future):
         try:
             future.result()
         except BaseException as exc:
+            future = None  # the exception's traceback keeps this frame: no cycle through it
             self._step(exc)
         else:
             self._step()
-        self = None  # noqa: F841 - break the frame <-> task cycle of a stored traceback
+        finally:
+            self = future = None  # noqa: F841 - break the frame <-> task cycle of a stored traceback
 
     def _step(self, exc: Any = None) -> None:
         # THE ONLY PLACE where the coroutine runs and where the Task hands control to the loop.
@@ -509,23 +519,23 @@ class Task(Future):
             self._wake = self._wake_entry = None
             if self._must_cancel:  # cancelled while returning: the cancellation wins
                 self._must_cancel = False
-                Future.cancel(self, msg=self._cancel_message)
+                _FutureCore.cancel(self, msg=self._cancel_message)
             else:
                 self._result = stop.value
                 self._state = _FINISHED
                 if self._callbacks:
-                    self._schedule_callbacks()
+                    _schedule_callbacks(self)
         except CancelledError as cancelled:
             self._wake = self._wake_entry = None
             self._cancelled_exc = cancelled  # result() re-raises it: the traceback chain survives
-            Future.cancel(self)
+            _FutureCore.cancel(self)
         except (KeyboardInterrupt, SystemExit) as fatal:
             self._wake = self._wake_entry = None
-            Future.set_exception(self, fatal)
+            _FutureCore.set_exception(self, fatal)
             raise
         except BaseException as error:
             self._wake = self._wake_entry = None
-            Future.set_exception(self, error)
+            _FutureCore.set_exception(self, error)
         else:
             if result is None:  # bare yield (sleep(0)): run again on the next loop iteration
                 wake = self._wake
@@ -535,7 +545,7 @@ class Task(Future):
                 else:
                     loop.call_soon(self._step, context=self._context)
             elif (
-                isinstance(result, Future)
+                isinstance(result, _FutureCore)
                 and result._asyncio_future_blocking
                 and result._loop is loop
                 and result is not self
@@ -556,7 +566,9 @@ class Task(Future):
                 self._wait_foreign(result)
         finally:
             _leave_task(loop, self)
-            self = None  # noqa: F841 - break the frame <-> task cycle of a stored traceback
+            # A raised exception's traceback keeps this frame: drop what would close a cycle
+            # through it (the Task, the exception thrown in, which may be the one stored).
+            self = exc = None  # noqa: F841
 
     def _wait_foreign(self, result: Any) -> None:
         # Part of _step: the coroutine yielded something other than None or one of our pending
@@ -716,12 +728,12 @@ def _cancelled_error(fut: Any) -> BaseException:
 class _GatheringFuture(Future):
     """The outer future of gather(): cancelling it cancels the children instead."""
 
-    _children: list = []
-    _cancel_requested = False
+    __slots__ = ("_children", "_cancel_requested")
 
     def __init__(self, children: list, *, loop: Any) -> None:
         Future.__init__(self, loop=loop)
         self._children = children
+        self._cancel_requested = False  # a cancel() reached a child: end cancelled
 
     def cancel(self, msg: Any = None) -> bool:
         if self._state is not _PENDING:
@@ -766,7 +778,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
             return
         # Ours and done with a result: read directly (the common case, no future-protocol calls).
         if not return_exceptions and not (
-                isinstance(fut, Future) and fut._state is _FINISHED and fut._exception is None):
+                isinstance(fut, _FutureCore) and fut._state is _FINISHED and fut._exception is None):
             if fut.cancelled():
                 outer.set_exception(_cancelled_error(fut))
                 return
@@ -777,7 +789,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
         if nfinished == nchildren:
             results = []
             for child in children:
-                if isinstance(child, Future) and child._state is _FINISHED \
+                if isinstance(child, _FutureCore) and child._state is _FINISHED \
                         and child._exception is None:
                     res = child._result
                 elif child.cancelled():
@@ -798,7 +810,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
     for arg in aws:
         fut = seen.get(arg) if arg.__hash__ is not None else None
         if fut is None:
-            if isinstance(arg, Future) and (fut_loop is None or arg._loop is fut_loop):
+            if isinstance(arg, _FutureCore) and (fut_loop is None or arg._loop is fut_loop):
                 fut = arg  # one of ours: what ensure_future would return, without its checks
             else:
                 fut = ensure_future(arg, loop=fut_loop)
@@ -809,7 +821,12 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
             nchildren += 1
             if arg.__hash__ is not None:
                 seen[arg] = fut
-            if fut._state is not _PENDING if isinstance(fut, Future) else fut.done():
+            if isinstance(fut, _FutureCore):  # ours: no method lookup (see futures._setup)
+                if fut._state is not _PENDING:
+                    done_children.append(fut)
+                else:
+                    _add_done_callback(fut, on_child_done)
+            elif fut.done():
                 done_children.append(fut)
             else:
                 fut.add_done_callback(on_child_done)
