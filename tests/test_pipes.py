@@ -614,3 +614,52 @@ def test_loop_close_with_open_pipe_transports(loop_factory, fds):
     assert not reader.done.done() and not writer.done.done()
     rpipe.close()
     wpipe.close()
+
+
+# ----------------------------------------------------------------------------- repr
+def _states(transport) -> list:
+    """The repr's words after the class name, the fd left out."""
+    words = repr(transport).strip("<>").split()[1:]
+    return [w for w in words if not w.startswith("fd=")]
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_pipe_transport_repr_states(loop_factory, fds):
+    """asyncio's pipe reprs: polling/idle (and bufsize on the write side) while the loop runs,
+    "closed" twice once the transport is gone, "open" once the loop closed under an open pipe
+    (CPython's test_unclosed_pipe_transport)."""
+    lp = loop_factory()
+    r, w = fds.pipe()
+    r2, w2 = fds.pipe()
+    rpipe, wpipe = fds.rfile(r), fds.wfile(w)
+    reader, writer = Reader(lp), Writer(lp)
+
+    async def main():
+        rt, _ = await lp.connect_read_pipe(lambda: reader, rpipe)
+        wt, _ = await lp.connect_write_pipe(lambda: writer, wpipe)
+        assert _states(rt) == ["polling"]
+        rt.pause_reading()
+        assert _states(rt) == ["idle"]
+        rt.resume_reading()
+        assert _states(rt) == ["polling"]
+        assert _states(wt) == ["idle", "bufsize=0"]
+        fill(wt)
+        assert _states(wt) == ["polling", f"bufsize={wt.get_write_buffer_size()}"]
+        # another pair, closed by the test
+        creader, cwriter = Reader(lp), Writer(lp)
+        crt, _ = await lp.connect_read_pipe(lambda: creader, fds.rfile(r2))
+        cwt, _ = await lp.connect_write_pipe(lambda: cwriter, fds.wfile(w2))
+        crt.close()
+        cwt.close()
+        await asyncio.wait_for(creader.done, T)
+        await asyncio.wait_for(cwriter.done, T)
+        assert _states(crt) == ["closed", "closed"]
+        assert _states(cwt) == ["closed", "closed"]
+        return rt, wt
+
+    rt, wt = lp.run_until_complete(main())
+    lp.close()
+    assert _states(rt) == ["open"]
+    assert _states(wt) == ["open"]
+    rpipe.close()
+    wpipe.close()

@@ -300,6 +300,57 @@ def test_close_kills_running_child(loop):
     run(loop, main())
 
 
+def test_close_kills_through_the_extra_info_popen(loop, loop_name):
+    """close() on a running child calls kill() on the object get_extra_info('subprocess')
+    returns, as asyncio does: a wrapper put on it sees the call (CPython's
+    test_close_kill_running)."""
+    async def main():
+        tr, pr = await loop.subprocess_exec(Recorder, SLEEP, "30")
+        proc = tr.get_extra_info("subprocess")
+        if proc is None and loop_name == "uvcffi-uv_spawn":
+            tr.close()
+            await pr.lost
+            pytest.skip("uv_spawn path: no Popen to hand out")
+        calls = []
+        orig_kill = proc.kill
+
+        def kill():
+            calls.append("kill")
+            orig_kill()
+
+        proc.kill = kill
+        assert tr.get_returncode() is None
+        tr.close()
+        assert await pr.lost is None
+        assert calls == ["kill"]
+        assert tr.get_returncode() == -signal.SIGKILL
+
+    run(loop, main())
+
+
+def test_close_does_not_kill_an_exited_child(loop, loop_name):
+    """A child that exited (reaped by the test through the Popen, the transport not told yet):
+    close() does not call kill() on it, as asyncio's (CPython's test_close_dont_kill_finished)."""
+    async def main():
+        tr, pr = await loop.subprocess_exec(Recorder, SLEEP, "30")
+        proc = tr.get_extra_info("subprocess")
+        if proc is None and loop_name == "uvcffi-uv_spawn":
+            tr.close()
+            await pr.lost
+            pytest.skip("uv_spawn path: no Popen to hand out")
+        proc.kill()
+        proc.wait()
+        calls = []
+        proc.kill = lambda: calls.append("kill")
+        assert tr.get_returncode() is None
+        tr.close()
+        assert calls == []
+
+    run(loop, main())
+    for _ in range(5):  # let the transport see the exit
+        loop.run_until_complete(asyncio.sleep(0))
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(universal_newlines=True), dict(shell=True), dict(bufsize=1), dict(text=True),
     dict(encoding="utf-8"), dict(errors="strict"),

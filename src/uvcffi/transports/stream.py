@@ -1050,6 +1050,27 @@ class _PipeMixin(_Base):
     _quiet_errnos: Optional[tuple] = None
     _unpollable: Optional[OSError] = None  # why epoll cannot watch this descriptor, if it cannot
 
+    def __repr__(self) -> str:
+        # asyncio's pipe reprs: "closed"/"closing", the fd, then the watch state while the
+        # loop runs ("polling"/"idle", and the write side's bufsize), "open" once the loop is
+        # closed with the pipe still open, "closed" when the pipe is gone.
+        info = [self.__class__.__name__]
+        if self._handle is None:
+            info.append("closed")
+        elif self._closing:
+            info.append("closing")
+        info.append(f"fd={self._fd}")
+        if self._handle is None:
+            info.append("closed")
+        elif self._loop is None or self._loop.is_closed():
+            info.append("open")
+        else:
+            info.extend(self._watch_state())
+        return "<{}>".format(" ".join(info))
+
+    def _watch_state(self) -> list:  # overridden by each side
+        return []
+
     def _fatal_error(self, exc, message="Fatal error on pipe transport") -> None:
         if isinstance(exc, OSError) and (self._quiet_errnos is None or exc.errno in self._quiet_errnos):
             if self._loop.get_debug():
@@ -1114,6 +1135,9 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
         return self
 
     _quiet_errnos = (errno.EIO,)  # a pty whose other side closed: the end, not an error
+
+    def _watch_state(self) -> list:
+        return ["polling" if self.is_reading() else "idle"]
 
     def _data_received_failed(self, exc) -> None:
         # asyncio's read pipe calls data_received from its reader callback unguarded: the error
@@ -1232,6 +1256,10 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
             self._conn_lost += 1
             return
         super()._write_slow(data)
+
+    def _watch_state(self) -> list:
+        size = self.get_write_buffer_size()
+        return ["polling" if size else "idle", f"bufsize={size}"]
 
     def can_write_eof(self) -> bool:
         return True

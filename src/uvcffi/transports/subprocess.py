@@ -297,7 +297,17 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if child is not None and self._returncode is None:
             if self._loop is not None and self._loop.get_debug():
                 logger.warning("Close running child process: kill %r", self)
-            child.kill(signal.SIGKILL)
+            popen = self._extra.get("subprocess")
+            if popen is None:
+                child.kill(signal.SIGKILL)
+            elif popen.poll() is None:
+                # through the object get_extra_info('subprocess') hands out, as asyncio's
+                # close() does: a wrapper put on its kill() sees the call; not at all once
+                # the child has exited, even if its exit was not delivered yet
+                try:
+                    popen.kill()
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def __del__(self, _warn=warnings.warn) -> None:
         if not self._closed and self._loop is not None:
