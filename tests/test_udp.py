@@ -766,3 +766,38 @@ def test_negative_max_size_is_refused(loop):
         await close(st)
 
     loop.run_until_complete(main())
+
+
+@pytest.mark.parametrize("family", ["inet", "unix"])
+def test_callbacks_ready_before_the_poll_run_before_the_datagram(loop, family, tmp_path):
+    """A datagram that is waiting when a turn polls reaches datagram_received after the
+    callbacks that were ready before that poll, as asyncio orders them: a future created by
+    such a callback exists when the datagram arrives (CPython's 3.13
+    test_datagram_send_to_non_listening_address)."""
+    order = []
+
+    class P(Recorder):
+        def datagram_received(self, data, addr):
+            order.append(data)
+            super().datagram_received(data, addr)
+
+    async def setup():
+        if family == "inet":
+            rt, rp = await loop.create_datagram_endpoint(P, local_addr=("127.0.0.1", 0))
+            st, _ = await loop.create_datagram_endpoint(Recorder, local_addr=("127.0.0.1", 0))
+        else:
+            rt, rp = await loop.create_datagram_endpoint(
+                P, local_addr=str(tmp_path / "r"), family=socket.AF_UNIX)
+            st, _ = await loop.create_datagram_endpoint(
+                Recorder, local_addr=str(tmp_path / "s"), family=socket.AF_UNIX)
+        return rt, rp, st
+
+    rt, rp, st = loop.run_until_complete(setup())
+    addr = rt.get_extra_info("sockname")
+    for i in range(3):
+        st.sendto(b"d%d" % i, addr)  # nothing queued: sent now, waiting in rt's socket
+        loop.call_soon(order.append, "soon%d" % i)
+        data, _ = loop.run_until_complete(wait(rp.datagrams.get()))
+        assert data == b"d%d" % i
+    assert order == ["soon0", b"d0", "soon1", b"d1", "soon2", b"d2"]
+    loop.run_until_complete(close(rt, st))

@@ -315,7 +315,17 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         addr = self._addrs.get(raw)
         if addr is None:
             addr = self._sender(raw)
+        if self._loop._ready:
+            # Callbacks were ready before this turn's poll: asyncio runs them before the I/O
+            # callbacks of the poll (a future created there must exist when the datagram
+            # arrives). The bytes are a copy, the context is the reader's own.
+            self._loop.call_soon(self._deliver_datagram, arena[a:b], addr, context=self._read_ctx)
+            return
         self._protocol.datagram_received(arena[a:b], addr)
+
+    def _deliver_datagram(self, data: bytes, addr) -> None:
+        if not self._closing:
+            self._protocol.datagram_received(data, addr)
 
     def _on_status(self, status: int) -> None:
         """A failed ``recvfrom`` of C's batched reads: ``-status`` is its errno."""
@@ -363,6 +373,9 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         except BaseException as exc:
             self._fatal_error(exc, "Fatal read error on datagram transport")
         else:
+            if self._loop._ready:  # as in _on_batched_read: earlier callbacks first
+                self._loop.call_soon(self._deliver_datagram, data, addr, context=self._read_ctx)
+                return
             self._protocol.datagram_received(data, addr)
 
     def _send_ready(self) -> None:
