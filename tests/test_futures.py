@@ -101,11 +101,45 @@ def test_set_exception(impl, loop):
         f.set_result(1)
 
 
-def test_set_exception_stopiteration(uv_impl, loop):
-    f = uv_impl.Future(loop=loop)
-    f.set_exception(StopIteration(1))
-    exc = f.exception()
-    assert isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration)
+def test_set_exception_stopiteration(impl, loop):
+    # The interpreter's asyncio: 3.13 stores a RuntimeError caused by it, before TypeError.
+    f = impl.Future(loop=loop)
+    if sys.version_info >= (3, 13):
+        f.set_exception(StopIteration(1))
+        exc = f.exception()
+        assert isinstance(exc, RuntimeError) and isinstance(exc.__cause__, StopIteration)
+    else:
+        with pytest.raises(TypeError, match="StopIteration"):
+            f.set_exception(StopIteration)
+        assert not f.done()
+        class MyStop(StopIteration):
+            pass
+        f.set_exception(MyStop())  # only StopIteration itself is refused
+        assert isinstance(f.exception(), MyStop)
+
+
+def test_uninitialized_future(impl, loop):
+    # A Future whose __init__ never ran answers as asyncio's: pending, not initialized.
+    def bare():
+        return impl.Future.__new__(impl.Future)
+    for query in ("result", "exception"):
+        with pytest.raises(asyncio.InvalidStateError):
+            getattr(bare(), query)()
+    f = bare()
+    assert not f.done() and not f.cancelled()
+    with pytest.raises((RuntimeError, AttributeError)):
+        bare().set_result(None)
+    with pytest.raises((RuntimeError, AttributeError)):
+        bare().cancel()
+    with pytest.raises((RuntimeError, AttributeError)):
+        bare().add_done_callback(lambda f: None)
+
+    class MyFut(impl.Future):
+        def __init__(self, *args, **kwargs):
+            pass  # no super().__init__()
+
+    with pytest.raises(RuntimeError, match="Future object is not initialized."):
+        MyFut(loop=loop).get_loop()
 
 
 def test_cancel_with_message(impl, loop):

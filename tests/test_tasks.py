@@ -226,15 +226,19 @@ def test_uncancel_to_zero_drops_pending_cancel(uv_impl, loop):
     loop.run_until_complete(main())
 
 
-def test_cancelled_result_reraises_original(uv_impl, loop):
+def test_cancelled_result_reraises_original(impl, loop):
+    # 3.11+: the coroutine's own CancelledError; 3.9/3.10: a new one with it as __context__.
     async def child():
         raise asyncio.CancelledError("inner")
 
     async def main():
-        t = uv_impl.create_task(child())
+        t = impl.create_task(child())
         with pytest.raises(asyncio.CancelledError) as ei:
             await t
-        assert ei.value.args == ("inner",)
+        if sys.version_info >= (3, 11):
+            assert ei.value.args == ("inner",)
+        else:
+            assert ei.value.args == () and ei.value.__context__.args == ("inner",)
         assert t.cancelled()
 
     loop.run_until_complete(main())
@@ -391,6 +395,61 @@ def test_gather_first_exception_others_continue(impl, loop):
         assert await slow == "slow"
 
     loop.run_until_complete(main())
+
+
+def _context_chain(exc):
+    """(type, args) of ``exc`` and of each exception in its ``__context__`` chain."""
+    chain = []
+    while exc is not None:
+        chain.append((type(exc), exc.args))
+        exc = exc.__context__
+    return chain
+
+
+def test_cancel_message_through_result(impl, loop):
+    # 3.11+: result() of a Task its coroutine cancelled re-raises the coroutine's own error
+    # (the message kept); 3.9/3.10: a new CancelledError (no message) with it as __context__.
+    seen = {}
+
+    async def child():
+        await impl.sleep(3600)
+
+    async def main():
+        t = impl.create_task(child())
+        await impl.sleep(0)
+        t.cancel("my message")
+        await impl.wait([t])
+        try:
+            t.result()
+        except asyncio.CancelledError as e:
+            seen["chain"] = _context_chain(e)
+
+    loop.run_until_complete(main())
+    C = asyncio.CancelledError
+    if sys.version_info >= (3, 11):
+        assert seen["chain"] == [(C, ("my message",))]
+    else:
+        assert seen["chain"] == [(C, ()), (C, ("my message",))]
+
+
+def test_gather_cancel_message_reaches_the_awaiting_task(impl, loop):
+    # The cancelled gather raises the child's CancelledError, message kept, even with
+    # return_exceptions (whose result list would otherwise consume it).
+    async def waiter():
+        await impl.gather(impl.sleep(3600), return_exceptions=True)
+
+    async def main():
+        t = impl.create_task(waiter())
+        await impl.sleep(0)
+        await impl.sleep(0)
+        t.cancel("my message")
+        await t
+
+    with pytest.raises(asyncio.CancelledError) as ei:
+        loop.run_until_complete(main())
+    if sys.version_info >= (3, 11):
+        assert ei.value.args == ("my message",)
+    assert _context_chain(ei.value)[-1] == (asyncio.CancelledError, ("my message",))
 
 
 def test_gather_return_exceptions(impl, loop):
@@ -679,6 +738,45 @@ def test_as_completed_async_iteration(uv_impl, loop):
     loop.run_until_complete(main())
 
 
+def test_as_completed_is_lazy_before_313(impl, loop):
+    # Before 3.13 asyncio's as_completed is a generator: no argument check and no loop lookup
+    # until the first next(); 3.13 checks at the call.
+    async def coro():
+        return 1
+
+    fut = loop.create_future()
+    if sys.version_info >= (3, 13):
+        with pytest.raises(TypeError):
+            impl.as_completed(fut)
+    else:
+        it = impl.as_completed(fut)  # no error yet
+        with pytest.raises(TypeError, match="expect an iterable of futures"):
+            next(iter(it))
+        c = coro()
+        it = impl.as_completed([c])  # no loop needed yet
+        asyncio.set_event_loop(None)
+        try:
+            with pytest.raises(RuntimeError, match="no current event loop"):
+                list(it)
+        finally:
+            asyncio.set_event_loop(loop)
+            c.close()
+
+
+def test_wait_accepts_a_generator_since_312(impl, loop):
+    # 3.12+: iscoroutine() is false for a generator, so wait() takes one as an iterable.
+    async def main():
+        tasks = (impl.create_task(impl.sleep(0, i)) for i in range(3))
+        if sys.version_info >= (3, 12):
+            done, pending = await impl.wait(tasks)
+            assert len(done) == 3 and not pending
+        else:
+            with pytest.raises(TypeError):
+                await impl.wait(tasks)
+
+    loop.run_until_complete(main())
+
+
 def test_as_completed_rejects_single_awaitable(impl, loop):
     async def main():
         t = impl.create_task(impl.sleep(0))
@@ -823,12 +921,24 @@ def test_iscoroutine_and_function(impl):
     assert not impl.iscoroutine(42) and not impl.iscoroutinefunction(gen)
 
 
-def test_iscoroutine_generator_based(uv_impl):
+def test_iscoroutine_generator(impl):
+    # A plain generator is a coroutine to asyncio before 3.12, not from 3.12 on.
     def gen():
         yield
 
     g = gen()
-    assert uv_impl.iscoroutine(g)  # the spec: true for generator-based coroutines
+    assert impl.iscoroutine(g) is (sys.version_info < (3, 12))
+
+
+def test_iscoroutine_generator_based(uv_impl):
+    # The spec's deprecated @coroutine: its generators stay coroutines on every Python.
+    with pytest.warns(DeprecationWarning):
+        @ut.coroutine
+        def gen():
+            yield
+
+    g = gen()
+    assert uv_impl.iscoroutine(g)
 
 
 def test_coroutine_decorator(uv_impl, loop):

@@ -60,9 +60,10 @@ exception is retrieved; an unretrieved one is reported when the garbage collecto
 collector as well). ``_log_traceback`` stays readable and settable to False, as asyncio's
 ``_PyFuture`` has it (``asyncio.subprocess`` writes it on our futures).
 
-Cancellation follows CPython 3.13: ``cancel(msg)`` keeps the message for the ``CancelledError``
-that ``result()`` raises, and a Task that ended because its coroutine raised ``CancelledError``
-re-raises that very exception (``_cancelled_exc``), so the traceback chain is kept.
+Cancellation: ``cancel(msg)`` keeps the message for the ``CancelledError`` that ``result()``
+raises, and a Task that ended because its coroutine raised ``CancelledError`` re-raises that very
+exception (``_cancelled_exc``), so the traceback chain is kept (3.11+; on 3.9/3.10 a new
+``CancelledError(msg)`` is raised with that one as its ``__context__``, as their asyncio does).
 
 Prior art: asyncio's ``futures.py`` (the state machine and its errors), its ``_asynciomodule.c``
 (the "finish ``__await__`` without a call" shortcut), trio's ``Outcome`` (state stored once).
@@ -106,6 +107,14 @@ _CANCELLED = "CANCELLED"
 _FINISHED = "FINISHED"
 
 _copy_context = contextvars.copy_context
+
+# Where asyncio changed between versions, the running interpreter's asyncio is followed:
+# - 3.11: a Task cancelled by its coroutine's CancelledError re-raises
+#   that very error; before, a new CancelledError(msg) is made with it as __context__.
+_REUSE_CANCELLED_EXC = sys.version_info >= (3, 11)
+# - 3.13: set_exception(StopIteration) stores a RuntimeError caused by it; before,
+#   it raises TypeError (exactly StopIteration, not its subclasses).
+_WRAP_STOPITERATION = sys.version_info >= (3, 13)
 
 
 class _StepHandle(asyncio.events.Handle):
@@ -298,27 +307,51 @@ class _FutureCore:
 
     # -- state queries ---------------------------------------------------------------------------
 
+    # A future whose __init__ never ran (``cls.__new__(cls)``, a subclass that skips
+    # ``super().__init__()``) has its slots unset: reading one raises AttributeError. The queries
+    # that asyncio answers on such a future answer the same here (pending; "Future object is not
+    # initialized."), by catching that error: a ``try`` costs nothing on the normal path (3.11+
+    # zero-cost exceptions; a block setup before), whereas class defaults or a ``__new__`` cannot
+    # coexist with slots / would cost every new future a call.
+
     def get_loop(self) -> Any:
-        """Return the event loop the Future is bound to."""
-        return self._loop
+        """Return the event loop the Future is bound to.
+
+        RuntimeError if the Future's ``__init__`` never ran.
+        """
+        try:
+            return self._loop
+        except AttributeError:
+            raise RuntimeError("Future object is not initialized.") from None
 
     def done(self) -> bool:
         """True once the Future has a result, an exception, or was cancelled."""
-        return self._state is not _PENDING
+        try:
+            return self._state is not _PENDING
+        except AttributeError:  # never initialized: pending, as asyncio's
+            return False
 
     def cancelled(self) -> bool:
         """True if the Future was cancelled."""
-        return self._state is _CANCELLED
+        try:
+            return self._state is _CANCELLED
+        except AttributeError:  # never initialized: pending, as asyncio's
+            return False
 
     def _make_cancelled_error(self) -> BaseException:
         """The CancelledError to raise for a cancelled Future (consumes ``_cancelled_exc``)."""
         exc = self._cancelled_exc
         if exc is not None:
             self._cancelled_exc = None
-            return exc
+            if _REUSE_CANCELLED_EXC:
+                return exc
         if self._cancel_message is None:
-            return CancelledError()
-        return CancelledError(self._cancel_message)
+            new_exc = CancelledError()
+        else:
+            new_exc = CancelledError(self._cancel_message)
+        if exc is not None:  # < 3.11: a new error, the coroutine's one as its context
+            new_exc.__context__ = exc
+        return new_exc
 
     def result(self) -> Any:
         """Return the result.
@@ -326,7 +359,10 @@ class _FutureCore:
         Raises the Future's exception if one was set, ``CancelledError`` if it was cancelled
         (carrying the message given to ``cancel()``), ``InvalidStateError`` if not done yet.
         """
-        state = self._state
+        try:
+            state = self._state
+        except AttributeError:  # never initialized (see get_loop): pending, as asyncio's
+            state = _PENDING
         if state is _FINISHED:
             exc = self._exception
             if exc is not None:
@@ -348,7 +384,10 @@ class _FutureCore:
 
         Raises ``CancelledError`` if the Future was cancelled, ``InvalidStateError`` if not done.
         """
-        state = self._state
+        try:
+            state = self._state
+        except AttributeError:  # never initialized (see get_loop): pending, as asyncio's
+            state = _PENDING
         if state is _FINISHED:
             if self._tb_logger is not None:
                 _defuse(self)
@@ -426,14 +465,20 @@ class _FutureCore:
     def set_exception(self, exception: Any) -> None:
         """Mark the Future done with an exception (a class is instantiated).
 
-        ``InvalidStateError`` if already done; ``StopIteration`` is replaced by a RuntimeError
-        (it cannot travel through generators), as asyncio does since 3.12.
+        ``InvalidStateError`` if already done. ``StopIteration`` cannot travel through
+        generators: it is replaced by a RuntimeError (its cause) from Python 3.13 on, and refused
+        with TypeError before, as the running interpreter's asyncio does.
         """
         if self._state is not _PENDING:
             raise InvalidStateError(f"{self._state}: {self!r}")
         if isinstance(exception, type):
             exception = exception()
-        if isinstance(exception, StopIteration):
+        if not _WRAP_STOPITERATION:
+            if type(exception) is StopIteration:
+                raise TypeError(
+                    "StopIteration interacts badly with generators and cannot be raised into a Future"
+                )
+        elif isinstance(exception, StopIteration):
             new_exc = RuntimeError(
                 "StopIteration interacts badly with generators and cannot be raised into a Future"
             )
@@ -601,7 +646,9 @@ def wrap_future(future: Any, *, loop: Any = None) -> Any:
     if not isinstance(future, concurrent.futures.Future):
         raise TypeError(f"concurrent.futures.Future is expected, got {future!r}")
     if loop is None:
-        loop = asyncio.get_event_loop()
+        # asyncio.get_event_loop, looked up where asyncio's wrap_future finds it (CPython 3.9's
+        # test_wrap_future_use_global_loop patches it there).
+        loop = asyncio.futures.events.get_event_loop()
     new_future = loop.create_future()
     _chain(future, new_future)
     return new_future

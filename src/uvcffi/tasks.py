@@ -169,19 +169,33 @@ def _get_loop_any() -> Any:
 # -- coroutine introspection ---------------------------------------------------------------------
 
 _is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None) or object()
-# Generators count: the spec's iscoroutine() is true for generator-based coroutines.
-_COROUTINE_TYPES = (types.CoroutineType, types.GeneratorType, collections.abc.Coroutine)
+# Generators: until 3.11 asyncio's iscoroutine() is true for every generator (generator-based
+# coroutines); from 3.12 (the @coroutine decorator gone) for none. We follow the interpreter,
+# and from 3.12 still accept the generators that :func:`coroutine` (types.coroutine) marked,
+# so the deprecated decorator of the spec keeps working.
+_GENERATORS_ARE_COROUTINES = sys.version_info < (3, 12)
+if _GENERATORS_ARE_COROUTINES:
+    _COROUTINE_TYPES: tuple = (types.CoroutineType, types.GeneratorType, collections.abc.Coroutine)
+else:
+    _COROUTINE_TYPES = (types.CoroutineType, collections.abc.Coroutine)
+_CO_ITERABLE_COROUTINE = inspect.CO_ITERABLE_COROUTINE
 _coroutine_types_seen: set = set()
 
 
 def iscoroutine(obj: Any) -> bool:
-    """True if ``obj`` is a coroutine object, generator-based coroutines included."""
+    """True if ``obj`` is a coroutine object.
+
+    Generators count as asyncio's of the running Python counts them: all of them before 3.12;
+    from 3.12 only those of a :func:`coroutine`-decorated function.
+    """
     if type(obj) in _coroutine_types_seen:
         return True
     if isinstance(obj, _COROUTINE_TYPES):
         if len(_coroutine_types_seen) < 100:  # bounded: types can be created dynamically
             _coroutine_types_seen.add(type(obj))
         return True
+    if type(obj) is types.GeneratorType:  # 3.12+ only (before, in _COROUTINE_TYPES)
+        return bool(obj.gi_code.co_flags & _CO_ITERABLE_COROUTINE)
     return False
 
 
@@ -793,7 +807,10 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
                         and child._exception is None:
                     res = child._result
                 elif child.cancelled():
-                    res = _cancelled_error(child)
+                    # A new error from the message, as asyncio: result() would consume the
+                    # child's own CancelledError, which the cancelled outer raises below.
+                    msg = getattr(child, "_cancel_message", None)
+                    res = CancelledError("" if msg is None else msg)
                 else:
                     res = child.exception()
                     if res is None:
@@ -1015,6 +1032,11 @@ async def _wait(fs: set, timeout: Optional[float], return_when: str, loop: Any) 
     return done, pending
 
 
+# 3.13 made as_completed() an object that checks its argument and wraps the awaitables at the
+# call; before, a generator function did all of that at the first next().
+_AS_COMPLETED_EAGER = sys.version_info >= (3, 13)
+
+
 class _AsCompleted:
     """What as_completed() returns: an iterator of coroutines and an async iterator of futures."""
 
@@ -1023,6 +1045,23 @@ class _AsCompleted:
         self._done: deque = deque()  # finished futures in completion order; None = timed out
         self._getters: list = []  # futures of the coroutines waiting for _done to fill
         self._timer = None
+        self._todo: set = set()
+        self._todo_left = 0
+        # Before 3.13 asyncio's as_completed() is a generator: nothing (argument check, loop
+        # lookup, wrapping in tasks) happens until the first next(). _lazy holds the arguments
+        # until then; None once started.
+        self._lazy: Any = (aws, timeout)
+        if _AS_COMPLETED_EAGER:
+            self._start()
+
+    def _start(self) -> None:
+        aws, timeout = self._lazy
+        self._lazy = None
+        if not _AS_COMPLETED_EAGER and (isfuture(aws) or iscoroutine(aws)):
+            raise TypeError(f"expect an iterable of futures, not {type(aws).__name__}")
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = _get_loop_any()
         todo = {ensure_future(aw, loop=loop) for aw in set(aws)}
         for f in todo:
             f.add_done_callback(self._on_done)
@@ -1039,6 +1078,8 @@ class _AsCompleted:
 
     def __next__(self) -> Any:
         """A coroutine returning (or raising) the outcome of the next future to finish."""
+        if self._lazy is not None:
+            self._start()
         if not self._todo_left:
             raise StopIteration
         self._todo_left -= 1
@@ -1046,6 +1087,8 @@ class _AsCompleted:
 
     async def __anext__(self) -> Any:
         """The next future to finish (the awaitable given, if it was a future)."""
+        if self._lazy is not None:
+            self._start()
         if not self._todo_left:
             raise StopAsyncIteration
         self._todo_left -= 1
@@ -1092,10 +1135,10 @@ def as_completed(aws: Any, *, loop: Any = None, timeout: Optional[float] = None)
     futures). Awaiting past ``timeout`` raises TimeoutError.
     """
     if loop is not None:
-        _warn_loop()
-    if inspect.isawaitable(aws):
+        _warn_loop()  # and used, as asyncio 3.9 does
+    if _AS_COMPLETED_EAGER and inspect.isawaitable(aws):
         raise TypeError(f"expects an iterable of awaitables, not {type(aws).__name__}")
-    return _AsCompleted(aws, timeout, _get_loop_any())
+    return _AsCompleted(aws, timeout, loop)
 
 
 # -- threads -------------------------------------------------------------------------------------
