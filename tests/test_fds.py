@@ -261,6 +261,9 @@ def _fail_once(monkeypatch, module, name):
     (sys, "set_asyncgen_hooks"),
 ], ids=["set_wakeup_fd", "set_asyncgen_hooks"])
 def test_failure_while_starting_a_run_leaves_the_loop_runnable(loop, monkeypatch, module, name):
+    if (name == "set_asyncgen_hooks" and sys.version_info < (3, 10)
+            and isinstance(loop, asyncio.BaseEventLoop)):
+        pytest.skip("asyncio 3.9 installs the hooks before its try: it stays marked running")
     calls = _fail_once(monkeypatch, module, name)
     old_hooks = sys.get_asyncgen_hooks()
     loop.call_soon(loop.stop)
