@@ -66,6 +66,10 @@ from .futures import (
     InvalidStateError,
     _chain,
     _defuse,
+    _deferral,
+    _deferred_reports,
+    _ExceptionLogger,
+    _install_deferral,
     _FutureCore,
     _get_loop,
     _schedule_callbacks,
@@ -326,11 +330,21 @@ class Task(_FutureCore, asyncio.Task):
             _register_task(self)
 
     def __del__(self) -> None:
-        if self._state is _PENDING and self._log_destroy_pending:
-            context = {"task": self, "message": "Task was destroyed but it is pending!"}
-            if self._source_traceback:
-                context["source_traceback"] = self._source_traceback
-            self._loop.call_exception_handler(context)
+        if self._state is _PENDING:
+            if self._log_destroy_pending:
+                context = {"task": self, "message": "Task was destroyed but it is pending!"}
+                if self._source_traceback:
+                    context["source_traceback"] = self._source_traceback
+                self._loop.call_exception_handler(context)
+        elif self._tb_logger is _TASK_ARMED:
+            # The exception nobody retrieved (see _task_failed): reported now, on the last
+            # reference, as asyncio's Task does; by the futures' logger, which waits for the end
+            # of a running collection (the Task may be retrieved in a sibling's __del__).
+            logger = self._tb_logger = _ExceptionLogger(self)
+            if _deferral[1]:
+                _deferred_reports.append(logger)
+            else:
+                logger.report()
 
     def _repr_info(self) -> list:
         info = _FutureCore._repr_info(self)
@@ -549,7 +563,7 @@ class Task(_FutureCore, asyncio.Task):
             raise
         except BaseException as error:
             self._wake = self._wake_entry = None
-            _FutureCore.set_exception(self, error)
+            _task_failed(self, error)
         else:
             if result is None:  # bare yield (sleep(0)): run again on the next loop iteration
                 wake = self._wake
@@ -609,6 +623,27 @@ class Task(_FutureCore, asyncio.Task):
         else:
             error = RuntimeError(f"Task got bad yield: {result!r}")
         self._loop.call_soon(self._step, error, context=self._context)
+
+
+# A Task ended by an exception arms its "never retrieved" report with this shared stand-in
+# instead of a logger of its own: Task.__del__ (which every Task runs anyway) reports, on the
+# last reference as asyncio does, with no Task <-> logger cycle that only the collector frees.
+# (asyncio 3.12+ runs the exception handler in the Task's context: the report must come while
+# the program runs, not at a later collection.) _defuse and _log_traceback treat it as a logger.
+_TASK_ARMED = _ExceptionLogger.__new__(_ExceptionLogger)
+_TASK_ARMED.future = None
+
+
+def _task_failed(task: Task, error: BaseException) -> None:
+    # Part of Task._step: _FutureCore.set_exception for a coroutine that raised (never a
+    # StopIteration, which ends the coroutine), with the report armed by _TASK_ARMED.
+    task._exception = error
+    task._exception_tb = error.__traceback__
+    task._state = _FINISHED
+    task._tb_logger = _TASK_ARMED
+    if not _deferral[0]:
+        _install_deferral()
+    _schedule_callbacks(task)
 
 
 def task_factory(loop: Any, coro: Any, **kwargs: Any) -> Task:
