@@ -193,9 +193,6 @@ def test_write_buffer_flow_control_and_close_flushes(loop, tmp_path, request):
     if (3, 13) <= sys.version_info[:3] < (3, 13, 6) and isinstance(loop, asyncio.BaseEventLoop):
         # gh-135444: the header bytes are added per queued datagram but never taken off
         pytest.skip("asyncio 3.13.0-3.13.5 never resumes writing: its datagram buffer size leaks")
-    if DGRAM_HEADER and not isinstance(loop, asyncio.BaseEventLoop):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="transports/datagram.py counts the payload only, as asyncio before 3.13"))
     # A unix datagram socket blocks the sender once the receiver's queue is full: the
     # transport queues, pauses the protocol, flushes on POLLOUT and resumes it.
     b, path = _unix_receiver(tmp_path)

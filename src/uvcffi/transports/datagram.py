@@ -75,6 +75,10 @@ _MAX_SIZE = 256 * 1024  # largest datagram read at once (asyncio's max_size)
 # datagram is larger); each sits after a slot holding its sender's struct sockaddr
 _BATCHED_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 _IP_MAX_DATAGRAM = 65536
+# What a queued datagram adds to the write buffer size beyond its payload: 8 (a UDP header)
+# from Python 3.13, as asyncio counts it there (taken off again when it is sent, as 3.13.6+
+# does; 3.13.0-3.13.5 never took it off, gh-135444), none before.
+_HEADER = 8 if sys.version_info >= (3, 13) else 0
 _ADDR_SLOT = lib.UVCFFI_DGRAM_ADDR
 _ADDR_LEN = 28  # sizeof(struct sockaddr_in6); a sockaddr_in is zero-padded to it
 _ADDR_CACHE = 1024  # sender addresses remembered per transport
@@ -232,7 +236,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
                 self._fatal_error(exc, "Fatal write error on datagram transport")
                 return
         self._buffer.append((bytes(data), addr))  # immutable copy: the caller may reuse data
-        self._buffer_size += len(data)
+        self._buffer_size += len(data) + _HEADER
         self._set_events(self._events | _WRITABLE)
         self._maybe_pause_protocol()
 
@@ -382,7 +386,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         buffer = self._buffer
         while buffer:
             data, addr = buffer.popleft()
-            self._buffer_size -= len(data)
+            self._buffer_size -= len(data) + _HEADER
             try:
                 if self._connected:
                     self._sock.send(data)
@@ -390,7 +394,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
                     self._sock.sendto(data, addr)
             except (BlockingIOError, InterruptedError):
                 buffer.appendleft((data, addr))  # try again on the next POLLOUT
-                self._buffer_size += len(data)
+                self._buffer_size += len(data) + _HEADER
                 break
             except OSError as exc:
                 self._protocol.error_received(exc)
