@@ -171,7 +171,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         elif self._closing:
             info.append("closing")
         info.append(f"fd={getattr(self, '_sock_fd', -1)}")
-        if self._sock is not None:
+        if self._sock is not None and self._loop is not None and not self._loop.is_closed():
             info.append("read=polling" if self._events & _READABLE else "read=idle")
             state = "polling" if self._events & _WRITABLE else "idle"
             info.append(f"write=<{state}, bufsize={self._buffer_size}>")

@@ -314,7 +314,13 @@ class _Base:
         elif self._closing:
             info.append("closing")
         info.append(f"fd={self._fd}")
+        if self._loop is not None and not self._loop.is_closed():
+            info.extend(self._watch_state())
         return "<{}>".format(" ".join(info))
+
+    def _watch_state(self) -> list:
+        """What the repr says of the reading and writing sides while the loop is open."""
+        return []
 
     def set_protocol(self, protocol) -> None:
         self._protocol = protocol
@@ -951,6 +957,15 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
     _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
     _sock = None
 
+    def _watch_state(self) -> list:
+        # asyncio's socket transports: "polling" while the side waits on the descriptor;
+        # nothing once closed (asyncio drops its loop with its socket)
+        if self._handle is None:
+            return []
+        size = self.get_write_buffer_size()
+        return ["read=polling" if self.is_reading() else "read=idle",
+                f"write=<{'polling' if size else 'idle'}, bufsize={size}>"]
+
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None) -> None:
         _transports._FlowControlMixin.__init__(self, extra, loop)
         self._init_writer()
@@ -1067,9 +1082,6 @@ class _PipeMixin(_Base):
         else:
             info.extend(self._watch_state())
         return "<{}>".format(" ".join(info))
-
-    def _watch_state(self) -> list:  # overridden by each side
-        return []
 
     def _fatal_error(self, exc, message="Fatal error on pipe transport") -> None:
         if isinstance(exc, OSError) and (self._quiet_errnos is None or exc.errno in self._quiet_errnos):
