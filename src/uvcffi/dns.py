@@ -37,6 +37,30 @@ from ._binding import convert_error, ffi, lib
 __all__ = ["DnsMixin"]
 
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
+_NUMERIC_NAME = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+
+
+def _zone_in_host() -> bool:
+    """Whether this socket module writes an IPv6 address's zone into the host text, as the C
+    library's ``getnameinfo`` does (PyPy: ``("fe80::1%lo", 80, 0, 1)``); CPython leaves it to the
+    scope id alone (``("fe80::1", 80, 0, 1)``). Asked once, of a numeric address."""
+    if not _HAS_IPV6:
+        return False
+    try:
+        infos = socket.getaddrinfo("fe80::1%1", 0, socket.AF_INET6, socket.SOCK_STREAM, 0,
+                                   socket.AI_NUMERICHOST)
+    except OSError:
+        return False
+    return "%" in infos[0][4][0]
+
+
+_ZONE_IN_HOST = _zone_in_host()
+
+
+def _c_int(value: int) -> int:
+    """``value`` as a C int takes it, wrapping: PyPy's socket module passes a number outside
+    the range on that way (CPython's refuses it, so there only in-range numbers get here)."""
+    return (value + 0x80000000) % 0x100000000 - 0x80000000
 
 
 def _family(af: int):
@@ -65,8 +89,11 @@ def _sockaddr_to_tuple(sa):
         sin6 = ffi.cast("struct sockaddr_in6*", sa)
         buf = ffi.new("char[64]")
         lib.uv_ip6_name(sin6, buf, 64)
-        return (ffi.string(buf).decode(), socket.ntohs(sin6.sin6_port),
-                socket.ntohl(sin6.sin6_flowinfo), sin6.sin6_scope_id)
+        host = ffi.string(buf).decode()
+        scope_id = sin6.sin6_scope_id
+        if scope_id and _ZONE_IN_HOST:
+            host = socket.getnameinfo((host, 0, 0, scope_id), _NUMERIC_NAME)[0]
+        return (host, socket.ntohs(sin6.sin6_port), socket.ntohl(sin6.sin6_flowinfo), scope_id)
     return None
 
 
@@ -151,7 +178,7 @@ def _parse_sockaddr(sockaddr, flags):
     flags, so the C library looks nothing up. A ``gaierror`` from it is dropped: the host's
     parse below raises it again, and the flags are the real request's to judge."""
     try:
-        numeric = operator.index(flags) | socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+        numeric = operator.index(flags) | _NUMERIC_NAME
         if not -0x80000000 <= numeric <= 0x7FFFFFFF:
             numeric = flags  # a C int overflow: the socket module's error
     except TypeError:
@@ -290,7 +317,7 @@ class DnsMixin:
             # no lookup can happen: the C library's exact answer, on this thread
             return socket.getaddrinfo(host, port, family, type, proto, flags)
         _check_arguments(host, port, family, type, proto, flags)
-        family, type_, proto, flags = int(family), int(type), int(proto), int(flags)
+        family, type_, proto, flags = (_c_int(int(x)) for x in (family, type, proto, flags))
         if host is None:
             node = ffi.NULL
         elif isinstance(host, str):
@@ -336,7 +363,7 @@ class DnsMixin:
         r = _Request(self, "uv_getnameinfo_t*")
         r.keep = sin
         r.submitted(lib.uv_getnameinfo(self._uv, r.req, lib._uvcffi_on_getnameinfo,
-                                       ffi.cast("struct sockaddr*", sin), int(flags)))
+                                       ffi.cast("struct sockaddr*", sin), _c_int(int(flags))))
         return await r.fut
 
     async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0):
