@@ -30,10 +30,13 @@ and which goes back into the loop's ready queue on every wake-up — no Handle, 
 tuple is made per switch. (Still the loop's queue and its order: only the per-call checks of
 ``call_soon`` are skipped, and only while the loop is neither in debug mode nor closed.)
 
-Semantics are CPython 3.13's where versions differ: ``cancelling()``/``uncancel()`` (uncancel to
-zero clears a pending cancellation), eager tasks (``eager_start=True``,
-``eager_task_factory``) on every supported Python, ``as_completed`` as both an iterator and an
-async iterator. Deprecated parts of the spec keep working with a ``DeprecationWarning``: the
+Where asyncio changed between versions, the running interpreter's asyncio is the oracle
+(each gate names the change): the ``CancelledError`` a cancelled Task raises (3.11), what
+``iscoroutine`` says of a generator (3.12), when ``as_completed`` checks its argument and
+looks up the loop (3.13), "exception was never retrieved" reported on the last reference. A few
+newer features are offered on every supported Python: ``cancelling()``/``uncancel()`` as 3.13
+(uncancel to zero clears a pending cancellation), eager tasks (``eager_start=True``,
+``eager_task_factory``), ``as_completed`` as both an iterator and an async iterator. Deprecated parts of the spec keep working with a ``DeprecationWarning``: the
 ``loop=`` parameter of the combinators, coroutine objects passed to ``wait()``, the
 ``@coroutine`` decorator, ``Task.all_tasks()``/``Task.current_task()``. ``Task(coro, loop=...)``
 is not deprecated: it is how every event loop builds tasks.
