@@ -85,7 +85,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n")[0])
     p.add_argument("workload", nargs="?", default="unix_proto_1k",
-                   help="a workload, e.g. unix_proto_1k, tcp_streams_1k, call_later_cancel, task_create_gather")
+                   help="a workload, e.g. unix_proto_1k, tcp_streams_1k, call_later_cancel, "
+                        "task_create_gather")
     p.add_argument("--loops", default="uvcffi,uvloop,asyncio",
                    help="comma-separated built-in loops or MODULE:FACTORY (default uvcffi,uvloop,asyncio)")
     p.add_argument("--small", type=int, default=10_000, help="requests of the first run (default 10000)")

@@ -241,7 +241,8 @@ def test_uvcffi_loop_uses_uvcffi_tasks_by_default(loop, loop_name):
 def test_future_and_task_are_asyncio_instances(loop):
     async def main():
         me = asyncio.current_task()
-        return (isinstance(loop.create_future(), asyncio.Future), isinstance(uf.Future(loop=loop), asyncio.Future),
+        return (isinstance(loop.create_future(), asyncio.Future),
+                isinstance(uf.Future(loop=loop), asyncio.Future),
                 isinstance(me, asyncio.Task), isinstance(me, asyncio.Future))
 
     assert loop.run_until_complete(ut.Task(main(), loop=loop)) == (True, True, True, True)

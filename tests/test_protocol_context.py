@@ -31,7 +31,6 @@ import socket
 import sys
 
 import pytest
-
 from _support import wait
 
 cv: contextvars.ContextVar = contextvars.ContextVar("cv")

@@ -1074,14 +1074,11 @@ def test_task_exception_never_retrieved(impl, loop, handler_calls):
     assert isinstance(handler_calls[0]["exception"], ZeroDivisionError)
 
 
-@pytest.mark.skipif(sys.implementation.name == "pypy", reason="no reference counting: reported by the collector")
-def test_task_exception_reported_on_last_reference_in_its_context(impl, loop, request):
+@pytest.mark.skipif(sys.implementation.name == "pypy",
+                    reason="no reference counting: reported by the collector")
+def test_task_exception_reported_on_last_reference_in_its_context(impl, loop):
     # As asyncio: "never retrieved" comes when the last reference to the Task goes (not at a
     # later collection), and from 3.12 the handler runs in the Task's context.
-    if sys.version_info >= (3, 12) and not isinstance(loop, asyncio.BaseEventLoop):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "loop.py: call_exception_handler runs the handler in the caller's context; "
-            "3.12+ asyncio runs it in the context of the task/future/handle of the report")))
     name = contextvars.ContextVar("name", default="outside")
     seen = []
 
@@ -1090,7 +1087,7 @@ def test_task_exception_reported_on_last_reference_in_its_context(impl, loop, re
 
     async def boom():
         name.set("inside")
-        1 / 0
+        raise ZeroDivisionError
 
     async def main():
         loop.set_exception_handler(handler)

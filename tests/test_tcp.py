@@ -232,15 +232,7 @@ def bind_error_text(addr, err: int) -> str:
     return f"[Errno {err}] error while attempting to bind on address {addr!r}: {reason.lower()}"
 
 
-def xfail_uvcffi_bind_error_before_fix(loop, request) -> None:
-    if sys.version_info >= (3, 13) and not isinstance(loop, asyncio.BaseEventLoop):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="net.py words bind errors as asyncio before 3.13 (strerror only)"))
-
-
 def test_create_connection_local_addr_in_use(loop, request):
-    xfail_uvcffi_bind_error_before_fix(loop, request)
-
     async def main():
         acc = Accepted()
         server = await loop.create_server(acc, "127.0.0.1", 0)
@@ -751,8 +743,6 @@ def test_create_server_bad_arguments(loop):
 
 
 def test_create_server_address_in_use(loop, request):
-    xfail_uvcffi_bind_error_before_fix(loop, request)
-
     async def main():
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))

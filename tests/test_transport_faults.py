@@ -18,7 +18,6 @@ import sys
 import weakref
 
 import pytest
-
 from _support import wait
 
 

@@ -793,7 +793,7 @@ def test_callbacks_ready_before_the_poll_run_before_the_datagram(loop, family, t
     addr = rt.get_extra_info("sockname")
     for i in range(3):
         st.sendto(b"d%d" % i, addr)  # nothing queued: sent now, waiting in rt's socket
-        loop.call_soon(order.append, "soon%d" % i)
+        loop.call_soon(order.append, f"soon{i}")
         data, _ = loop.run_until_complete(wait(rp.datagrams.get()))
         assert data == b"d%d" % i
     assert order == ["soon0", b"d0", "soon1", b"d1", "soon2", b"d2"]

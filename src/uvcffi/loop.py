@@ -729,7 +729,11 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 logger.error("Exception in default exception handler", exc_info=True)
             return
         try:
-            handler(self, context)
+            ctx = _handler_context(context) if _HANDLER_IN_CONTEXT else None
+            if ctx is None:
+                handler(self, context)
+            else:
+                ctx.run(handler, self, context)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -834,6 +838,21 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                                                     else 10)
         else:
             sys.set_coroutine_origin_tracking_depth(0)
+
+
+# 3.12+: a custom exception handler runs in the context of what the report is about.
+_HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
+
+
+def _handler_context(context):
+    """The context of the report's task, else future, else handle (asyncio 3.12's order)."""
+    for key in ("task", "future", "handle"):
+        thing = context.get(key)
+        if thing is not None:
+            get_context = getattr(thing, "get_context", None)
+            ctx = get_context() if get_context is not None else None
+            return ctx if hasattr(ctx, "run") else None
+    return None
 
 
 def _format_handle(handle) -> str:

@@ -101,6 +101,11 @@ def _check_sendfile_params(sock_type, file, offset, count) -> None:
         raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
 
 
+
+def _bind_reason(exc: OSError) -> str:
+    """How asyncio words a failed bind: the lowered strerror, the lowered ``str(exc)`` from 3.13."""
+    return (str(exc) if sys.version_info >= (3, 13) else str(exc.strerror)).lower()
+
 class NetMixin(SockMixin, DnsMixin):
     """The loop's stream, DNS and socket methods."""
 
@@ -172,7 +177,7 @@ class NetMixin(SockMixin, DnsMixin):
                         sock.bind(laddr)
                         break
                     except OSError as exc:
-                        msg = f"error while attempting to bind on address {laddr!r}: {exc.strerror.lower()}"
+                        msg = f"error while attempting to bind on address {laddr!r}: {_bind_reason(exc)}"
                         my_exceptions.append(OSError(exc.errno, msg))
                 else:
                     if my_exceptions:
@@ -368,7 +373,7 @@ class NetMixin(SockMixin, DnsMixin):
                     try:
                         sock.bind(sa)
                     except OSError as err:
-                        msg = f"error while attempting to bind on address {sa!r}: {str(err.strerror).lower()}"
+                        msg = f"error while attempting to bind on address {sa!r}: {_bind_reason(err)}"
                         if err.errno == errno.EADDRNOTAVAIL:
                             sockets.pop()
                             sock.close()

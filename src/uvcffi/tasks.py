@@ -36,7 +36,8 @@ Where asyncio changed between versions, the running interpreter's asyncio is the
 looks up the loop (3.13), "exception was never retrieved" reported on the last reference. A few
 newer features are offered on every supported Python: ``cancelling()``/``uncancel()`` as 3.13
 (uncancel to zero clears a pending cancellation), eager tasks (``eager_start=True``,
-``eager_task_factory``), ``as_completed`` as both an iterator and an async iterator. Deprecated parts of the spec keep working with a ``DeprecationWarning``: the
+``eager_task_factory``), ``as_completed`` as both an iterator and an async iterator.
+Deprecated parts of the spec keep working with a ``DeprecationWarning``: the
 ``loop=`` parameter of the combinators, coroutine objects passed to ``wait()``, the
 ``@coroutine`` decorator, ``Task.all_tasks()``/``Task.current_task()``. ``Task(coro, loop=...)``
 is not deprecated: it is how every event loop builds tasks.
@@ -68,13 +69,13 @@ from .futures import (
     Future,
     InvalidStateError,
     _chain,
-    _defuse,
     _deferral,
     _deferred_reports,
+    _defuse,
     _ExceptionLogger,
-    _install_deferral,
     _FutureCore,
     _get_loop,
+    _install_deferral,
     _schedule_callbacks,
     _setup,
     _StepHandle,
@@ -315,7 +316,8 @@ class Task(_FutureCore, asyncio.Task):
         # _step_ready is that queue (None: debug or closed, go through call_soon). Any other
         # loop: call_soon and add_done_callback with the bound _step.
         # (_wake_entry, the (callback, context) pair, is made at the first wait: many tasks never wait.)
-        if ready is not _FOREIGN:  # its fields filled here (see futures._StepHandle): a constructor call costs more
+        if ready is not _FOREIGN:
+            # its fields filled here (see futures._StepHandle): a constructor call costs more
             wake = self._wake = _new_step_handle(_StepHandle)
             wake._context = context
             wake._loop = loop
