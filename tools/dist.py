@@ -331,13 +331,15 @@ def _where():
 
     site = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
     tree = os.path.realpath(os.environ["UVCFFI_DIST_SOURCE_TREE"])
+    checkout = [os.path.join(tree, "src"), os.path.join(tree, "tests")]  # venvs may be in build/
     for path in (uvcffi.__file__, ext.__file__):
         real = os.path.realpath(path)
         if not any(real.startswith(s + os.sep) for s in site):
             raise pytest.UsageError(f"{path} is not in site-packages {sorted(site)}")
     for entry in sys.path:
-        if os.path.realpath(entry or os.getcwd()).startswith(tree + os.sep):
-            raise pytest.UsageError(f"sys.path holds the source tree: {entry}")
+        real = os.path.realpath(entry or os.getcwd())
+        if real == tree or any(real == c or real.startswith(c + os.sep) for c in checkout):
+            raise pytest.UsageError(f"sys.path holds the checkout: {entry}")
     return uvcffi, ext
 
 
