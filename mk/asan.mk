@@ -1,0 +1,107 @@
+# make test-asan - the extension and the bundled libuv built with -fsanitize=address,undefined (gcc)
+# and the transport, handle, socket, pipe, UDP, subprocess, TLS, fd and fault tests (and
+# tests/fuzz, tests/test_faults.py where they exist) run against that build. Any sanitizer report
+# fails the run: the report aborts its process, ASan writes each report under build/asan/logs/
+# (children's too, which must stay empty), and the run's output must hold no UBSan "runtime
+# error:" (UBSan next to a preloaded ASan writes to stderr only: a child whose stderr a test
+# captures fails by its exit status alone).
+#
+# It never touches the in-place build: the tree of ASAN_REF (default HEAD: committed work only)
+# is extracted into build/asan/tree with vendor/libuv copied beside it, and built there with
+# `setup.py build_ext --inplace` (CFLAGS/LDFLAGS from the environment); the built module is cached
+# by a hash of build_ffi.py, the version, the libuv lock and the flags, so a rerun only rebuilds
+# when the C changed. The tests run from that tree, with its src/ on PYTHONPATH, in a venv of their
+# own (build/asan/venv: pytest, pytest-timeout, cffi 1.x), libasan preloaded (CPython itself is not
+# instrumented), PYTHONMALLOC=malloc (every Python object is an ASan-checked malloc block).
+# LeakSanitizer stays off: CPython keeps its interned and static objects to the end, which LSan
+# reports by the thousand (leaks are bench/soak.py's subject).
+#
+# Before the tests, a canary (mk/asan-canary.c, same flags, same preload and options) makes one
+# heap overflow and one signed overflow: the run stops unless each fails its process and leaves
+# its report in the log directory. ASAN_PYTEST_ARGS adds pytest options.
+ASAN_DIR := build/asan
+ASAN_TREE := $(ASAN_DIR)/tree
+ASAN_VENV := $(ASAN_DIR)/venv
+ASAN_LOGS := $(ASAN_DIR)/logs
+ASAN_REF ?= HEAD
+ASAN_CC ?= gcc
+ASAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g
+ASAN_LDFLAGS := -fsanitize=address,undefined
+ASAN_TESTS ?= tests/transports tests/handles tests/test_tcp.py tests/test_unix.py tests/test_pipes.py \
+	tests/test_udp.py tests/test_subprocess.py tests/test_tls.py tests/test_fds.py \
+	tests/test_transport_faults.py tests/fuzz tests/test_faults.py
+# Not a memory question, a time bound: each of these 1000 /bin/true children starts the preloaded
+# ASan runtime (10-35 ms on the 2-core VM), which puts the uv_spawn variant past its 30 s bound.
+# The default spawn path's 1000 spawns and every other uv_spawn test still run.
+ASAN_DESELECT ?= "tests/test_subprocess.py::test_thousand_spawns_no_zombies_no_fd_leak[uvcffi-uv_spawn]"
+# halt_on_error/abort_on_error: the first report kills the process; allocator_may_return_null:
+# an impossible allocation is a MemoryError, as without ASan, not a report.
+ASAN_OPTIONS_RUN = detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:log_path=$(1)/asan
+UBSAN_OPTIONS_RUN = halt_on_error=1:print_stacktrace=1
+# What a report looks like in the output (UBSan next to a preloaded ASan ignores log_path: its
+# reports go to stderr, so the run's output is searched too).
+ASAN_REPORT_RE = runtime error:|ERROR: AddressSanitizer|SUMMARY: (Address|UndefinedBehavior)Sanitizer
+asan_env = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
+	PYTHONPATH="$(CURDIR)/$(ASAN_TREE)/src" ASAN_OPTIONS="$(call ASAN_OPTIONS_RUN,$(1))" \
+	UBSAN_OPTIONS="$(call UBSAN_OPTIONS_RUN,$(1))"
+
+.PHONY: test-asan asan-build asan-canary
+
+test-asan: asan-canary
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@cd $(ASAN_TREE) && tests=""; for t in $(ASAN_TESTS); do [ -e "$$t" ] && tests="$$tests $$t"; done; \
+	echo "ASan run on$$tests"; \
+	{ env $(call asan_env,$(CURDIR)/$(ASAN_LOGS)) timeout 900 $(CURDIR)/$(ASAN_VENV)/bin/python -m pytest \
+		-q -p no:cacheprovider $$tests $(addprefix --deselect ,$(ASAN_DESELECT)) $(ASAN_PYTEST_ARGS); \
+		echo $$? > $(CURDIR)/$(ASAN_DIR)/pytest.rc; } 2>&1 | tee $(CURDIR)/$(ASAN_DIR)/pytest.log
+	@rc=$$(cat $(ASAN_DIR)/pytest.rc); reports=$$(ls $(ASAN_LOGS)); \
+	for f in $$reports; do echo "== $(ASAN_LOGS)/$$f =="; cat "$(ASAN_LOGS)/$$f"; done; \
+	ub=$$(grep -c -E "$(ASAN_REPORT_RE)" $(ASAN_DIR)/pytest.log); \
+	if [ -n "$$reports" ] || [ "$$ub" -gt 0 ]; then \
+		echo "make test-asan: $$(echo $$reports | wc -w) ASan report file(s), $$ub sanitizer line(s) in the output" \
+			"($(ASAN_DIR)/pytest.log)" >&2; exit 1; fi; \
+	if [ "$$rc" -ne 0 ]; then echo "make test-asan: pytest exited $$rc (no sanitizer report)" >&2; exit $$rc; fi; \
+	echo "make test-asan: no sanitizer report"
+
+# The canary: each deliberate fault must kill its process and leave a report naming it.
+asan-canary: asan-build
+	@rm -rf $(ASAN_DIR)/canary && mkdir -p $(ASAN_DIR)/canary/logs
+	$(ASAN_CC) $(ASAN_CFLAGS) -shared -fPIC -o $(ASAN_DIR)/canary/canary.so mk/asan-canary.c
+	@for case in "0 heap-buffer-overflow" "1 signed integer overflow"; do \
+		mode=$${case%% *}; want=$${case#* }; rm -f $(ASAN_DIR)/canary/logs/*; \
+		if env $(call asan_env,$(CURDIR)/$(ASAN_DIR)/canary/logs) $(ASAN_VENV)/bin/python -c \
+			"import ctypes, sys; print(ctypes.CDLL(sys.argv[1]).uvcffi_asan_canary($$mode, 16))" \
+			$(ASAN_DIR)/canary/canary.so > $(ASAN_DIR)/canary/out.txt 2>&1; then \
+			echo "make test-asan: the canary's $$want did not fail its process: reports would go unseen" >&2; exit 1; fi; \
+		if ! cat $(ASAN_DIR)/canary/logs/* $(ASAN_DIR)/canary/out.txt 2>/dev/null | grep -E "$(ASAN_REPORT_RE)" | grep -q "$$want"; then \
+			echo "make test-asan: the canary's $$want left no report where the run looks" >&2; exit 1; fi; \
+		echo "asan canary: $$want caught, its process failed: $$(cat $(ASAN_DIR)/canary/logs/* $(ASAN_DIR)/canary/out.txt \
+			2>/dev/null | grep -m1 -o -E "(ERROR: AddressSanitizer: [a-z-]+|runtime error: [a-z ]+)")"; \
+	done
+
+# The build: a fresh tree of ASAN_REF every run; the sanitized module from the cache when its
+# inputs did not change.
+asan-build: $(ASAN_VENV)/.stamp $(LIBUV_STAMP)
+	@command -v $(ASAN_CC) >/dev/null && test -f "$$($(ASAN_CC) -print-file-name=libasan.so)" || { \
+		echo "make test-asan: $(ASAN_CC) with libasan is needed (Debian: apt-get install gcc)" >&2; exit 1; }
+	rm -rf $(ASAN_TREE) && mkdir -p $(ASAN_TREE)/vendor
+	git archive $(ASAN_REF) | tar -x -C $(ASAN_TREE)
+	cp -a vendor/libuv $(ASAN_TREE)/vendor/
+	@key=$$(cat $(ASAN_TREE)/build_ffi.py $(ASAN_TREE)/src/uvcffi/_version.py $(ASAN_TREE)/vendor/libuv.lock | \
+		{ cat; echo "$(ASAN_CC) $(ASAN_CFLAGS) $(ASAN_LDFLAGS)"; } | sha256sum | cut -c1-16); \
+	cached=$(ASAN_DIR)/cache/_uvcffi-$$key.so; \
+	if [ -f "$$cached" ]; then echo "asan: the sanitized module of these sources is cached ($$cached)"; \
+	else echo "asan: building the sanitized module (build/asan/build.log)"; \
+		( cd $(ASAN_TREE) && CC=$(ASAN_CC) CFLAGS="$(ASAN_CFLAGS)" LDFLAGS="$(ASAN_LDFLAGS)" \
+			$(CURDIR)/$(ASAN_VENV)/bin/python setup.py build_ext --inplace ) > $(ASAN_DIR)/build.log 2>&1 || { \
+			tail -30 $(ASAN_DIR)/build.log; exit 1; }; \
+		mkdir -p $(ASAN_DIR)/cache && rm -f $(ASAN_DIR)/cache/*.so && \
+		cp $(ASAN_TREE)/src/uvcffi/_uvcffi.abi3.so "$$cached"; fi; \
+	cp "$$cached" $(ASAN_TREE)/src/uvcffi/_uvcffi.abi3.so
+	@nm -D $(ASAN_TREE)/src/uvcffi/_uvcffi.abi3.so | grep -q __asan_init || { \
+		echo "make test-asan: the module is not instrumented" >&2; exit 1; }
+
+$(ASAN_VENV)/.stamp: $(VENV)/bin/python
+	test -x $(ASAN_VENV)/bin/python || $(VENV)/bin/python -m venv $(ASAN_VENV)
+	$(ASAN_VENV)/bin/python $(MATRIX_PIP) pytest pytest-timeout setuptools wheel "cffi>=1.16,<2"
+	touch $@
