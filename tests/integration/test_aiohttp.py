@@ -219,3 +219,92 @@ def test_run_app_on_unix_socket_until_sigterm(loop, tmp_path):
     assert seen == {"body": {"hello": "world"}, "cleanup": True}
     assert loop.is_closed()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_slow_reader_gets_every_byte(loop):
+    """A 8 MiB download read 4 KiB at a time: the server's writes pause and resume (flow control)."""
+    blob = payload(8 * 1024 * 1024)
+
+    async def main():
+        app = web.Application()
+
+        async def big(request):
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            for i in range(0, len(blob), 1 << 20):
+                await resp.write(blob[i:i + (1 << 20)])  # drains: waits while the client lags
+            await resp.write_eof()
+            return resp
+
+        app.router.add_get("/big", big)
+        async with serving(app) as port, aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{port}/big") as r:
+                got = bytearray()
+                while True:
+                    part = await r.content.read(4096)
+                    if not part:
+                        break
+                    got += part
+                    if len(got) % (1 << 20) < 4096:
+                        await asyncio.sleep(0.01)  # lag behind now and then
+        return hashlib.sha256(got).hexdigest()
+
+    assert run(loop, main()) == hashlib.sha256(blob).hexdigest()
+
+
+def test_tls_upload_and_websocket(loop, contexts):
+    server_ctx, client_ctx = contexts
+
+    async def main():
+        async def body():
+            for i in range(0, len(BIG), 70_000):
+                yield BIG[i:i + 70_000]
+
+        async with serving(make_app(), ssl_context=server_ctx) as port, aiohttp.ClientSession() as s:
+            async with s.post(f"https://localhost:{port}/upload", data=body(), ssl=client_ctx) as r:
+                up = await r.json()
+            async with s.ws_connect(f"wss://localhost:{port}/ws", ssl=client_ctx) as ws:
+                await ws.send_bytes(BIG)
+                digest = await ws.receive_bytes()
+        return up["sha256"], digest
+
+    assert run(loop, main()) == (hashlib.sha256(BIG).hexdigest(), hashlib.sha256(BIG).digest())
+
+
+def test_client_disconnect_mid_stream_leaves_server_healthy(loop):
+    async def main():
+        app = web.Application()
+        events = []
+        started = asyncio.Event()
+
+        async def endless(request):
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            try:
+                while True:
+                    await resp.write(b"x" * 65536)
+                    started.set()
+            except BaseException as exc:  # aiohttp: ConnectionError, writing to a closing transport
+                events.append(isinstance(exc, ConnectionError))
+                raise
+
+        async def ok(request):
+            return web.Response(text="ok")
+
+        app.router.add_get("/endless", endless)
+        app.router.add_get("/ok", ok)
+        async with serving(app) as port:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
+            await reader.read(100_000)
+            await asyncio.wait_for(started.wait(), 10)
+            writer.transport.abort()  # the client goes away mid-response
+            for _ in range(200):  # bounded: until the handler has noticed
+                if events:
+                    break
+                await asyncio.sleep(0.01)
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/ok") as r:
+                after = await r.text()
+        return events, after
+
+    assert run(loop, main()) == ([True], "ok")

@@ -45,6 +45,16 @@ class Gate:
         self.release = asyncio.Event()
 
 
+async def endless_body(events: list):
+    """Streams until the client goes away; records how the generator was finished."""
+    try:
+        while True:
+            yield b"y" * 65536
+            await asyncio.sleep(0)
+    finally:
+        events.append("stream closed")
+
+
 def starlette_app(events: list, gate: Gate) -> Starlette:
     async def plain(request):
         return PlainTextResponse("hello")
@@ -72,6 +82,9 @@ def starlette_app(events: list, gate: Gate) -> Starlette:
         await gate.release.wait()
         return PlainTextResponse("finished")
 
+    async def endless(request):
+        return StreamingResponse(endless_body(events), media_type="application/octet-stream")
+
     async def ws(websocket):
         await websocket.accept()
         while True:
@@ -92,7 +105,7 @@ def starlette_app(events: list, gate: Gate) -> Starlette:
     return Starlette(routes=[
         Route("/", plain), Route("/echo", echo, methods=["POST"]), Route("/stream", stream),
         Route("/context", context), Route("/background", background), Route("/slow", slow),
-        WebSocketRoute("/ws", ws),
+        Route("/endless", endless), WebSocketRoute("/ws", ws),
     ], lifespan=lifespan)
 
 
@@ -137,6 +150,10 @@ def fastapi_app(events: list, gate: Gate) -> FastAPI:
         gate.entered.set()
         await gate.release.wait()
         return "finished"
+
+    @app.get("/endless")
+    async def endless():
+        return StreamingResponse(endless_body(events), media_type="application/octet-stream")
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket):
@@ -293,3 +310,31 @@ def test_graceful_shutdown_finishes_the_request_in_flight(loop, app_kind, http_i
     result, events = scenario(loop, app_kind, http_impl, body)
     assert result == (200, "finished", True)
     assert events == ["startup", "shutdown"]
+
+
+def test_concurrent_requests_on_a_connection_pool(loop, app_kind, http_impl):
+    bodies = [payload(65536 + i, seed=i) for i in range(100)]
+
+    async def body(client, server, base, events, gate):
+        limits = httpx.Limits(max_connections=10)
+        async with httpx.AsyncClient(base_url=base, timeout=20, limits=limits) as pooled:
+            rs = await asyncio.gather(*(pooled.post("/echo", content=b) for b in bodies))
+        return [r.content == b for r, b in zip(rs, bodies)]
+
+    result, _ = scenario(loop, app_kind, http_impl, body)
+    assert result == [True] * 100
+
+
+def test_client_disconnect_during_streaming_response(loop, app_kind, http_impl):
+    async def body(client, server, base, events, gate):
+        async with client.stream("GET", "/endless") as r:
+            async for part in r.aiter_raw():
+                if part:
+                    break
+        # the connection is closed with the body unread: the app's generator must be finished
+        await until(lambda: "stream closed" in events, "the streaming generator to be closed")
+        return (await client.get("/")).text
+
+    result, events = scenario(loop, app_kind, http_impl, body)
+    assert result == "hello"
+    assert events == ["startup", "stream closed", "shutdown"]

@@ -133,3 +133,30 @@ def test_compression(loop, compression):
             return echoed == text, ext is not None and "permessage-deflate" in ext
 
     assert run(loop, main()) == (True, compression == "deflate")
+
+
+def test_tls_large_message(loop, contexts):
+    server_ctx, client_ctx = contexts
+
+    async def main():
+        async with serve(echo, "127.0.0.1", 0, max_size=None, ssl=server_ctx) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with connect(f"wss://localhost:{port}", ssl=client_ctx, max_size=None) as ws:
+                await ws.send(BIG)
+                return await ws.recv() == BIG
+
+    assert run(loop, main()) is True
+
+
+def test_many_concurrent_clients(loop):
+    async def main():
+        async with echo_server() as url:
+            async def one(i):
+                async with connect(url) as ws:
+                    for j in range(10):
+                        await ws.send(f"{i}:{j}")
+                        assert await ws.recv() == f"{i}:{j}"
+                    return i
+            return await asyncio.gather(*(one(i) for i in range(100)))
+
+    assert run(loop, main()) == list(range(100))
