@@ -5,13 +5,15 @@
 # `apt-get update` first), starts PostgreSQL (initdb in a fresh temporary data directory, as the
 # `postgres` user when run as root: PostgreSQL refuses to run as root) and redis-server, each on a
 # free 127.0.0.1 port, exports UVCFFI_TEST_POSTGRES_DSN and UVCFFI_TEST_REDIS_URL, runs CMD, and
-# stops both servers on any exit (trap). Exits with CMD's status.
+# stops both servers on any exit (trap). Exits with CMD's status. UVCFFI_TEST_POSTGRES_RESTART and
+# UVCFFI_TEST_REDIS_RESTART are shell commands that restart a server in place (same port), for the
+# tests of connection loss.
 # A variable already set (your own server) is kept and that server is not started.
 set -euo pipefail
 
 work=$(mktemp -d /tmp/uvcffi-servers.XXXXXX)
 pg_bin=""
-redis_pid=""
+redis_port=""
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -26,9 +28,9 @@ stop_servers() {
     if [ -n "$pg_bin" ] && [ -f "$work/pg/postmaster.pid" ]; then
         as_pg "$pg_bin/pg_ctl" -D "$work/pg" -m immediate -w stop >/dev/null 2>&1 || true
     fi
-    if [ -n "$redis_pid" ]; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
+    if [ -n "$redis_port" ] && [ -f "$work/redis.pid" ]; then
+        redis-cli -h 127.0.0.1 -p "$redis_port" shutdown nosave >/dev/null 2>&1 \
+            || kill "$(cat "$work/redis.pid")" 2>/dev/null || true
     fi
     rm -rf "$work"
     exit "$rc"
@@ -66,20 +68,30 @@ if [ -z "${UVCFFI_TEST_POSTGRES_DSN:-}" ]; then
         -o "-h 127.0.0.1 -p $port -k $work -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
         >/dev/null || { cat "$work/pg.log" >&2; exit 1; }
     export UVCFFI_TEST_POSTGRES_DSN="postgresql://postgres@127.0.0.1:$port/postgres"
+    pg_ctl=("$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60)
+    [ "$(id -u)" = 0 ] && pg_ctl=(runuser -u postgres -- "${pg_ctl[@]}")
+    printf '%q ' "${pg_ctl[@]}" -m fast restart >"$work/restart-postgres.sh"
+    export UVCFFI_TEST_POSTGRES_RESTART="bash $work/restart-postgres.sh >/dev/null"
     echo "servers.sh: PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 fi
 
 if [ -z "${UVCFFI_TEST_REDIS_URL:-}" ]; then
-    port=$(free_port)
-    redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --daemonize no \
-        --logfile "$work/redis.log" &
-    redis_pid=$!
-    for _ in $(seq 200); do
-        redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null 2>&1 && break
-        kill -0 "$redis_pid" 2>/dev/null || { cat "$work/redis.log" >&2; exit 1; }
-        sleep 0.05
-    done
-    redis-cli -h 127.0.0.1 -p "$port" ping >/dev/null
+    redis_port=$(free_port)
+    cat >"$work/start-redis.sh" <<EOS
+redis-server --bind 127.0.0.1 --port $redis_port --save "" --appendonly no --daemonize yes \\
+    --pidfile $work/redis.pid --logfile $work/redis.log --dir $work
+for _ in \$(seq 400); do
+    redis-cli -h 127.0.0.1 -p $redis_port ping >/dev/null 2>&1 && exit 0
+    sleep 0.05
+done
+cat $work/redis.log >&2
+exit 1
+EOS
+    bash "$work/start-redis.sh"
+    printf 'redis-cli -h 127.0.0.1 -p %s shutdown nosave >/dev/null 2>&1; bash %s\n' \
+        "$redis_port" "$work/start-redis.sh" >"$work/restart-redis.sh"
+    export UVCFFI_TEST_REDIS_RESTART="bash $work/restart-redis.sh"
+    port=$redis_port
     export UVCFFI_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
     echo "servers.sh: Redis $(redis-server --version | awk '{print $3}' | sed 's/^v=//') on 127.0.0.1:$port"
 fi

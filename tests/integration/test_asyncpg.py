@@ -179,3 +179,38 @@ def test_backend_terminated_mid_query(loop, dsn):
     assert state == "active"
     assert error in ("AdminShutdownError", "ConnectionDoesNotExistError")
     assert closed
+
+
+def test_server_restart_mid_query(loop, dsn):
+    """The server restarts under a running query: the query fails, the pool serves again after."""
+    restart = env_or_skip("UVCFFI_TEST_POSTGRES_RESTART", "needs a restartable PostgreSQL server")
+
+    async def main():
+        async with asyncpg.create_pool(dsn, min_size=1, max_size=2) as pool:
+            conn = await asyncpg.connect(dsn)
+            try:
+                query = asyncio.ensure_future(conn.fetchval("select pg_sleep(30)"))
+                while await pool.fetchval("select count(*) from pg_stat_activity where query = "
+                                          "'select pg_sleep(30)' and state = 'active'") == 0:
+                    await asyncio.sleep(0.01)  # bounded by run()'s timeout
+                proc = await asyncio.create_subprocess_shell(restart)
+                status = await proc.wait()
+                try:
+                    await query
+                    outcome = "returned"
+                except (asyncpg.AdminShutdownError, asyncpg.ConnectionDoesNotExistError,
+                        ConnectionError):
+                    outcome = "lost"
+                after = None
+                for _ in range(3):  # the pool's idle connection died too: it reconnects on use
+                    try:
+                        after = await pool.fetchval("select 41 + 1")
+                        break
+                    except (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError,
+                            asyncpg.InterfaceError, ConnectionError):
+                        continue
+                return status, outcome, conn.is_closed(), after
+            finally:
+                await conn.close()
+
+    assert run(loop, main(), timeout=90) == (0, "lost", True, 42)

@@ -169,3 +169,28 @@ def test_connection_killed_during_blocking_call(loop, url, prefix):
             await admin.aclose()
 
     assert run(loop, main()) == (True, "ConnectionError", True)
+
+
+def test_server_restart_during_blocking_call(loop, url, prefix):
+    restart = env_or_skip("UVCFFI_TEST_REDIS_RESTART", "needs a restartable Redis server")
+
+    async def main():
+        victim = aioredis.Redis.from_url(url, retry=None, retry_on_error=[])
+        admin = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            pop = asyncio.ensure_future(victim.blpop([prefix + "never"], timeout=30))
+            while not any(c.get("cmd") == "blpop" for c in await admin.client_list()):
+                await asyncio.sleep(0.01)  # bounded by run()'s timeout
+            proc = await asyncio.create_subprocess_shell(restart)
+            status = await proc.wait()
+            try:
+                await pop
+                outcome = "returned"
+            except redis.exceptions.ConnectionError:
+                outcome = "ConnectionError"
+            return status, outcome, await victim.ping(), await admin.ping()  # both reconnect
+        finally:
+            await victim.aclose()
+            await admin.aclose()
+
+    assert run(loop, main(), timeout=60) == (0, "ConnectionError", True, True)
