@@ -215,3 +215,26 @@ def test_config_loop_and_the_loops_own_signal_handler(loop_name, appdir):
     # uvicorn re-raises SIGTERM after shutdown: the loop's handler (still installed) takes it again
     assert "after serve: ['loop handler', 'loop handler']" in proc.seen, proc.seen
     assert code == 0, proc.seen
+
+
+RUN_SCRIPT = textwrap.dedent('''
+    import sys
+    import uvicorn
+
+    if __name__ == "__main__":
+        uvicorn.run("app:app", uds=sys.argv[2], loop=sys.argv[1], log_level="info")
+''')
+
+
+def test_uvicorn_run_with_loop_import_string(loop_name, appdir):
+    """The README's snippet: uvicorn.run("app:app", loop="uvcffi:new_event_loop")."""
+    (appdir / "main.py").write_text(RUN_SCRIPT)
+    uds = str(appdir / "r.sock")
+    proc = Proc([sys.executable, "main.py", LOOP_OPTION[loop_name], uds], appdir, env_for(appdir))
+    try:
+        proc.expect("Uvicorn running on unix socket")
+        kind, in_flight, code = graceful_shutdown(proc, appdir, uds, signal.SIGINT)
+    finally:
+        proc.finish()
+    assert (kind, in_flight) == (loop_name, ("HTTP/1.1 200 OK", b"finished"))
+    assert code == 0, proc.seen  # uvicorn.run ends quietly on SIGINT
