@@ -140,3 +140,7 @@ $(PYPY_VENV)/.build-stamp: $(PYPY_VENV)/.deps-stamp $(LIBUV_STAMP) build_ffi.py 
 
 test-pypy: $(PYPY_VENV)/.build-stamp
 	$(PYPY_VENV)/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Targets of one subject each live in mk/*.mk (mk/asan.mk, mk/dist.mk, mk/integration.mk ...),
+# each with its own header comment; they use the variables above.
+include $(sort $(wildcard mk/*.mk))

@@ -72,7 +72,7 @@ def test_taskgroup_inside_uvcffi_task(uvloop_tasks):
         async with asyncio.TaskGroup() as tg:
             a = tg.create_task(ut.sleep(0, "a"))
             b = tg.create_task(ut.sleep(0, "b"))
-        assert isinstance(a, ut.Task) and (a.result(), b.result()) == ("a", "b")
+        assert isinstance(a, task_type) and (a.result(), b.result()) == ("a", "b")
         sibling = None
         with pytest.raises(ExceptionGroup) as ei:  # noqa: F821  (3.11+: needs_311)
             async with asyncio.TaskGroup() as tg:
@@ -80,10 +80,19 @@ def test_taskgroup_inside_uvcffi_task(uvloop_tasks):
                 tg.create_task(fail())
         assert isinstance(ei.value.exceptions[0], KeyError)
         assert sibling.cancelled()
-        if sys.version_info >= (3, 12):  # 3.11's TaskGroup leaves the parent's count at 1
-            assert asyncio.current_task().cancelling() == 0
+        return asyncio.current_task().cancelling()
 
-    loop.run_until_complete(main())
+    # The parent's cancelling() count after a failed TaskGroup is the TaskGroup's business, and
+    # it changed across patch releases (3.11 and early 3.12 leave it at 1): whatever asyncio's
+    # own Task shows on this interpreter, uvcffi's shows.
+    task_type = asyncio.Task
+    oracle = asyncio.new_event_loop()
+    try:
+        expected = oracle.run_until_complete(main())
+    finally:
+        oracle.close()
+    task_type = ut.Task
+    assert loop.run_until_complete(main()) == expected
 
 
 def test_asyncio_task_awaits_uvcffi_future(loop):

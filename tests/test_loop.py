@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import gc
+import inspect
 import logging
 import os
 import subprocess
@@ -481,6 +482,10 @@ def test_set_default_executor(loop):
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="timeout= of shutdown_default_executor is 3.12+")
 def test_shutdown_default_executor_timeout(loop):
+    if type(loop).__module__.startswith("asyncio") and "timeout(" not in inspect.getsource(
+            type(loop).shutdown_default_executor):
+        # 3.12.0/3.12.1 await the whole shutdown first and only then join with the timeout
+        pytest.skip("this asyncio's shutdown_default_executor() does not bound the wait")
     release = threading.Event()
     loop.run_in_executor(None, release.wait, 5)
     with pytest.warns(RuntimeWarning):

@@ -17,7 +17,7 @@ from test_futures import impl, uv_impl  # noqa: F401  (fixtures)
 
 from uvcffi import tasks as ut
 
-S = 0.02  # one spec "second"
+S = 0.05  # one spec "second" (the bounds below allow 0.9 of it for a loaded machine)
 
 
 def lines(capsys):

@@ -1239,8 +1239,8 @@ def test_future_repr_names_waiting_task(impl, loop):
 
     text = loop.run_until_complete(main())
     wakeup = r"Task\.\w+\(\)"
-    if impl.name == "asyncio" and asyncio.Task.__module__ == "_asyncio" and sys.version_info < (3, 11):
-        wakeup = r"<TaskWakeupMethWrapper object at 0x\w+>\(\)"  # the C Task's wake-up before 3.11
+    if impl.name == "asyncio" and asyncio.Task.__module__ == "_asyncio" and sys.version_info < (3, 10):
+        wakeup = r"<TaskWakeupMethWrapper object at 0x\w+>\(\)"  # the C Task's wake-up before 3.10
     assert re.match(rf"<Future pending cb=\[{wakeup}\]>$", text), text
 
 

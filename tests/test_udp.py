@@ -286,12 +286,19 @@ def test_sock_argument_rules(loop):
 
 
 def test_bad_arguments(loop):
+    # An address that is not a pair: TypeError, except from 3.10's asyncio, which checks it with an
+    # assert (AssertionError; nothing under -O); 3.9 and 3.11+ raise TypeError, as uvcffi does
+    # on every Python.
+    not_a_pair = TypeError
+    if sys.version_info[:2] == (3, 10) and type(loop).__module__.startswith("asyncio"):
+        not_a_pair = AssertionError
+
     async def main():
         with pytest.raises(ValueError):
             await loop.create_datagram_endpoint(Recorder)  # no address, no family
-        with pytest.raises(TypeError):
+        with pytest.raises(not_a_pair):
             await loop.create_datagram_endpoint(Recorder, local_addr="127.0.0.1")
-        with pytest.raises(TypeError):
+        with pytest.raises(not_a_pair):
             await loop.create_datagram_endpoint(Recorder, remote_addr=("127.0.0.1", 1, 2))
         with pytest.raises(OSError):  # nothing listens there, but binding a foreign address fails
             await loop.create_datagram_endpoint(Recorder, local_addr=("192.0.2.1", 0))

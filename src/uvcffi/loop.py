@@ -458,7 +458,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
 
         self._may_block = True
         timeout_us, mode = -1, _RUN_ONCE
-        if ready or self._stopping:
+        n_before = len(ready)  # the callbacks ready before this turn's poll
+        if n_before or self._stopping:
             mode = _RUN_NOWAIT
         elif heap:
             delay = heap[0][0] - _monotonic()
@@ -474,15 +475,6 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             _check_fresh_watches(self)
         nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
-        if nreads:
-            # the stream reads of this turn, in the order libuv made them (see ReadBatch)
-            escaped = self._read_batch.dispatch()
-            if escaped is not None and self._pending_exc is None:
-                self._pending_exc = escaped
-        exc = self._pending_exc
-        if exc is not None:
-            self._pending_exc = None
-            raise exc
 
         if heap:
             now = _monotonic()
@@ -495,10 +487,28 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                     ready.append(handle)
                 handle._scheduled = False
 
-        ntodo = len(ready)
+        if nreads:
+            # The stream reads of this turn, in the order libuv made them (see ReadBatch), take
+            # the place of asyncio's I/O callbacks: after the callbacks ready before the poll,
+            # before the timers due now. What the protocols schedule runs after those timers.
+            if n_before and self._pending_exc is None:
+                self._run_ready(n_before)
+            escaped = self._read_batch.dispatch()
+            if escaped is not None and self._pending_exc is None:
+                self._pending_exc = escaped
+        exc = self._pending_exc
+        if exc is not None:
+            self._pending_exc = None
+            raise exc
+        self._run_ready(len(ready))
+
+    def _run_ready(self, ntodo: int) -> None:
+        """Run the first ``ntodo`` callbacks of the ready queue: the only place where
+        callbacks are called."""
         if self._debug:
             self._run_ready_debug(ntodo)
             return
+        ready = self._ready
         # Handle._run inlined: one Python frame less per callback. A countdown, not range():
         # making a range costs more than the one or two callbacks of a typical server turn.
         while ntodo:
