@@ -4,7 +4,8 @@
 # Installs postgresql and redis-server with apt-get where they are missing (root only; one
 # `apt-get update` first), starts PostgreSQL (initdb in a fresh temporary data directory, as the
 # `postgres` user when run as root: PostgreSQL refuses to run as root) and redis-server, each on a
-# free 127.0.0.1 port, exports UVCFFI_TEST_POSTGRES_DSN and UVCFFI_TEST_REDIS_URL, runs CMD, and
+# free 127.0.0.1 port, exports UVCFFI_TEST_POSTGRES_DSN and UVCFFI_TEST_REDIS_URL (and
+# UVCFFI_TEST_POSTGRES_CA: PostgreSQL also accepts TLS, with a certificate made here), runs CMD, and
 # stops both servers on any exit (trap). Exits with CMD's status. UVCFFI_TEST_POSTGRES_RESTART and
 # UVCFFI_TEST_REDIS_RESTART are shell commands that restart a server in place (same port), for the
 # tests of connection loss.
@@ -64,9 +65,16 @@ if [ -z "${UVCFFI_TEST_POSTGRES_DSN:-}" ]; then
     port=$(free_port)
     as_pg "$pg_bin/initdb" -D "$work/pg" -U postgres -A trust --no-sync -E UTF8 --locale=C >"$work/initdb.log" 2>&1 \
         || { cat "$work/initdb.log" >&2; exit 1; }
+    # TLS too (asyncpg upgrades a connection with loop.start_tls): a throwaway certificate
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -keyout "$work/pg/server.key" -out "$work/pg/server.crt" -subj /CN=localhost \
+        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >/dev/null 2>&1
+    chmod 600 "$work/pg/server.key"
+    [ "$(id -u)" = 0 ] && chown postgres "$work/pg/server.key" "$work/pg/server.crt"
     as_pg "$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60 start \
-        -o "-h 127.0.0.1 -p $port -k $work -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        -o "-h 127.0.0.1 -p $port -k $work -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on" \
         >/dev/null || { cat "$work/pg.log" >&2; exit 1; }
+    export UVCFFI_TEST_POSTGRES_CA="$work/pg/server.crt"
     export UVCFFI_TEST_POSTGRES_DSN="postgresql://postgres@127.0.0.1:$port/postgres"
     pg_ctl=("$pg_bin/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w -t 60)
     [ "$(id -u)" = 0 ] && pg_ctl=(runuser -u postgres -- "${pg_ctl[@]}")

@@ -214,3 +214,26 @@ def test_server_restart_mid_query(loop, dsn):
                 await conn.close()
 
     assert run(loop, main(), timeout=90) == (0, "lost", True, 42)
+
+
+def test_tls_connection_through_start_tls(loop, dsn):
+    """asyncpg asks the server for TLS, then upgrades its connection with ``loop.start_tls``."""
+    import ssl
+
+    ca = env_or_skip("UVCFFI_TEST_POSTGRES_CA", "needs a PostgreSQL server with TLS")
+    ctx = ssl.create_default_context(cafile=ca)
+    records = [(i, "é" * (i % 50)) for i in range(5000)]
+
+    async def main():
+        conn = await asyncpg.connect(dsn.replace("127.0.0.1", "localhost"), ssl=ctx)
+        try:
+            tls = await conn.fetchval("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+            big = await conn.fetchval("select repeat('z', 4000000)")
+            await conn.execute("create temp table tl (id int, s text)")
+            await conn.copy_records_to_table("tl", records=records)
+            rows = await conn.fetch("select id, s from tl order by id")
+            return tls, len(big), [tuple(r) for r in rows] == records
+        finally:
+            await conn.close()
+
+    assert run(loop, main()) == (True, 4000000, True)
