@@ -238,3 +238,22 @@ def test_uvicorn_run_with_loop_import_string(loop_name, appdir):
         proc.finish()
     assert (kind, in_flight) == (loop_name, ("HTTP/1.1 200 OK", b"finished"))
     assert code == 0, proc.seen  # uvicorn.run ends quietly on SIGINT
+
+
+def test_cli_workers_share_the_socket(loop_name, appdir):
+    """uvicorn --workers 2: the supervisor binds, each spawned worker serves the inherited socket
+    on its own loop (create_server(sock=...)); SIGTERM stops all of them."""
+    uds = str(appdir / "w.sock")
+    proc = Proc([sys.executable, "-m", "uvicorn", "app:app", "--uds", uds, "--workers", "2",
+                 "--loop", LOOP_OPTION[loop_name], "--log-level", "info"], appdir, env_for(appdir))
+    try:
+        proc.expect("Application startup complete")
+        proc.expect("Application startup complete")
+        kinds = {read_response(http_get("/", uds))[1].decode() for _ in range(20)}
+        proc.popen.send_signal(signal.SIGTERM)
+        code = proc.finish()
+    finally:
+        proc.finish()
+    assert kinds == {loop_name}
+    assert code == 0, proc.seen
+    assert sum("Finished server process" in line for line in proc.seen) == 2, proc.seen
