@@ -13,13 +13,14 @@ and one after the other, an echo server and its clients on that loop for the giv
   (``/proc/self/statm``), the open descriptors, and for uvcffi the live libuv handles. A line per
   sample goes to stderr as it runs.
 * **The figure.** After a warm-up (the first fifth of the run, at least two samples), the slope
-  of RSS against connections made, by least squares over the later samples, in **KiB per 100k
-  connections**: a leak of one small object per connection shows as tens of KiB per 100k, a
-  leaked buffer per connection as megabytes. Near zero is flat; the allocator's noise is a few
-  hundred KiB either way on a run of a few minutes.
-* **Where it grew.** ``tracemalloc`` (one frame) is started at the end of the warm-up; at the end
-  the lines whose allocations grew most since then are printed (``--no-tracemalloc`` to skip it:
-  it slows Python's allocations, for every loop alike, and its own traces are part of the RSS).
+  of RSS against connections made, by least squares over the samples of the next three fifths,
+  in **KiB per 100k connections**: a leak of one small object per connection shows as tens of
+  KiB per 100k, a leaked buffer per connection as megabytes. Near zero is flat; the allocator's
+  noise is a few hundred KiB either way on a run of a few minutes.
+* **Where it grew.** ``tracemalloc`` (one frame) runs over the last fifth only, after the slope's
+  samples: it slows Python's allocations (for every loop alike) and its own tables grow the RSS,
+  which would bend the slope. At the end the lines whose allocations grew most over that fifth
+  are printed. ``--no-tracemalloc`` skips it (the slope then takes the last fifth too).
 
 Everything is bounded: each exchange and each close waits 10 s at most (a stall is counted and
 the connection aborted), the run stops at ``--seconds``, and the parent kills a child that
@@ -221,10 +222,12 @@ class Soak:
             start = time.monotonic()
             self.deadline = start + args.seconds
             warmup = max(2 * args.sample, args.seconds / 5)
+            trace_at = start + args.seconds * 0.8 if args.tracemalloc else math.inf
             clients = [loop.create_task(self.client(port, unix_path)) for _ in range(args.conns)]
             self.sample(start)
             snap0 = None
-            warm_index = None
+            warm_index = trace_index = None
+            traced_from = 0
             next_sample = start + args.sample
             while not all(c.done() for c in clients):
                 await asyncio.wait(clients, timeout=max(0.0, next_sample - time.monotonic()))
@@ -233,13 +236,16 @@ class Soak:
                     next_sample += args.sample
                     if warm_index is None and now - start >= warmup:
                         warm_index = len(self.samples)
-                        if args.tracemalloc:
-                            tracemalloc.start(1)
-                            snap0 = tracemalloc.take_snapshot()
                     self.sample(start)
+                    if snap0 is None and now >= trace_at:
+                        # the last phase is traced; its samples stay out of the slope (tracemalloc's
+                        # own tables are in the RSS)
+                        trace_index = len(self.samples)
+                        traced_from = self.connections
+                        tracemalloc.start(1)
+                        snap0 = tracemalloc.take_snapshot()
             for c in clients:
                 c.result()  # a client that failed fails the run
-            self.sample(start)
             top: List[str] = []
             if snap0 is not None:
                 snap1 = tracemalloc.take_snapshot()
@@ -247,6 +253,9 @@ class Soak:
                 diff = snap1.filter_traces(filters).compare_to(snap0.filter_traces(filters), "lineno")
                 top = [str(d) for d in diff[: args.top] if d.size_diff > 0]
                 tracemalloc.stop()
+                del snap0, snap1, diff
+            end = len(self.samples) if trace_index is None else trace_index
+            self.sample(start)  # after the churn: not in the slope either
             for c in list(self.server_conns):
                 if c.transport is not None:
                     c.transport.abort()
@@ -256,7 +265,7 @@ class Soak:
             await asyncio.wait_for(unix.wait_closed(), WAIT)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        measured = self.samples[warm_index:] if warm_index is not None else []
+        measured = self.samples[warm_index:end] if warm_index is not None else []
         return {
             "loop": args.child,
             "seconds": round(self.samples[-1]["t"], 1),
@@ -274,6 +283,8 @@ class Soak:
             "fds": [self.samples[0]["fds"], self.samples[-1]["fds"]],
             "handles": [self.samples[0].get("handles"), self.samples[-1].get("handles")],
             "tracemalloc_top": top,
+            "traced_connections": self.connections - traced_from if trace_index is not None else 0,
+            "slope_samples": len(measured),
             "samples": self.samples,
         }
 
@@ -343,7 +354,7 @@ def report(results: List[Dict[str, Any]], args: argparse.Namespace) -> str:
     out = [f"### Soak — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
            f"`python -m bench.soak --seconds {args.seconds:g}` — {args.conns} client tasks, "
            f"samples every {args.sample:g} s, seed {args.seed}, "
-           f"tracemalloc {'on after the warm-up' if args.tracemalloc else 'off'}; "
+           f"tracemalloc {'on for the last fifth' if args.tracemalloc else 'off'}; "
            f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores.", "",
            "| loop | version | connections | conn/s | exchanges | stalls | RSS after warm-up → end (MiB) "
            "| slope (KiB per 100k conn) | fds | libuv handles |",
@@ -362,7 +373,8 @@ def report(results: List[Dict[str, Any]], args: argparse.Namespace) -> str:
     for r in results:
         ends = ", ".join(f"{k} {v:,}" for k, v in r["ends"].items())
         out += ["", f"**{r['loop']}**: ends {ends}; server aborts {r['server_aborts']:,}; "
-                    f"connect errors {r['connect_errors']}. tracemalloc's top growth after the warm-up:", ""]
+                    f"connect errors {r['connect_errors']}. tracemalloc's top growth over the last fifth "
+                    f"({r['traced_connections']:,} connections):", ""]
         out += [f"    {line}" for line in r["tracemalloc_top"]] or ["    (not traced)"]
     return "\n".join(out)
 

@@ -11,8 +11,9 @@
 # `setup.py build_ext --inplace` (CFLAGS/LDFLAGS from the environment); the built module is cached
 # by a hash of build_ffi.py, the version, the libuv lock and the flags, so a rerun only rebuilds
 # when the C changed. The tests run from that tree, with its src/ on PYTHONPATH, in a venv of their
-# own (build/asan/venv: pytest, pytest-timeout, cffi 1.x), libasan preloaded (CPython itself is not
-# instrumented), PYTHONMALLOC=malloc (every Python object is an ASan-checked malloc block).
+# own (build/asan/venv: pytest, pytest-timeout, hypothesis for tests/fuzz, cffi 1.x), libasan
+# preloaded (CPython itself is not instrumented), PYTHONMALLOC=malloc (every Python object is an
+# ASan-checked malloc block).
 # LeakSanitizer stays off: CPython keeps its interned and static objects to the end, which LSan
 # reports by the thousand (leaks are bench/soak.py's subject).
 #
@@ -41,7 +42,9 @@ UBSAN_OPTIONS_RUN = halt_on_error=1:print_stacktrace=1
 # What a report looks like in the output (UBSan next to a preloaded ASan ignores log_path: its
 # reports go to stderr, so the run's output is searched too).
 ASAN_REPORT_RE = runtime error:|ERROR: AddressSanitizer|SUMMARY: (Address|UndefinedBehavior)Sanitizer
-asan_env = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
+# tests/fuzz's budget under ASan (its FUZZ_EXAMPLES; the plain suite runs its own default)
+ASAN_FUZZ_EXAMPLES ?= 20
+asan_env = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc FUZZ_EXAMPLES=$(ASAN_FUZZ_EXAMPLES) \
 	PYTHONPATH="$(CURDIR)/$(ASAN_TREE)/src" ASAN_OPTIONS="$(call ASAN_OPTIONS_RUN,$(1))" \
 	UBSAN_OPTIONS="$(call UBSAN_OPTIONS_RUN,$(1))"
 
@@ -101,7 +104,7 @@ asan-build: $(ASAN_VENV)/.stamp $(LIBUV_STAMP)
 	@nm -D $(ASAN_TREE)/src/uvcffi/_uvcffi.abi3.so | grep -q __asan_init || { \
 		echo "make test-asan: the module is not instrumented" >&2; exit 1; }
 
-$(ASAN_VENV)/.stamp: $(VENV)/bin/python
+$(ASAN_VENV)/.stamp: $(VENV)/bin/python mk/asan.mk
 	test -x $(ASAN_VENV)/bin/python || $(VENV)/bin/python -m venv $(ASAN_VENV)
-	$(ASAN_VENV)/bin/python $(MATRIX_PIP) pytest pytest-timeout setuptools wheel "cffi>=1.16,<2"
+	$(ASAN_VENV)/bin/python $(MATRIX_PIP) pytest pytest-timeout hypothesis setuptools wheel "cffi>=1.16,<2"
 	touch $@
