@@ -17,16 +17,18 @@ libraries: libuv is compiled into the extension.
 
 test: for each interpreter (CPython 3.9 ... 3.13 from pyenv, PyPy 3.9 as pypy3; names 3.9 ...
 pypy, or DIST_PYTHONS), a fresh venv gets the test dependencies from PyPI, then uvcffi from
-dist/ only (pip --no-index --only-binary), and the test suite of the sdist runs from a temporary
-directory outside the source tree; a pytest plugin checks that uvcffi and its extension are
-imported from the venv's site-packages. Then the sdist once: installed into a fresh venv of
-DIST_SDIST_PYTHON (default: the newest CPython found) by building it offline, and tested the
-same way. A failing run does not stop the others; the failed ones are named at the end, with
-each run's counts and wall time.
+dist/ only (pip --no-index --only-binary), and the test suite (tests/, bench/ and pyproject.toml
+of build/dist/tree, the ref make dist built) runs from a temporary directory outside the tree;
+a pytest plugin checks that uvcffi and its extension are imported from the venv's site-packages.
+Then the sdist once: installed into a fresh venv of DIST_SDIST_PYTHON (default: the newest
+CPython found) by building it offline, and tested the same way. A failing run does not stop the
+others; the failed ones are named at the end, with each run's counts and wall time.
 
 Environment: PYTHON_3.X / PYPY name interpreters (as make test-matrix), DIST_PYTEST_ARGS are
 passed to every pytest run (default: the whole suite), DIST_SDIST_PYTEST_ARGS to the sdist's
-(default: DIST_PYTEST_ARGS), DIST_SDIST=0 skips the sdist run.
+(default: DIST_PYTEST_ARGS), DIST_SDIST=0 skips the sdist run. DIST_CPYTHON_SUITE=1 also runs
+tests/cpython/run.py (CPython's test.test_asyncio, stock asyncio and uvcffi compared) on each
+installed wheel, reported but not fatal as in .ci/run; DIST_CPYTHON_SUITE=strict makes it fatal.
 """
 
 from __future__ import annotations
@@ -353,20 +355,13 @@ SUMMARY = re.compile(r"^=* ?(.*\d+ (?:passed|failed|error|errors|skipped|xfailed
                      r"deselected|warnings?)\b.*?) in [\d.]+s", re.M)
 
 
-def unpack_tests(sdist: str) -> str:
-    """tests/ and pyproject.toml of the sdist, in build/dist/testsrc."""
-    dest = os.path.join(WORK, "testsrc")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.makedirs(dest)
-    with tarfile.open(sdist) as tar:
-        top = tar.getmembers()[0].name.split("/")[0]
-        members = []
-        for m in tar.getmembers():
-            rel = m.name[len(top) + 1:]
-            if rel == "pyproject.toml" or rel.startswith("tests/"):
-                m.name = rel
-                members.append(m)
-        tar.extractall(dest, members=members, **TAR_FILTER)
+def test_source() -> str:
+    """The tree make dist built from (build/dist/tree: the same ref as the artifacts): its tests/,
+    bench/ (the benchmark's own tests run it, with the installed package) and pyproject.toml
+    (pytest's settings) are copied next to each run."""
+    dest = os.path.join(WORK, "tree")
+    if not os.path.exists(os.path.join(dest, "tests", "conftest.py")):
+        sys.exit(f"dist: no {os.path.relpath(dest, ROOT)}/tests: run make dist first")
     text = open(os.path.join(dest, "pyproject.toml")).read()
     section = re.search(r"^\[tool\.pytest\.ini_options\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
     if section and re.search(r"^\s*(pythonpath|rootdir)\b|src", section.group(1), re.M):
@@ -374,10 +369,27 @@ def unpack_tests(sdist: str) -> str:
     return dest
 
 
+def run_cpython_suite(label: str, py: str, run_dir: str, env: dict[str, str]) -> tuple[bool, str]:
+    """tests/cpython/run.py on the installed package (its src/ is the temp dir's: absent)."""
+    results = os.path.join(run_dir, "cpython-suite")
+    runner = os.path.join(run_dir, "tests", "cpython", "run.py")
+    cmd = [py, runner, "--python", py, "--progress", "--results", results]
+    log(f"[{label}] CPython's test.test_asyncio: " + " ".join(cmd))
+    rc = subprocess.run(cmd, cwd=run_dir, env=env).returncode
+    table = subprocess.run([py, runner, "--table", "--results", results], cwd=run_dir, env=env,
+                           capture_output=True, text=True).stdout
+    rows = [r.split("|")[2:7] for r in table.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    counts = "; ".join(f"{g.strip()} {u.strip()}/{a.strip()} (failing {f.strip()})"
+                       for g, a, u, _, f in rows)
+    return rc == 0, f"cpython suite, uvcffi/asyncio passes: {counts or 'no results'}"
+
+
 def run_suite(label: str, py: str, testsrc: str, args: list[str]) -> tuple[bool, str, float]:
     run_dir = tempfile.mkdtemp(prefix=f"uvcffi-dist-{label}-")
     try:
-        shutil.copytree(os.path.join(testsrc, "tests"), os.path.join(run_dir, "tests"))
+        for d in ("tests", "bench"):
+            if os.path.isdir(os.path.join(testsrc, d)):
+                shutil.copytree(os.path.join(testsrc, d), os.path.join(run_dir, d))
         shutil.copy(os.path.join(testsrc, "pyproject.toml"), run_dir)
         with open(os.path.join(run_dir, "uvcffi_dist_site.py"), "w") as f:
             f.write(SITE_PLUGIN)
@@ -397,7 +409,14 @@ def run_suite(label: str, py: str, testsrc: str, args: list[str]) -> tuple[bool,
         elapsed = time.monotonic() - t
         m = SUMMARY.findall("".join(tail))
         counts = m[-1].strip("= ") if m else f"no summary (exit {rc})"
-        return rc == 0, counts, elapsed
+        ok = rc == 0
+        mode = os.environ.get("DIST_CPYTHON_SUITE", "0")
+        if mode != "0" and label.startswith("wheel-"):
+            suite_ok, suite = run_cpython_suite(label, py, run_dir, env)
+            counts += f"; {suite}" + ("" if suite_ok else " FAILED")
+            ok = ok and (suite_ok or mode != "strict")
+            elapsed = time.monotonic() - t
+        return ok, counts, elapsed
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -409,7 +428,7 @@ def test(names: list[str]) -> int:
         if os.path.isdir(DIST) else []
     if not sdists:
         sys.exit(f"dist: no dist/uvcffi-{ver}.tar.gz: run make dist first")
-    testsrc = unpack_tests(sdists[0])
+    testsrc = test_source()
     args = shlex.split(os.environ.get("DIST_PYTEST_ARGS", ""))
     results = []  # (run, artifact, ok, counts, seconds)
     failed = []
