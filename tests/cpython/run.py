@@ -396,6 +396,23 @@ def run_interpreter(python: str, args: argparse.Namespace, exclusions: List[Tupl
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(one, jobs))
     groups = compare(runs, info["modules"], exclusions)
+    # A test that failed on uvcffi only gets one more chance, in a new run of its module on
+    # uvcffi: CPython's suite has timing-bound tests that a loaded machine can fail once. One
+    # that passes then counts as passing, and the notes name it; two failures count.
+    failing = {f["id"] for g in groups.values() for f in g["failing"]}
+    if failing:
+        for module in sorted({tid.split(".")[0] for tid in failing}):
+            again = ModuleRun(python, module, "uvcffi", tempfile.mkdtemp(dir=workdir, prefix="rerun-"),
+                              args.test_timeout, args.module_timeout).run()
+            first = runs[(module, "uvcffi")]
+            for tid, rec in again.results.items():
+                sid = _short(tid).replace("__uvcffi", "")
+                old = first.results.get(tid)
+                if sid in failing and rec["outcome"] == "pass" and old is not None \
+                        and old["outcome"] != "pass":
+                    first.results[tid] = rec
+                    first.notes.append(f"{sid}: {old['outcome']} at first, passed when run again")
+        groups = compare(runs, info["modules"], exclusions)
     times = {"wall": time.monotonic() - start,
              "asyncio": sum(r.elapsed for (m, mode), r in runs.items() if mode == "asyncio"),
              "uvcffi": sum(r.elapsed for (m, mode), r in runs.items() if mode == "uvcffi")}
