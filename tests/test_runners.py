@@ -147,3 +147,24 @@ def test_loop_is_an_abstract_event_loop():
         assert isinstance(loop, asyncio.AbstractEventLoop)
     finally:
         loop.close()
+
+
+def test_runner_with_either_loop_factory(loop_factory, loop_name):
+    """uvcffi.Runner/run with any loop factory (here asyncio's and uvcffi's), on every Python.
+    A contextvar set in one run() is seen by the next (one context), except on asyncio's loops
+    before 3.11: their create_task takes no context=, so each task starts from a copy of it."""
+    var = contextvars.ContextVar("var", default="unset")
+
+    async def setter():
+        var.set("set")
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+
+    async def getter():
+        return var.get()
+
+    with uvcffi.Runner(loop_factory=loop_factory) as runner:
+        assert runner.run(setter()) == loop_name
+        seen = runner.run(getter())
+    shared = loop_name == "uvcffi" or sys.version_info >= (3, 11)
+    assert seen == ("set" if shared else "unset")
+    assert uvcffi.run(getter(), loop_factory=loop_factory) == "unset"

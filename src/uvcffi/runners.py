@@ -13,9 +13,10 @@ import contextvars
 import enum
 import functools
 import signal
+import sys
 import threading
 
-from .loop import new_event_loop
+from .loop import Loop, new_event_loop
 
 __all__ = ["Runner", "run"]
 
@@ -78,8 +79,12 @@ class Runner:
         self._lazy_init()
         if context is None:
             context = self._context
-        task = self._loop.create_task(coro, context=context) if context is not None \
-            else self._loop.create_task(coro)
+        if context is None:
+            task = self._loop.create_task(coro)
+        elif sys.version_info >= (3, 11) or isinstance(self._loop, Loop):
+            task = self._loop.create_task(coro, context=context)
+        else:  # asyncio's loops before 3.11 take no context=: the task starts from a copy of it
+            task = context.run(self._loop.create_task, coro)
 
         sigint_handler = None
         if (threading.current_thread() is threading.main_thread()
