@@ -11,7 +11,8 @@ and one after the other, an echo server and its clients on that loop for the giv
   so the server's accept path and the client's connect path are both soaked.
 * **Sampling.** Every ``--sample`` seconds (default 5): a ``gc.collect()``, then the resident set
   (``/proc/self/statm``), the open descriptors, and for uvcffi the live libuv handles. A line per
-  sample goes to stderr as it runs.
+  sample goes to stderr as it runs. (uvcffi's descriptors end one above their start: libuv's
+  EMFILE reserve, ``/dev/null`` opened at the first accept and closed with the loop.)
 * **The figure.** After a warm-up (the first fifth of the run, at least two samples), the slope
   of RSS against connections made, by least squares over the samples of the next three fifths,
   in **KiB per 100k connections**: a leak of one small object per connection shows as tens of
@@ -84,8 +85,11 @@ class EchoServer(asyncio.Protocol):
         return False  # close once the echo queued so far is sent
 
     def connection_lost(self, exc: Optional[BaseException]) -> None:
-        self.soak.server_conns.discard(self)
+        soak = self.soak
+        soak.server_conns.discard(self)
         self.transport = None
+        if not soak.server_conns and soak.drained is not None and not soak.drained.done():
+            soak.drained.set_result(None)
 
 
 class Client(asyncio.Protocol):
@@ -130,6 +134,7 @@ class Soak:
         self.rng = random.Random(args.seed)
         self.block = random.Random(args.seed).randbytes(1 << 17)
         self.server_conns: set = set()
+        self.drained: Optional[asyncio.Future[None]] = None  # set once the last server connection is lost
         self.connections = 0
         self.exchanges = 0
         self.bytes = 0
@@ -242,12 +247,17 @@ class Soak:
                         # own tables are in the RSS)
                         trace_index = len(self.samples)
                         traced_from = self.connections
+                        gc.collect()
                         tracemalloc.start(1)
                         snap0 = tracemalloc.take_snapshot()
             for c in clients:
                 c.result()  # a client that failed fails the run
+            if self.server_conns:  # the server ends of the last connections are closing
+                self.drained = loop.create_future()
+                await asyncio.wait_for(self.drained, WAIT)
             top: List[str] = []
             if snap0 is not None:
+                gc.collect()  # what is left is alive, not garbage waiting for the collector
                 snap1 = tracemalloc.take_snapshot()
                 filters = [tracemalloc.Filter(False, tracemalloc.__file__)]
                 diff = snap1.filter_traces(filters).compare_to(snap0.filter_traces(filters), "lineno")
