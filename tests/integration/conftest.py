@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 
 try:
-    from pytest_asyncio.plugin import PytestAsyncioSpecs
+    from pytest_asyncio import plugin as _plugin
 except ImportError:
-    PytestAsyncioSpecs = None
+    _plugin = None
+PytestAsyncioSpecs = getattr(_plugin, "PytestAsyncioSpecs", None)
 
 if PytestAsyncioSpecs is not None and hasattr(PytestAsyncioSpecs, "pytest_asyncio_loop_factories"):
 

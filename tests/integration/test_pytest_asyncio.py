@@ -1,4 +1,5 @@
-"""pytest-asyncio tests on uvcffi, through the loop factories of ``conftest.py`` (the plugin's hook).
+"""pytest-asyncio tests on uvcffi, through the loop factories of ``conftest.py`` (the plugin's hook),
+or on older versions of the plugin through its ``event_loop_policy`` fixture.
 
 The tests are ordinary ``async def`` tests with ``pytest.mark.asyncio``: each runs on asyncio's
 loop and on uvcffi's, with an async fixture that serves TCP on the same loop.
@@ -12,15 +13,30 @@ import contextvars
 import pytest
 
 pytest_asyncio = pytest.importorskip("pytest_asyncio")
-if not hasattr(pytest_asyncio.plugin.PytestAsyncioSpecs, "pytest_asyncio_loop_factories"):
-    pytest.skip("pytest-asyncio without the pytest_asyncio_loop_factories hook (the pinned 1.5.0 has it)",
-                allow_module_level=True)
 
 import uvcffi  # noqa: E402
 
 pytestmark = pytest.mark.asyncio
 
 request_id = contextvars.ContextVar("request_id", default=None)
+
+# pytest-asyncio 1.x with the pytest_asyncio_loop_factories hook (conftest.py) parametrizes every
+# test by loop factory. Older versions document the ``event_loop_policy`` fixture instead: the
+# same two loops through asyncio's policy (deprecated from Python 3.14, where the hook exists).
+HAS_FACTORY_HOOK = hasattr(getattr(pytest_asyncio.plugin, "PytestAsyncioSpecs", None),
+                           "pytest_asyncio_loop_factories")
+
+if not HAS_FACTORY_HOOK:
+    @pytest.fixture(params=["asyncio", "uvcffi"])
+    def event_loop_policy(request):
+        return uvcffi.EventLoopPolicy() if request.param == "uvcffi" else asyncio.DefaultEventLoopPolicy()
+
+
+def chosen_loop(request) -> str:
+    params = request.node.callspec.params
+    if HAS_FACTORY_HOOK:
+        return "uvcffi" if params["_asyncio_loop_factory"] is uvcffi.new_event_loop else "asyncio"
+    return params["event_loop_policy"]
 
 
 @pytest_asyncio.fixture
@@ -37,9 +53,8 @@ async def echo_port():
 
 
 async def test_runs_on_each_factory_loop(request):
-    factory = request.node.callspec.params["_asyncio_loop_factory"]
     loop = asyncio.get_running_loop()
-    if factory is uvcffi.new_event_loop:
+    if chosen_loop(request) == "uvcffi":
         assert type(loop) is uvcffi.Loop
     else:
         assert not isinstance(loop, uvcffi.Loop)

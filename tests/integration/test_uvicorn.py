@@ -261,7 +261,9 @@ def test_contextvar_set_before_serve_reaches_the_app(loop, app_kind, http_impl):
         return [(await client.get("/context")).text for _ in range(3)]
 
     result, _ = scenario(loop, app_kind, http_impl, body)
-    assert result == ["production"] * 3
+    # uvicorn before reset_contextvars (0.40) ran every request in an empty Context, by design
+    expected = "production" if hasattr(uvicorn.Config(app=None), "reset_contextvars") else "unset"
+    assert result == [expected] * 3
 
 
 def test_background_task_and_lifespan_order(loop, app_kind, http_impl):
