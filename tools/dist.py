@@ -192,6 +192,11 @@ def build(ref: str) -> int:
 
     tree = os.path.join(WORK, "tree")
     export_tree(ref, tree)
+    changed = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True).stdout.splitlines()
+    if changed:
+        log(f"note: {len(changed)} tracked files differ from HEAD in the checkout; the artifacts "
+            f"are built from {ref} only")
     lock = read_lock(tree)
     cached = os.path.join(ROOT, "vendor", "cache", lock["CARRIER_FILE"])
     if os.path.exists(cached):  # saves the download; fetch_libuv.py checks its sha256 all the same
@@ -249,6 +254,23 @@ def expected_lists() -> dict[str, list[str]]:
     return sections
 
 
+def expand_sources(names: list[str]) -> list[str]:
+    """{sources}: every file of the package in the tree built (build/dist/tree/src/uvcffi, from
+    git archive: tracked files only), each folder too, as the wheel lists them."""
+    out = [n for n in names if n != "{sources}"]
+    if len(out) == len(names):
+        return out
+    tree = os.path.join(WORK, "tree", "src")
+    if not os.path.isdir(os.path.join(tree, "uvcffi")):
+        sys.exit("dist: no build/dist/tree/src/uvcffi to list the package's files: run make dist")
+    for dirpath, dirnames, filenames in os.walk(os.path.join(tree, "uvcffi")):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        rel = os.path.relpath(dirpath, tree).replace(os.sep, "/")
+        out.append(rel + "/")
+        out += [f"{rel}/{f}" for f in filenames if not f.endswith((".so", ".c", ".pyc"))]
+    return out
+
+
 def check() -> int:
     """Compare each artifact in dist/ with tools/dist-contents.txt; print the artifact table."""
     ver = version()
@@ -283,11 +305,11 @@ def check() -> int:
             problems.append(f"{f}: platform {plat} is not a manylinux tag (auditwheel repair)")
         with zipfile.ZipFile(os.path.join(DIST, f)) as z:
             got = sorted(z.namelist())
-        want = sorted(n.format(version=ver, soabi=soabi) for n in lists["wheel"])
+        want = sorted(n.format(version=ver, soabi=soabi) for n in expand_sources(lists["wheel"]))
         for name in sorted(set(want) - set(got)):
             problems.append(f"{f}: missing {name}")
         for name in sorted(set(got) - set(want)):
-            problems.append(f"{f}: unexpected {name} (a new module? add it to tools/dist-contents.txt)")
+            problems.append(f"{f}: unexpected {name} (see tools/dist-contents.txt)")
         if pyabi.endswith("abi3") and os.path.exists(os.path.join(tools_bin, "abi3audit")):
             r = subprocess.run([os.path.join(tools_bin, "abi3audit"), "--strict", "--report",
                                 os.path.join(DIST, f)], capture_output=True, text=True)
