@@ -32,6 +32,8 @@ def test_workload_serves_wrk(loop, workload):
     _harness.set_duration(1.0)
     try:
         result = fn(loop, n)
+    except _harness.Skip as e:  # a framework part missing here (httptools on PyPy)
+        pytest.skip(str(e))
     finally:
         _harness.set_duration(saved)
     assert result["ops"] > 0 and result["seconds"] > 0 and result["cpu"] > 0

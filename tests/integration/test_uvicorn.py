@@ -19,7 +19,6 @@ uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("starlette")
 pytest.importorskip("fastapi")
-pytest.importorskip("httptools")
 ws_client = pytest.importorskip("websockets.asyncio.client")
 
 from fastapi import BackgroundTasks, FastAPI, Request, WebSocket  # noqa: E402
@@ -180,6 +179,8 @@ def app_kind(request):
 
 @pytest.fixture(params=["h11", "httptools"])
 def http_impl(request):
+    if request.param == "httptools":
+        pytest.importorskip("httptools")  # a C extension without PyPy wheels
     return request.param
 
 

@@ -18,7 +18,6 @@ import threading
 import pytest
 
 pytest.importorskip("uvicorn")
-pytest.importorskip("httptools")
 
 # A bare ASGI app: / answers the module of the running loop's class; /slow stays in flight until
 # the test creates RELEASE_FILE (after it has signalled the server); lifespan events are printed.
@@ -139,6 +138,8 @@ def graceful_shutdown(proc, appdir, uds, sig):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 def test_cli_graceful_shutdown_with_request_in_flight(loop_name, appdir, sig, http):
+    if http == "httptools":
+        pytest.importorskip("httptools")  # a C extension without PyPy wheels
     uds = str(appdir / "s.sock")
     proc = Proc([sys.executable, "-m", "uvicorn", "app:app", "--uds", uds, "--http", http,
                  "--loop", LOOP_OPTION[loop_name], "--log-level", "info"], appdir, env_for(appdir))
@@ -158,10 +159,10 @@ WORKERS = textwrap.dedent("""
     from uvicorn_worker import UvicornWorker
 
     class UvcffiWorker(UvicornWorker):
-        CONFIG_KWARGS = {"loop": "uvcffi:new_event_loop", "http": "httptools"}
+        CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "loop": "uvcffi:new_event_loop"}
 
     class AsyncioWorker(UvicornWorker):
-        CONFIG_KWARGS = {"loop": "asyncio", "http": "httptools"}
+        CONFIG_KWARGS = {**UvicornWorker.CONFIG_KWARGS, "loop": "asyncio"}
 """)
 
 
