@@ -99,9 +99,8 @@ EOS
     printf 'redis-cli -h 127.0.0.1 -p %s shutdown nosave >/dev/null 2>&1; bash %s\n' \
         "$redis_port" "$work/start-redis.sh" >"$work/restart-redis.sh"
     export UVCFFI_TEST_REDIS_RESTART="bash $work/restart-redis.sh"
-    port=$redis_port
-    export UVCFFI_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-    echo "servers.sh: Redis $(redis-server --version | awk '{print $3}' | sed 's/^v=//') on 127.0.0.1:$port"
+    export UVCFFI_TEST_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+    echo "servers.sh: Redis $(redis-server --version | awk '{print $3}' | sed 's/^v=//') on 127.0.0.1:$redis_port"
 fi
 
 set +e
