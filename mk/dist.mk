@@ -13,6 +13,8 @@
 #                   (DIST_SDIST=0 skips it). Goes on after a failing run, names the failed ones at
 #                   the end, prints each run's counts and wall time. DIST_PYTEST_ARGS passes
 #                   pytest options to every run (DIST_SDIST_PYTEST_ARGS to the sdist's).
+#                   DIST_CPYTHON_SUITE=1 adds tests/cpython/run.py on each installed wheel
+#                   (reported, not fatal; =strict: fatal; DIST_CPYTHON_ARGS: its options).
 # Everything is in tools/dist.py (its docstring says more); it needs git and the interpreters only.
 DIST_PYTHON ?= $(PYTHON)
 DIST_REF ?= HEAD

@@ -28,7 +28,8 @@ Environment: PYTHON_3.X / PYPY name interpreters (as make test-matrix), DIST_PYT
 passed to every pytest run (default: the whole suite), DIST_SDIST_PYTEST_ARGS to the sdist's
 (default: DIST_PYTEST_ARGS), DIST_SDIST=0 skips the sdist run. DIST_CPYTHON_SUITE=1 also runs
 tests/cpython/run.py (CPython's test.test_asyncio, stock asyncio and uvcffi compared) on each
-installed wheel, reported but not fatal as in .ci/run; DIST_CPYTHON_SUITE=strict makes it fatal.
+installed wheel, reported but not fatal as in .ci/run; DIST_CPYTHON_SUITE=strict makes it fatal;
+DIST_CPYTHON_ARGS passes run.py options (--modules test_tasks -j 1).
 """
 
 from __future__ import annotations
@@ -395,7 +396,8 @@ def run_cpython_suite(label: str, py: str, run_dir: str, env: dict[str, str]) ->
     """tests/cpython/run.py on the installed package (its src/ is the temp dir's: absent)."""
     results = os.path.join(run_dir, "cpython-suite")
     runner = os.path.join(run_dir, "tests", "cpython", "run.py")
-    cmd = [py, runner, "--python", py, "--progress", "--results", results]
+    cmd = [py, runner, "--python", py, "--progress", "--results", results,
+           *shlex.split(os.environ.get("DIST_CPYTHON_ARGS", ""))]
     log(f"[{label}] CPython's test.test_asyncio: " + " ".join(cmd))
     rc = subprocess.run(cmd, cwd=run_dir, env=env).returncode
     table = subprocess.run([py, runner, "--table", "--results", results], cwd=run_dir, env=env,
