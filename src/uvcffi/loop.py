@@ -488,27 +488,25 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 handle._scheduled = False
 
         if nreads:
-            # The stream reads of this turn, in the order libuv made them (see ReadBatch), take
-            # the place of asyncio's I/O callbacks: after the callbacks ready before the poll,
-            # before the timers due now. What the protocols schedule runs after those timers.
+            # The stream reads of this turn (ReadBatch, in the order libuv made them) take the
+            # place of asyncio's I/O callbacks: after the callbacks ready before the poll, before
+            # the timers due now. With callbacks waiting from before the poll, the batch's
+            # marker handle goes in behind them and dispatches the reads from there.
             if n_before and self._pending_exc is None:
-                self._run_ready(n_before)
-            escaped = self._read_batch.dispatch()
-            if escaped is not None and self._pending_exc is None:
-                self._pending_exc = escaped
+                ready.insert(n_before, self._read_batch.marker)
+            else:
+                escaped = self._read_batch.dispatch()
+                if escaped is not None and self._pending_exc is None:
+                    self._pending_exc = escaped
         exc = self._pending_exc
         if exc is not None:
             self._pending_exc = None
             raise exc
-        self._run_ready(len(ready))
 
-    def _run_ready(self, ntodo: int) -> None:
-        """Run the first ``ntodo`` callbacks of the ready queue: the only place where
-        callbacks are called."""
+        ntodo = len(ready)
         if self._debug:
             self._run_ready_debug(ntodo)
             return
-        ready = self._ready
         # Handle._run inlined: one Python frame less per callback. A countdown, not range():
         # making a range costs more than the one or two callbacks of a typical server turn.
         while ntodo:

@@ -47,7 +47,7 @@ import socket
 import stat
 import sys
 import weakref
-from asyncio import BufferedProtocol, constants, format_helpers, trsock
+from asyncio import BufferedProtocol, Handle, constants, format_helpers, trsock
 from asyncio import transports as _transports
 from typing import Optional
 
@@ -190,6 +190,10 @@ class ReadBatch:
         self.ctxs: list = [None] * len(self.readers)
         self.readers[_KEY_STATUS] = _Statuses(self.readers, self.ctxs)
         self._free: list = []  # keys of closed streams, reused first (they stay small)
+        # Loop._run_once puts it in the ready queue behind the callbacks that were ready before
+        # the poll, when there were any: the reads are dispatched from there, as asyncio runs its
+        # I/O callbacks after those. (Each protocol still runs in its own context, ctxs.)
+        self.marker = Handle(self._dispatch_in_turn, (), loop, contextvars.Context())
         loop._uv.data = rb
         loop._read_batch = self
 
@@ -261,6 +265,11 @@ class ReadBatch:
             rb.nev = 0
             rb.used = 0
         return escaped
+
+    def _dispatch_in_turn(self) -> None:
+        escaped = self.dispatch()
+        if escaped is not None:
+            raise escaped
 
 
 def _read_batch(loop) -> ReadBatch:
