@@ -212,23 +212,23 @@ def _install_deferral() -> None:
 
 
 # The fields of every uvcffi future (Future and Task) and their invariants. The ones every
-# future uses are slots (set for each new future by _setup); the ones only a failure or a
-# cancellation writes live in the instance's __dict__ once written, with their default on
-# _FutureCore (three stores less per future; they are read on those paths only).
+# future uses are slots (set for each new future by _setup); the ones only a failure, a
+# cancellation or debug mode writes live in the instance's __dict__ once written, with their
+# default on _FutureCore (a store less per future each, and a visit less in each collector pass
+# over a live future; they are read on those paths only).
 #   _state            _PENDING -> _CANCELLED or _PENDING -> _FINISHED, once.
 #   _result           the result once _FINISHED without an exception; else None.
 #   _exception        the exception once _FINISHED with one; else None.
 #   _loop             the loop; never changes.
-#   _source_traceback where the future was made (debug mode), else None.
 #   _callbacks        a list of (callback, context) while PENDING; [] once done.
 #   _asyncio_future_blocking  True between "awaited by a Task" (__await__) and "the Task saw
 #                     it" (the Task resets it); never None (None means "not a future" to asyncio).
-#   _tb_logger        an armed _ExceptionLogger while an exception nobody looked at is set.
+#   (__dict__) _source_traceback where the future was made (debug mode), else None.
+#   (__dict__) _tb_logger an armed _ExceptionLogger while an exception nobody looked at is set.
 #   (__dict__) _exception_tb   the exception's traceback as set_exception found it.
 #   (__dict__) _cancel_message the message given to cancel(), for the CancelledError raised later.
 #   (__dict__) _cancelled_exc  the CancelledError a Task's coroutine raised, re-raised as is.
-_FUTURE_SLOTS = ("_state", "_result", "_exception", "_loop", "_source_traceback", "_callbacks",
-                 "_asyncio_future_blocking", "_tb_logger")
+_FUTURE_SLOTS = ("_state", "_result", "_exception", "_loop", "_callbacks", "_asyncio_future_blocking")
 
 
 class _FutureCore:
@@ -243,6 +243,8 @@ class _FutureCore:
 
     # Defaults of the fields kept in __dict__ (see _FUTURE_SLOTS); as class attributes here
     # they also shadow the C base's descriptors of the same names.
+    _source_traceback: Optional[list] = None
+    _tb_logger: Any = None
     _exception_tb: Any = None
     _cancel_message: Any = None
     _cancelled_exc: Optional[BaseException] = None
@@ -254,10 +256,8 @@ class _FutureCore:
         self._result = None
         self._exception = None
         self._loop = loop
-        self._source_traceback = None
         self._callbacks = []
         self._asyncio_future_blocking = False
-        self._tb_logger = None
 
     @property
     def _log_traceback(self) -> bool:

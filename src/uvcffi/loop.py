@@ -656,7 +656,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         # operation takes: 4,081 -> 3,185 instructions per future made and freed, CPython 3.11).
         fut = _new_future(_Future)
         fut._state = _PENDING
-        fut._result = fut._exception = fut._source_traceback = fut._tb_logger = None
+        fut._result = fut._exception = None
         fut._loop = self
         fut._callbacks = []
         fut._asyncio_future_blocking = False

@@ -345,7 +345,7 @@ class Task(_FutureCore, asyncio.Task):
                 if self._source_traceback:
                     context["source_traceback"] = self._source_traceback
                 self._loop.call_exception_handler(context)
-        elif self._tb_logger is _TASK_ARMED:
+        elif self._exception is not None and self._tb_logger is _TASK_ARMED:
             # The exception nobody retrieved (see _task_failed): reported now, on the last
             # reference, as asyncio's Task does; by the futures' logger, which waits for the end
             # of a running collection (the Task may be retrieved in a sibling's __del__).
