@@ -33,7 +33,7 @@ $(VENV)/bin/python:
 # wheels, and cffi built from source, inline them. CPython 3.14 needs cffi 2.
 $(STAMP_DEPS): $(VENV)/bin/python pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check setuptools wheel pytest pytest-timeout \
+	$(PY) -m pip install -q --disable-pip-version-check setuptools wheel pytest pytest-timeout hypothesis \
 		"cffi>=1.16,<2; python_version < '3.14'" "cffi>=2; python_version >= '3.14'"
 	touch $@
 
@@ -106,14 +106,14 @@ $(MATRIX_TESTS): test-%: build .venv-%/.matrix-stamp
 		"the CPython venvs reuse the limited-API build of 'make build' (not made by a debug CPython)" >&2; exit 1; }
 	.venv-$*/bin/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# The venv of CPython X.Y: pytest, pytest-timeout, cffi (1.x below 3.14, as for .venv), src/ on the path.
+# The venv of CPython X.Y: pytest, pytest-timeout, hypothesis, cffi (1.x below 3.14, as for .venv), src/ on the path.
 .venv-%/.matrix-stamp: pyproject.toml
 	@py="$(call matrix_python,$*)"; \
 	if [ -z "$$py" ] || ! "$$py" -c 'import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$*".split("."))))'; then \
 		echo "make: CPython $* not found (no 'pyenv prefix $*', no python$* on PATH$${py:+, or $$py is not $*}):" \
 			"install it (pyenv install $*) or name it: make test-$* PYTHON_$*=/path/to/python$*" >&2; exit 1; fi; \
 	test -x .venv-$*/bin/python || { echo "$$py -m venv .venv-$*"; "$$py" -m venv .venv-$*; }
-	.venv-$*/bin/python $(MATRIX_PIP) pytest pytest-timeout \
+	.venv-$*/bin/python $(MATRIX_PIP) pytest pytest-timeout hypothesis \
 		"cffi>=1.16,<2; python_version < '3.14'" "cffi>=2; python_version >= '3.14'"
 	.venv-$*/bin/python -c 'import pathlib, sysconfig; \
 		pathlib.Path(sysconfig.get_paths()["purelib"], "uvcffi-src.pth").write_text("$(CURDIR)/src\n")'
@@ -131,7 +131,7 @@ $(PYPY_VENV)/.deps-stamp: pyproject.toml
 	@command -v $(PYPY) >/dev/null 2>&1 || { echo "make: $(PYPY) not found: apt-get install pypy3 pypy3-dev" \
 		"(Debian), or name it: make test-pypy PYPY=/path/to/pypy3" >&2; exit 1; }
 	test -x $(PYPY_VENV)/bin/python || $(PYPY) -m venv $(PYPY_VENV)
-	$(PYPY_VENV)/bin/python $(MATRIX_PIP) -U pip setuptools wheel pytest pytest-timeout
+	$(PYPY_VENV)/bin/python $(MATRIX_PIP) -U pip setuptools wheel pytest pytest-timeout hypothesis
 	touch $@
 
 $(PYPY_VENV)/.build-stamp: $(PYPY_VENV)/.deps-stamp $(LIBUV_STAMP) build_ffi.py src/uvcffi/_version.py setup.py
