@@ -39,6 +39,7 @@ import os
 import socket
 import sys
 import tempfile
+import threading
 import time
 from decimal import Decimal
 
@@ -67,11 +68,49 @@ BUFFER_KINDS = (
 )
 ACTIONS = ("close", "abort", "pause_reading", "write", "write_eof", "stop", "loop_close",
            "set_protocol")
-LATER_VALUES = (0, -1, 0.001, 0.004, True, False, math.nan, math.inf, -math.inf, 1e300, -1e300,
+# No NaN here: a NaN deadline compares false with every other, so asyncio's heap loses its order
+# and may sleep a day past an earlier timer (seen: its select() with the stop timer buried). What
+# NaN means on each loop is pinned by test_timers.py instead.
+LATER_VALUES = (0, -1, 0.001, 0.004, True, False, math.inf, -math.inf, 1e300, -1e300,
                 Decimal("0.001"), "x", None, 10 ** 400)
-AT_VALUES = ("now", "past", "soon", math.nan, math.inf, -math.inf, Decimal(0), "x", None, True)
+AT_VALUES = ("now", "past", "soon", math.inf, -math.inf, Decimal(0), "x", None, True)
 
 STATS = {"sequences": 0, "steps": 0}
+
+
+class Watchdog:
+    """One daemon thread that stops a turn still running past its deadline, so that a hang
+    fails the step instead of the whole run (the turn's assertion then reports it)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.target = None  # (loop, deadline) while a turn runs
+        self.thread = None
+
+    def arm(self, loop, deadline):
+        with self.lock:
+            self.target = (loop, deadline)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._watch, name="fuzz-watchdog", daemon=True)
+                self.thread.start()
+
+    def disarm(self):
+        with self.lock:
+            self.target = None
+
+    def _watch(self):
+        while True:
+            time.sleep(0.25)
+            with self.lock:
+                target = self.target
+            if target is not None and time.monotonic() > target[1]:
+                try:
+                    target[0].call_soon_threadsafe(target[0].stop)
+                except RuntimeError:
+                    pass
+
+
+WATCHDOG = Watchdog()
 
 
 def exc_name(exc: BaseException | None) -> str | None:
@@ -209,6 +248,8 @@ class World:
         self.weird_deadlines = False
         self.watch = None  # (reader socket, writer socket) of add_reader steps
         self.watch_events = []
+        self.watch_added = False
+        self.watch_stale_at = None  # see LoopMachine.closed_watched
         self.tasks = []
         self.task_events = []
         self.run_errors = []
@@ -239,14 +280,16 @@ class World:
         else:
             h = loop.call_soon(loop.stop)
         start = time.monotonic()
+        WATCHDOG.arm(loop, start + STEP_BOUND)
         try:
             loop.run_forever()
         except BaseException as exc:  # noqa: BLE001 - compared with the other world's
             self.run_errors.append(exc_name(exc))
         finally:
+            WATCHDOG.disarm()
             h.cancel()
         took = time.monotonic() - start
-        assert took < STEP_BOUND, f"{self.name}: one turn took {took:.1f} s"
+        assert took < STEP_BOUND, f"{self.name}: one turn took {took:.1f} s (stopped by the watchdog)"
 
     def snapshot(self):
         return (
@@ -489,7 +532,8 @@ class LoopMachine(RuleBasedStateMachine):
         fa = sorted(i for i, _ in a.fired if i in decided)
         fu = sorted(i for i, _ in u.fired if i in decided)
         assert fa == fu, f"timers fired: asyncio {fa!r}, uvcffi {fu!r}"
-        assert a.watch_events == u.watch_events
+        assert a.watch_stale_at == u.watch_stale_at
+        assert a.watch_events[:a.watch_stale_at] == u.watch_events[:u.watch_stale_at]
         assert a.task_events == u.task_events
         assert a.handler == u.handler, f"exception handler: asyncio {a.handler!r}, uvcffi {u.handler!r}"
         assert a.run_errors == u.run_errors, f"runs raised: asyncio {a.run_errors!r}, uvcffi {u.run_errors!r}"
@@ -615,12 +659,13 @@ class LoopMachine(RuleBasedStateMachine):
             when = {"now": w.loop.time(), "past": w.loop.time() - 10, "soon": w.loop.time() + 0.003}.get(
                 value, value) if isinstance(value, str) and value != "x" else value
             res, h = outcome(w.loop.call_at, when, w.timer_cb, index)
-            if when == "x" and h is not None and w.name == "asyncio":
-                # Known divergence: asyncio pushes an unordered deadline onto an empty heap and
-                # its next turn raises TypeError, for good; uvcffi raises TypeError in call_at
-                # (test_timers.py). The asyncio world takes the timer off its heap to stay
-                # comparable (cancel() would not: the heap's next comparison raises).
-                w.loop._scheduled.remove(h)
+            if when == "x" and w.name == "asyncio":
+                # Known divergence: asyncio pushes an unordered deadline onto its heap before
+                # it compares it: on an empty heap call_at succeeds and the next turn raises
+                # TypeError, for good; on a non-empty one call_at raises TypeError but the entry
+                # stays. uvcffi raises TypeError in call_at and keeps nothing (test_timers.py).
+                # The asyncio world takes the entry off its heap to stay comparable.
+                w.loop._scheduled[:] = [t for t in w.loop._scheduled if not isinstance(t.when(), str)]
                 heapq.heapify(w.loop._scheduled)
                 res, h = ("raised", "TypeError"), None
             w.timers.append((h, when))
@@ -661,10 +706,16 @@ class LoopMachine(RuleBasedStateMachine):
                 return "made"
             r, wr = w.watch
             if how == "reuse":
-                if r.fileno() != -1:
-                    return "open"
-                fd = w.watch_fd
+                # close the reader and put a new socket on its number at once (later, another
+                # file of this process may hold the number)
+                if r.fileno() == -1:
+                    return "closed already"
+                fd = r.fileno()
+                self.closed_watched(w)
+                r.close()
                 nr, nw = socket.socketpair()
+                if nw.fileno() == fd:  # the pair is symmetric: the end on the number reads
+                    nr, nw = nw, nr
                 if nr.fileno() == fd:
                     nr.detach()
                 else:
@@ -677,7 +728,7 @@ class LoopMachine(RuleBasedStateMachine):
                 w.watch = (r, nw)
                 return "reused"
             if how == "close":
-                w.watch_fd = r.fileno() if r.fileno() != -1 else w.watch_fd
+                self.closed_watched(w)
                 r.close()
                 return "closed"
             if how == "close_peer":
@@ -699,6 +750,8 @@ class LoopMachine(RuleBasedStateMachine):
                 w.watch_events.append(("write",))
                 loop.remove_writer(r)
 
+            if how in ("add", "add_fd", "add_writer"):
+                w.watch_added = True
             if how == "add":
                 return outcome(loop.add_reader, r, on_read)[0]
             if how == "add_fd":
@@ -711,6 +764,15 @@ class LoopMachine(RuleBasedStateMachine):
                 return outcome(loop.add_writer, r, on_write)[0]
             return outcome(loop.remove_writer, r)[0]
         self.both(step)
+
+    @staticmethod
+    def closed_watched(w):
+        """The watched socket is closed without remove_reader/remove_writer. Known divergence:
+        asyncio's selector keeps the registration of the closed number, and a new file on that
+        number registered again is never polled (the key is found, epoll is not told); uvcffi
+        polls it. The calls are still compared; the reader callbacks from here on are not."""
+        if w.watch_added and w.watch_stale_at is None:
+            w.watch_stale_at = len(w.watch_events)
 
     # -- loop calls, tasks -----------------------------------------------------------------
 
