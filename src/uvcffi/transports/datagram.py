@@ -86,6 +86,9 @@ _NI_NUMERIC = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
 # asyncio sends empty datagrams from 3.13 (before, sendto(b"") did nothing); then a released
 # memoryview reaches the socket too, and its ValueError is a fatal error, not raised
 _SENDS_EMPTY = sys.version_info >= (3, 13)
+# asyncio 3.11+ gives datagram transports pause_reading/resume_reading/is_reading (before, only
+# stream transports had them)
+_PAUSES_READING = sys.version_info >= (3, 11)
 
 
 class DatagramTransport(transports._FlowControlMixin, transports.DatagramTransport):
@@ -117,6 +120,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
     _address = None  # the connected peer (remote_addr), or None
     _connected = False  # the socket is connect()ed: send() instead of sendto()
     _closing = False  # close()/abort() called
+    _paused = False  # pause_reading() called (3.11+): the poll does not watch _READABLE
     _conn_lost = 0  # > 0: connection_lost scheduled (or sends after it counted)
     _events = 0  # what the poll watches now: _READABLE | _WRITABLE
     _buffer_size = 0
@@ -256,9 +260,34 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         """Close at once, dropping queued datagrams; ``connection_lost(None)`` follows."""
         self._force_close(None)
 
+    if _PAUSES_READING:
+
+        def is_reading(self) -> bool:
+            """False once paused or closing."""
+            return not self._closing and not self._paused
+
+        def pause_reading(self) -> None:
+            """Stop watching for datagrams until ``resume_reading()``; nothing when paused or
+            closing already. Datagrams read in the same turn are still delivered."""
+            if not self.is_reading():
+                return
+            self._paused = True
+            self._set_events(self._events & ~_READABLE)
+            if self._loop.get_debug():
+                logger.debug("%r pauses reading", self)
+
+        def resume_reading(self) -> None:
+            """Watch for datagrams again; nothing when not paused or closing."""
+            if self._closing or not self._paused:
+                return
+            self._paused = False
+            self._start_reading()
+            if self._loop.get_debug():
+                logger.debug("%r resumes reading", self)
+
     # ------------------------------------------------------------------ libuv side
     def _start_reading(self) -> None:
-        if not self._closing and self._sock is not None:
+        if not self._closing and not self._paused and self._sock is not None:
             self._set_events(self._events | _READABLE)
 
     def _set_events(self, events: int) -> None:
