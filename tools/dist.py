@@ -16,7 +16,7 @@ its symbols allow (the lowest policy it satisfies on this machine) and refuses e
 libraries: libuv is compiled into the extension.
 
 test: for each interpreter (CPython 3.9 ... 3.13 from pyenv, PyPy 3.9 as pypy3; names 3.9 ...
-pypy, or DIST_PYTHONS), a fresh venv gets the test dependencies from PyPI, then uvcffi from
+pypy, or DIST_PYTHONS), a fresh venv gets the [test] extra's dependencies from PyPI, then uvcffi from
 dist/ only (pip --no-index --only-binary), and the test suite (tests/, bench/ and pyproject.toml
 of build/dist/tree, the ref make dist built) runs from a temporary directory outside the tree;
 a pytest plugin checks that uvcffi and its extension are imported from the venv's site-packages.
@@ -378,6 +378,20 @@ SUMMARY = re.compile(r"^=* ?(.*\d+ (?:passed|failed|error|errors|skipped|xfailed
                      r"deselected|warnings?)\b.*?) in [\d.]+s", re.M)
 
 
+def test_deps(tree: str) -> list[str]:
+    """The [test] extra of the tree's pyproject.toml (what make installs for the suite)."""
+    text = open(os.path.join(tree, "pyproject.toml")).read()
+    try:
+        import tomllib
+        extra = tomllib.loads(text)["project"]["optional-dependencies"]["test"]
+    except ImportError:  # Python < 3.11 runs this script: the one line as make's venvs read it
+        line = re.search(r"^test\s*=\s*\[(.*)\]", text, re.M)
+        extra = re.findall(r'"([^"]+)"', line.group(1)) if line else []
+    except KeyError:
+        extra = []
+    return list(dict.fromkeys([*TEST_DEPS, *extra]))
+
+
 def test_source() -> str:
     """The tree make dist built from (build/dist/tree: the same ref as the artifacts): its tests/,
     bench/ (the benchmark's own tests run it, with the installed package) and pyproject.toml
@@ -466,7 +480,7 @@ def test(names: list[str]) -> int:
             continue
         try:
             t = time.monotonic()
-            py = make_venv(os.path.join(WORK, f"test-{name}"), exe, deps(name, TEST_DEPS))
+            py = make_venv(os.path.join(WORK, f"test-{name}"), exe, deps(name, test_deps(testsrc)))
             run([py, "-m", "pip", "install", "-q", "--no-index", "--find-links", DIST,
                  "--only-binary", "uvcffi", f"uvcffi=={ver}"], env=offline_env())
             artifact = subprocess.run(
@@ -495,7 +509,7 @@ def test(names: list[str]) -> int:
                 raise RuntimeError(f"interpreter {name} not found")
             t = time.monotonic()
             py = make_venv(os.path.join(WORK, f"test-sdist-{name}"), exe,
-                           deps(name, [*TEST_DEPS, "setuptools>=77", "wheel"]))
+                           deps(name, [*test_deps(testsrc), "setuptools>=77", "wheel"]))
             run([py, "-m", "pip", "install", "-q", "--no-index", "--no-build-isolation", "--no-cache-dir",
                  "--find-links", DIST, "--no-binary", "uvcffi", f"uvcffi=={ver}"], env=offline_env())
             log(f"[{label}] built from the sdist and installed in {time.monotonic() - t:.0f} s")
