@@ -418,7 +418,8 @@ class World:
         for side in SIDES:
             p = self.ends.get((kind, side))
             big = len(self.written.get((kind, side), b"")) > HUGE // 2
-            if p is not None and (big or (p.transport is not None and p.transport.get_write_buffer_size())):
+            queued = getattr(p.transport, "get_write_buffer_size", lambda: 0) if p is not None else None
+            if p is not None and (big or (p.transport is not None and queued())):
                 self.inexact.add((kind, side))
 
     def check_streams(self):
@@ -606,6 +607,11 @@ class LoopMachine(RuleBasedStateMachine):
             end = w.ends.get((kind, side))
             if end is None:
                 return "absent"
+            oracle = self.worlds[0].ends.get((kind, side))
+            if not hasattr(getattr(oracle, "transport", None), method):
+                # Known divergence: a method the oracle's transport lacks on this interpreter
+                # (3.9's read pipe: abort) is not called; uvcffi may offer it.
+                return f"no {method}"
             if method == "abort":
                 w.mark_inexact(kind)
             fn = getattr(end.transport, method, None)
@@ -752,25 +758,33 @@ class LoopMachine(RuleBasedStateMachine):
 
             if how in ("add", "add_fd", "add_writer"):
                 w.watch_added = True
-            if how == "add":
-                return outcome(loop.add_reader, r, on_read)[0]
-            if how == "add_fd":
-                return outcome(loop.add_reader, r.fileno(), on_read)[0]
-            if how == "remove":
-                return outcome(loop.remove_reader, r)[0]
-            if how == "remove_fd":
-                return outcome(loop.remove_reader, r.fileno())[0]
-            if how == "add_writer":
-                return outcome(loop.add_writer, r, on_write)[0]
-            return outcome(loop.remove_writer, r)[0]
+            if w.watch_stale_at is not None:
+                # see closed_watched: asyncio's stale key makes these calls fail or not (ENOENT
+                # from epoll when the key is modified): called, not compared
+                outcome(self.watch_call(w, how, r, on_read, on_write))
+                return "after a stale registration"
+            return outcome(self.watch_call(w, how, r, on_read, on_write))[0]
         self.both(step)
+
+    @staticmethod
+    def watch_call(w, how, r, on_read, on_write):
+        loop = w.loop
+        return {
+            "add": lambda: loop.add_reader(r, on_read),
+            "add_fd": lambda: loop.add_reader(r.fileno(), on_read),
+            "remove": lambda: loop.remove_reader(r),
+            "remove_fd": lambda: loop.remove_reader(r.fileno()),
+            "add_writer": lambda: loop.add_writer(r, on_write),
+            "remove_writer": lambda: loop.remove_writer(r),
+        }[how]
 
     @staticmethod
     def closed_watched(w):
         """The watched socket is closed without remove_reader/remove_writer. Known divergence:
         asyncio's selector keeps the registration of the closed number, and a new file on that
         number registered again is never polled (the key is found, epoll is not told); uvcffi
-        polls it. The calls are still compared; the reader callbacks from here on are not."""
+        polls it. From here on the watch calls are made but neither their outcomes nor the
+        reader callbacks are compared."""
         if w.watch_added and w.watch_stale_at is None:
             w.watch_stale_at = len(w.watch_events)
 
