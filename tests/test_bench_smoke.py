@@ -86,6 +86,7 @@ def test_bench_smoke(tmp_path: Path) -> None:
         # one 0.1 s, two of those 0.2 s)
         for loop in loops + ["epoll (C)"]:
             for sample in echo["samples"][loop]:
+                assert sample is not None, (loop, "a round failed", echo["status"], proc.stdout[-2000:])
                 assert sample["slices"] == 2, (loop, sample)
                 assert 0.08 < sample["seconds"] < 0.16, (loop, sample)
                 assert sample["rate"] == pytest.approx(sample["ops"] / sample["seconds"]), sample
