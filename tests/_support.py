@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import signal
 import socket
 
 import pytest
@@ -137,3 +138,9 @@ async def upper_echo(reader, writer):
         await writer.drain()
     writer.close()
     await writer.wait_closed()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that must turn SIGINT into KeyboardInterrupt: a shell starts
+    background jobs with SIGINT ignored, and a Python started so installs no handler for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

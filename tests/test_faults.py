@@ -23,7 +23,7 @@ import textwrap
 import threading
 
 import pytest
-from _support import Recorder, wait
+from _support import Recorder, default_sigint, wait
 
 PY = sys.executable
 
@@ -243,7 +243,8 @@ def _run_script(loop_name, body):
             loop.call_soon(lambda: threading.Thread(
                 target=os.kill, args=(os.getpid(), signal.SIGINT)).start())
     """) + textwrap.dedent(body)
-    return subprocess.run([PY, "-c", script, loop_name], capture_output=True, text=True, timeout=60)
+    return subprocess.run([PY, "-c", script, loop_name], capture_output=True, text=True, timeout=60,
+                          preexec_fn=default_sigint)
 
 
 def test_sigint_during_run_until_complete(loop_name):

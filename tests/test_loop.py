@@ -17,6 +17,7 @@ import time
 import warnings
 
 import pytest
+from _support import default_sigint
 
 
 def test_call_soon_fifo(loop):
@@ -668,7 +669,7 @@ def _run_script(loop_name: str, body: str, env=None, timeout=60):
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", script, loop_name], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+                          timeout=timeout, env=full_env, preexec_fn=default_sigint)
 
 
 def test_ctrl_c_during_run_until_complete(loop_name):

@@ -11,6 +11,7 @@ import textwrap
 import threading
 
 import pytest
+from _support import default_sigint
 
 TIMEOUT = 10  # a bound, never a synchronization: every wait below ends by an event
 
@@ -225,7 +226,7 @@ def _run_script(loop_name, body):
             run = asyncio.run
     """) + textwrap.dedent(body)
     return subprocess.run([sys.executable, "-c", script, loop_name], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, preexec_fn=default_sigint)
 
 
 def test_run_with_sigint_handler_then_ctrl_c(loop_name):
