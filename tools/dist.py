@@ -29,7 +29,8 @@ passed to every pytest run (default: the whole suite), DIST_SDIST_PYTEST_ARGS to
 (default: DIST_PYTEST_ARGS), DIST_SDIST=0 skips the sdist run. DIST_CPYTHON_SUITE=1 also runs
 tests/cpython/run.py (CPython's test.test_asyncio, stock asyncio and uvcffi compared) on each
 installed wheel, reported but not fatal as in .ci/run; DIST_CPYTHON_SUITE=strict makes it fatal;
-DIST_CPYTHON_ARGS passes run.py options (--modules test_tasks -j 1).
+DIST_CPYTHON_ARGS passes run.py options (--modules test_tasks -j 1); DIST_CPYTHON_RESULTS=DIR keeps
+the results for `tests/cpython/run.py --table --results DIR`.
 """
 
 from __future__ import annotations
@@ -407,7 +408,10 @@ def test_source() -> str:
 
 
 def run_cpython_suite(label: str, py: str, run_dir: str, env: dict[str, str]) -> tuple[bool, str]:
-    """tests/cpython/run.py on the installed package (its src/ is the temp dir's: absent)."""
+    """tests/cpython/run.py on the installed package (its src/ is the temp dir's: absent).
+
+    The results (one JSON per interpreter) are also copied to DIST_CPYTHON_RESULTS when set, so
+    that `tests/cpython/run.py --table --results DIR` can print every interpreter's rows later."""
     results = os.path.join(run_dir, "cpython-suite")
     runner = os.path.join(run_dir, "tests", "cpython", "run.py")
     cmd = [py, runner, "--python", py, "--progress", "--results", results,
@@ -416,6 +420,11 @@ def run_cpython_suite(label: str, py: str, run_dir: str, env: dict[str, str]) ->
     rc = subprocess.run(cmd, cwd=run_dir, env=env).returncode
     table = subprocess.run([py, runner, "--table", "--results", results], cwd=run_dir, env=env,
                            capture_output=True, text=True).stdout
+    keep = os.environ.get("DIST_CPYTHON_RESULTS")
+    if keep and os.path.isdir(results):
+        os.makedirs(keep, exist_ok=True)
+        for name in os.listdir(results):
+            shutil.copy(os.path.join(results, name), keep)
     rows = [r.split("|")[2:7] for r in table.splitlines() if r.startswith("| ") and "---" not in r][1:]
     counts = "; ".join(f"{g.strip()} {u.strip()}/{a.strip()} (failing {f.strip()})"
                        for g, a, u, _, f in rows)
