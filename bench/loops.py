@@ -11,6 +11,15 @@ event loop. Built in:
 * ``uvcffi`` — ``uvcffi.new_event_loop``.
 
 Any other ``name=module:factory`` can be added on the command line.
+
+**Other interpreters.** A loop name may end in ``@interp``: ``uvcffi@pypy`` is the ``uvcffi`` loop
+run by a worker under PyPy, in the same interleaved run as the loops of the runner's own
+interpreter (a name without ``@`` runs there). ``interpreter()`` resolves ``interp``:
+
+* ``cpython`` — the running interpreter when it is CPython, else the repository's ``.venv``;
+* ``pypy`` — the running interpreter when it is PyPy, else the repository's ``.venv-pypy``
+  (``make .venv-pypy/.build-stamp`` makes it, with uvcffi built for PyPy);
+* any other name, or these two overridden, with ``--interp NAME=PATH``.
 """
 
 from __future__ import annotations
@@ -19,9 +28,13 @@ import asyncio
 import importlib
 import platform
 import sys
-from typing import Any, Callable, Dict
+from pathlib import Path
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-__all__ = ["BUILTIN", "BASELINE", "load_factory", "describe", "pytask_loop"]
+__all__ = [
+    "BUILTIN", "BASELINE", "INTERPRETER_VENVS", "load_factory", "describe", "pytask_loop",
+    "split_name", "interpreter",
+]
 
 BUILTIN: Dict[str, str] = {
     "asyncio": "asyncio:new_event_loop",
@@ -32,6 +45,32 @@ BUILTIN: Dict[str, str] = {
 
 #: Ratios are computed against this loop (or the first loop given, when it is not measured).
 BASELINE = "asyncio"
+
+#: ``name@interp``: the venv of the repository that holds ``interp`` when the runner is not it.
+INTERPRETER_VENVS: Dict[str, str] = {"cpython": ".venv", "pypy": ".venv-pypy"}
+
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def split_name(name: str) -> Tuple[str, Optional[str]]:
+    """``"uvcffi@pypy"`` -> ``("uvcffi", "pypy")``; ``"uvcffi"`` -> ``("uvcffi", None)``."""
+    base, sep, interp = name.rpartition("@")
+    return (base, interp) if sep and base and interp else (name, None)
+
+
+def interpreter(interp: str, given: Mapping[str, str]) -> Optional[str]:
+    """The executable that runs the loops named ``...@interp``, or None when there is none here.
+
+    ``given`` (``--interp NAME=PATH``) comes first; then ``cpython``/``pypy`` are the running
+    interpreter when it is that one, else the repository's venv of it when it exists."""
+    if interp in given:
+        return given[interp]
+    if interp not in INTERPRETER_VENVS:
+        return None
+    if platform.python_implementation().lower() == interp:
+        return sys.executable
+    path = _REPO / INTERPRETER_VENVS[interp] / "bin" / "python"
+    return str(path) if path.exists() else None
 
 
 class _PyTaskLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
@@ -82,5 +121,12 @@ def describe(name: str, spec: str) -> Dict[str, Any]:
             if backend is not None:
                 info["cffi"] = str(getattr(backend, "__version__", "?"))
     info["python"] = f"{platform.python_implementation()} {platform.python_version()}"
+    info["implementation"] = platform.python_implementation()
+    pypy = getattr(sys, "pypy_version_info", None)
+    if pypy is not None:
+        info["pypy"] = ".".join(map(str, pypy[:3]))
+    info["sys_version"] = " ".join(sys.version.split())
+    # the runner warms a JIT's loops up longer (bench/run.py, jit_warm_up)
+    info["jit"] = "__pypy__" in sys.builtin_module_names
     info["executable"] = sys.executable
     return info

@@ -4,6 +4,10 @@ The Markdown has three parts: what was measured on (date, machine, interpreter, 
 version), the throughput table (ops/s per loop, ratio to asyncio with its min–max spread), and
 for server workloads the efficiency table (requests per server CPU-second, the robust number
 when the load client saturates). The chart shows the same ratios as bars, one group per workload.
+
+A run with loops on other interpreters (``uvcffi@pypy``) names each interpreter and its loops in
+the heading, and a run with pair ratios (``uvcffi@pypy ÷ uvloop``: run.py's ``pairs``) has one
+more column per pair in both tables and one more chart panel per pair.
 """
 
 from __future__ import annotations
@@ -48,14 +52,50 @@ def _cell(res: Dict[str, Any], loop: str, baseline: str, value: str, ratio: str)
     return text
 
 
+#: Marks a pair ratio by ops/s whose load client was the limit (run.py's CLIENT_BOUND).
+CLIENT_MARK = "†"
+
+
+def _pair_cell(pair: Dict[str, Any], ratio: str, mark: bool) -> str:
+    if pair.get(ratio) is None:
+        return "—"
+    text = f"{pair[ratio]:.2f} [{pair[ratio + '_min']:.2f}–{pair[ratio + '_max']:.2f}]"
+    if mark and pair.get("client_load") is not None and pair["client_load"] >= _client_bound():
+        text += f" {CLIENT_MARK}"
+    return text
+
+
+def _client_bound() -> float:
+    from .run import CLIENT_BOUND
+
+    return CLIENT_BOUND
+
+
 def _table(run: Dict[str, Any], rows: List[Dict[str, Any]], value: str, ratio: str) -> List[str]:
     cols = run["columns"]
     baseline = run["meta"]["baseline"]
-    lines = ["| workload | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    pairs = [p["label"] for p in run.get("pairs", [])]
+    head = cols + [f"**{label}**" for label in pairs]
+    lines = ["| workload | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for wl in rows:
         cells = [_cell(wl["results"].get(c, {}), c, baseline, value, ratio) for c in cols]
+        cells += [_pair_cell(wl.get("pairs", {}).get(label, {}), ratio, ratio == "ratio") for label in pairs]
         lines.append(f"| {wl['name']} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _interpreters(meta: Dict[str, Any]) -> str:
+    """'CPython 3.11.7' for a run on one interpreter (and runs before interpreters were
+    recorded); else each interpreter, its path and its loops."""
+    interps = meta.get("interpreters") or {}
+    if len(interps) <= 1:
+        return f"Interpreter: {meta['python']}."
+    parts = []
+    for path, it in interps.items():
+        what = it.get("python", "?") + (f" (PyPy {it['pypy']})" if it.get("pypy") else "")
+        runner = ", the runner's" if it.get("runner") else ""
+        parts.append(f"{what} — `{path}`{runner}: {', '.join(it.get('loops', []))}")
+    return "Interpreters: " + "; ".join(parts) + "."
 
 
 def _share_table(run: Dict[str, Any], rows: List[Dict[str, Any]], value: str) -> List[str]:
@@ -78,6 +118,19 @@ def _capacity(mach: Dict[str, Any]) -> str:
     return f" (both busy at once for {probe:g} s they gave {cap:.2f} cores' worth of CPU)"
 
 
+def _pairs_legend(run: Dict[str, Any]) -> str:
+    pairs = run.get("pairs", [])
+    if not pairs:
+        return ""
+    names = ", ".join(f"**{p['label']}**" for p in pairs)
+    return (
+        f" {names}: the median of the per-round ratios of the two loops [min–max over rounds]; "
+        f"{CLIENT_MARK} = the load client used {_client_bound():.0%} or more of its core with one of them "
+        "(the client, not the server, set the pace): compare that row by requests per server "
+        "CPU-second, in the next table."
+    )
+
+
 def markdown(run: Dict[str, Any]) -> str:
     meta = run["meta"]
     mach = meta["machine"]
@@ -93,23 +146,26 @@ def markdown(run: Dict[str, Any]) -> str:
         f"`{meta['command']}` — mode **{meta['mode']}**, {meta['rounds']} interleaved rounds"
         f"{_slices(meta)}, {meta['elapsed_s']} s in all.  ",
         f"Machine: {mach['cpu']}, {mach['cores']} cores{_capacity(mach)}, {mach['os']}; {pinned}.  ",
-        f"Interpreter: {meta['python']}.",
+        _interpreters(meta),
         "",
-        "| loop | version | task class |",
-        "|---|---|---|",
+        "| loop | interpreter | version | task class |",
+        "|---|---|---|---|",
     ]
     for name, info in run["loops"].items():
         version = info.get("version", "?")
         if info.get("libuv"):
             version += f" (libuv {info['libuv']}" + (f", cffi {info['cffi']})" if info.get("cffi") else ")")
-        out.append(f"| {name} | {version} | {info.get('tasks', '')} |")
+        interp = info.get("python", meta["python"])
+        out.append(f"| {name} | {interp} | {version} | {info.get('tasks', '')} |")
     if "epoll (C)" in run["columns"]:
-        out.append("| epoll (C) | bench/c/epoll_echo.c | reference: the same echo load, minimal C server |")
+        out.append("| epoll (C) | — | bench/c/epoll_echo.c | "
+                   "reference: the same echo load, minimal C server |")
     out += [
         "",
         f"**Throughput** — ops/s (requests/s, packets/s, spawns/s for I/O rows), median of the rounds; "
         f"×ratio to {baseline} = median of the per-round ratios [min–max over rounds]. "
-        "— = not run (the row uses no tasks, so asyncio-pytask would equal asyncio).",
+        "— = not run (the row uses no tasks, so asyncio-pytask would equal asyncio)."
+        + _pairs_legend(run),
         "",
     ]
     out += _table(run, run["workloads"], "ops_s", "ratio")
@@ -155,10 +211,14 @@ def chart(run: Dict[str, Any], path: Path) -> None:
     servers = [wl for wl in run["workloads"] if wl.get("server")]
     if servers:
         panels.append(("eff_ratio", servers, "requests per server CPU-second"))
+    pairs = [p["label"] for p in run.get("pairs", [])]
     fig, axes = plt.subplots(
-        len(panels), 1, figsize=(max(8.0, 0.75 * len(run["workloads"]) + 3), 4.2 * len(panels)), squeeze=False
+        len(panels) + len(pairs), 1, figsize=(max(8.0, 0.75 * len(run["workloads"]) + 3),
+                                              4.2 * (len(panels) + len(pairs))), squeeze=False
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, label in zip(axes[len(panels):, 0], pairs):
+        _pair_panel(ax, run["workloads"], label, colors)
     for ax, (key, rows, title) in zip(axes[:, 0], panels):
         width = 0.8 / max(1, len(series))
         for i, loop in enumerate(series):
@@ -181,12 +241,38 @@ def chart(run: Dict[str, Any], path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8, ncol=min(4, max(1, len(series))))
     meta = run["meta"]
+    interps = meta.get("interpreters") or {}
+    pythons = " + ".join(it.get("python", "?") for it in interps.values()) or meta["python"]
     fig.suptitle(
-        f"{meta['python']} · {meta['machine']['cores']} cores · {meta['date']} · {meta['mode']}", fontsize=9
+        f"{pythons} · {meta['machine']['cores']} cores · {meta['date']} · {meta['mode']}", fontsize=9
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _pair_panel(ax: Any, rows: List[Dict[str, Any]], label: str, colors: List[str]) -> None:
+    """One pair's ratios per workload: by ops/s, and beside it by requests per server CPU-second
+    for server rows; whiskers span the rounds."""
+    for i, (key, what) in enumerate((("ratio", "ops/s"), ("eff_ratio", "requests per server CPU-second"))):
+        xs, ys, lo, hi = [], [], [], []
+        for j, wl in enumerate(rows):
+            pair = wl.get("pairs", {}).get(label, {})
+            if pair.get(key) is None:
+                continue
+            xs.append(j - 0.2 + 0.4 * i)
+            ys.append(pair[key])
+            lo.append(pair[key] - pair[key + "_min"])
+            hi.append(pair[key + "_max"] - pair[key])
+        if xs:
+            ax.bar(xs, ys, 0.4, label=f"by {what}", color=colors[i], yerr=[lo, hi], capsize=2)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([wl["name"] for wl in rows], rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel(label)
+    ax.set_title(f"{label}: median of per-round ratios (above 1: the first is faster)", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
 
 
 def update_readme(path: Path, md: str, png: Path) -> None:

@@ -21,6 +21,12 @@ Method, and why:
 * **Statistics.** Each cell is the median of the rounds; the ratio to asyncio is computed pair by
   pair *within* a round and then the median of those ratios is taken, with the min–max spread of
   the rounds shown beside it, so a noisy round is visible instead of hidden.
+* **Other interpreters.** A loop named ``name@interp`` (``uvcffi@pypy``) runs in a worker started
+  with that interpreter (bench/loops.py resolves it), interleaved with the others like any loop:
+  uvcffi on PyPy and uvloop on CPython are compared in one run, in the same weather. A pair
+  ratio column (``uvcffi@pypy ÷ uvloop`` by default, ``--ratio NUM/DEN`` for any other) takes
+  the median of the per-round ratios of the two, by ops/s and, for server rows, by requests per
+  server CPU-second (the comparison to read when the load client is the limit).
 * **Bounds.** Each worker request has a hard timeout; a worker that exceeds it is killed and
   restarted and the cell reports the timeout. A workload that fails or is skipped on a loop is
   not retried on that loop.
@@ -50,7 +56,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _harness
-from .loops import BASELINE, BUILTIN
+from .loops import BASELINE, BUILTIN, INTERPRETER_VENVS, interpreter, split_name
 
 __all__ = ["main", "MODES", "Workload", "discover"]
 
@@ -62,6 +68,16 @@ MAX_TIMEOUTS = 2
 
 #: Name of the reference pseudo-loop (the C epoll server), run by the runner itself.
 REFERENCE_NAME = "epoll (C)"
+
+#: Pair ratio columns shown whenever both loops ran: (loop, its implementation) ÷ (loop, its
+#: implementation), the implementation as the worker reports it (``platform.python_implementation``).
+DEFAULT_PAIRS = [(("uvcffi", "PyPy"), ("uvloop", "CPython"))]
+
+#: Loops added to the default ``--loops`` when a PyPy interpreter is found and the runner is not it.
+PYPY_DEFAULT_LOOPS = ["asyncio@pypy", "uvcffi@pypy"]
+
+#: A pair ratio is marked client-bound when either loop's load client used this share of its core.
+CLIENT_BOUND = 0.9
 
 #: Modules in the order their workloads are shown; any other bench_*.py follows alphabetically.
 MODULE_ORDER = [
@@ -79,16 +95,20 @@ class Mode:
     timeout: float         # hard limit of one counted measurement
     probe: float           # seconds of each half of the CPU-capacity probe (0: none)
     slices: int = 1        # a server measurement of a round is this many interleaved slices
+    jit_warm: float = 0.0  # seconds of warm-up per workload on a loop whose interpreter has a JIT
 
 
 MODES: Dict[str, Mode] = {
     "smoke": Mode(rounds=2, target=0.01, warm_fraction=0.0005, duration=0.1, warm_duration=0.05,
-                  timeout=30, probe=0),
+                  timeout=30, probe=0, jit_warm=0.05),
     "quick": Mode(rounds=3, target=0.2, warm_fraction=0.01, duration=0.5, warm_duration=0.1,
-                  timeout=60, probe=1.0),
+                  timeout=60, probe=1.0, jit_warm=0.6),
     "full": Mode(rounds=7, target=0.6, warm_fraction=0.02, duration=2.0, warm_duration=0.3,
-                 timeout=180, probe=2.0, slices=4),
+                 timeout=180, probe=2.0, slices=4, jit_warm=2.0),
 }
+
+#: Most warm-up runs of one workload on a JIT's loop (``Mode.jit_warm`` usually stops it first).
+JIT_WARM_RUNS = 12
 
 
 @dataclass
@@ -149,8 +169,8 @@ def discover(only: List[str], say: Callable[[str], None]) -> List[Workload]:
 class Worker:
     """A bench.worker process for one loop; ``call`` sends a request and waits, bounded in time."""
 
-    def __init__(self, name: str, spec: str, log_dir: Path) -> None:
-        self.name, self.spec = name, spec
+    def __init__(self, name: str, spec: str, log_dir: Path, executable: str = sys.executable) -> None:
+        self.name, self.spec, self.executable = name, spec, executable
         self.log_path = log_dir / f"worker-{name.replace('/', '_')}.log"
         self.proc: Optional[subprocess.Popen] = None
         self.buf = b""
@@ -162,7 +182,7 @@ class Worker:
         env.setdefault("PYTHONHASHSEED", "0")
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", self.name, self.spec],
+            [self.executable, "-m", "bench.worker", self.name, self.spec],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=str(REPO_DIR), env=env,
         )
         log.close()
@@ -250,6 +270,31 @@ def _sum_replies(replies: List[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
+def _ratio_stats(samples: List[Optional[Dict[str, Any]]], base: List[Optional[Dict[str, Any]]], key: str,
+                 field_: str) -> Dict[str, float]:
+    """The median of the per-round ratios ``samples[r][key] / base[r][key]`` (rounds where both
+    have the value) and their min and max, as ``field_``, ``field__min``, ``field__max``."""
+    ratios = [s[key] / b[key] for s, b in zip(samples, base) if s and b and s.get(key) and b.get(key)]
+    if not ratios:
+        return {}
+    return {field_: statistics.median(ratios), field_ + "_min": min(ratios), field_ + "_max": max(ratios)}
+
+
+def pair_ratios(wl: Workload, num: str, den: str, results: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """``num`` over ``den`` on one workload, round by round: ``ratio`` (ops/s) and, for a server
+    workload, ``eff_ratio`` (requests per server CPU-second), each with its min and max;
+    ``client_load`` is the larger of the two loops' median client loads (``CLIENT_BOUND`` or more:
+    the client set the pace, read ``eff_ratio``)."""
+    a, b = wl.samples.get(num, []), wl.samples.get(den, [])
+    out: Dict[str, Any] = dict(_ratio_stats(a, b, "rate", "ratio"))
+    if wl.server:
+        out.update(_ratio_stats(a, b, "eff", "eff_ratio"))
+        loads = [results.get(lp, {}).get("client_load") for lp in (num, den)]
+        if all(x is not None for x in loads):
+            out["client_load"] = max(loads)  # type: ignore[type-var]
+    return out
+
+
 def summarize(wl: Workload, loops: List[str], baseline: str) -> Dict[str, Dict[str, Any]]:
     """Per loop: median/min/max ops/s, the median of per-round ratios to the baseline and their
     spread, and the same for requests per server CPU-second when the workload reports it."""
@@ -268,15 +313,7 @@ def summarize(wl: Workload, loops: List[str], baseline: str) -> Dict[str, Dict[s
             if loads and wl.server:
                 cell["client_load"] = statistics.median(loads)
             for key, field_ in (("rate", "ratio"), ("eff", "eff_ratio")):
-                ratios = [
-                    s[key] / b[key]
-                    for s, b in zip(samples, base)
-                    if s and b and s.get(key) and b.get(key)
-                ]
-                if ratios:
-                    cell[field_] = statistics.median(ratios)
-                    cell[field_ + "_min"] = min(ratios)
-                    cell[field_ + "_max"] = max(ratios)
+                cell.update(_ratio_stats(samples, base, key, field_))
         out[loop] = cell
     return out
 
@@ -316,10 +353,21 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     g.add_argument("--smoke", dest="mode", action="store_const", const="smoke",
                    help="tiny counts, to check that the runner works (tests use it)")
     p.set_defaults(mode="quick")
-    p.add_argument("--loops", default=",".join(BUILTIN),
-                   help="comma-separated built-in loops to compare (default: %(default)s)")
+    p.add_argument("--loops",
+                   help="comma-separated built-in loops to compare, each optionally NAME@INTERP to run it "
+                        "under another interpreter (uvcffi@pypy, uvloop@cpython); default: "
+                        f"{','.join(BUILTIN)}, and {','.join(PYPY_DEFAULT_LOOPS)} when a PyPy is found "
+                        "(.venv-pypy) and the runner is not PyPy")
     p.add_argument("--loop", action="append", default=[], metavar="NAME=MODULE:FACTORY",
-                   help="add a loop: a zero-argument factory returning a new event loop (repeatable)")
+                   help="add a loop: a zero-argument factory returning a new event loop (repeatable; "
+                        "NAME@INTERP runs it under that interpreter)")
+    p.add_argument("--interp", action="append", default=[], metavar="NAME=PATH",
+                   help="the interpreter of the loops named ...@NAME (repeatable; built in: "
+                        + ", ".join(f"{k} = the running one if it is that, else {v}/bin/python"
+                                    for k, v in INTERPRETER_VENVS.items()) + ")")
+    p.add_argument("--ratio", action="append", default=[], metavar="NUM/DEN",
+                   help="add a column: loop NUM over loop DEN, the median of per-round ratios "
+                        "(repeatable; uvcffi on PyPy / uvloop on CPython is shown whenever both run)")
     p.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="run only workloads matching this glob, e.g. 'bench_loop.*' or 'tcp_*' (repeatable)")
     p.add_argument("--rounds", type=int, help="override the mode's number of rounds")
@@ -356,25 +404,73 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.from_json:
         return publish(json.loads(Path(args.from_json).read_text()), args, out_dir, say)
 
+    given_interps: Dict[str, str] = {}
+    for item in args.interp:
+        label, sep, path = item.partition("=")
+        if not sep or not label or not path:
+            say(f"--interp {item!r}: expected NAME=PATH")
+            return 2
+        given_interps[label] = path
+    if args.loops is None:
+        names = list(BUILTIN)
+        if platform.python_implementation() != "PyPy" and interpreter("pypy", given_interps):
+            names += PYPY_DEFAULT_LOOPS
+        args.loops = ",".join(names)
     loop_specs: Dict[str, str] = {}
     for name in filter(None, (s.strip() for s in args.loops.split(","))):
-        if name not in BUILTIN:
-            say(f"unknown loop {name!r}: built in are {', '.join(BUILTIN)}; use --loop NAME=MODULE:FACTORY")
+        base = split_name(name)[0]
+        if base not in BUILTIN:
+            say(f"unknown loop {name!r}: built in are {', '.join(BUILTIN)} (each also as NAME@INTERP); "
+                "use --loop NAME=MODULE:FACTORY")
             return 2
-        loop_specs[name] = BUILTIN[name]
+        loop_specs[name] = BUILTIN[base]
     for item in args.loop:
         name, sep, spec = item.partition("=")
         if not sep or ":" not in spec:
             say(f"--loop {item!r}: expected NAME=MODULE:FACTORY")
             return 2
         loop_specs[name] = spec
+    # the interpreter of each loop: the runner's, or the one its @INTERP names
+    executables: Dict[str, str] = {}
+    same: Dict[Tuple[str, str], str] = {}
+    for name, spec in list(loop_specs.items()):
+        interp = split_name(name)[1]
+        exe = sys.executable if interp is None else interpreter(interp, given_interps)
+        why = None
+        if interp is not None and exe is None:
+            if interp not in INTERPRETER_VENVS:
+                say(f"loop {name!r}: unknown interpreter {interp!r}: name it with --interp {interp}=PATH")
+                return 2
+            why = (f"no {interp} interpreter here: {INTERPRETER_VENVS[interp]}/bin/python is missing "
+                   f"(make {INTERPRETER_VENVS[interp]}/.build-stamp"
+                   f"{' builds uvcffi for PyPy there' if interp == 'pypy' else ''}), or name one with "
+                   f"--interp {interp}=PATH")
+        elif exe is not None and (spec, os.path.abspath(exe)) in same:
+            why = f"the same loop on the same interpreter as {same[spec, os.path.abspath(exe)]}"
+        if why:
+            say(f"skip loop {name}: {why}")
+            notes.append(f"loop {name} skipped: {why}")
+            del loop_specs[name]
+            continue
+        assert exe is not None
+        same[spec, os.path.abspath(exe)] = name
+        executables[name] = exe
+    pairs_asked: List[Tuple[str, str]] = []
+    for item in args.ratio:
+        num, sep, den = item.rpartition("/")
+        if not sep or not num or not den:
+            say(f"--ratio {item!r}: expected NUM/DEN (two loop names)")
+            return 2
+        pairs_asked.append((num, den))
 
     workloads = discover(args.only, say)
     if args.list:
         for wl in workloads:
             say(f"{wl.key:40} n_default={wl.n_default}{'' if wl.uses_tasks() else '  (no tasks)'}"
                 f"{'  +reference' if wl.reference else ''}")
-        say("loops: " + ", ".join(f"{k}={v}" for k, v in loop_specs.items()))
+        say("loops: " + ", ".join(
+            f"{k}={v}" + (f" ({executables[k]})" if executables[k] != sys.executable else "")
+            for k, v in loop_specs.items()))
         return 0
     if not workloads:
         say("no workloads selected")
@@ -399,27 +495,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     workers: Dict[str, Worker] = {}
     infos: Dict[str, Dict[str, Any]] = {}
     for name, spec in loop_specs.items():
-        w = Worker(name, spec, log_dir)
+        w = Worker(name, spec, log_dir, executables[name])
         reply = w.call({"op": "hello"}, 60)
         if not reply.get("ok"):
             why = reply.get("error") or reply.get("skip")
-            say(f"skip loop {name} ({spec}): {why}")
-            notes.append(f"loop {name} ({spec}) skipped: {why}")
+            where = "" if executables[name] == sys.executable else f" on {executables[name]}"
+            say(f"skip loop {name} ({spec}{where}): {why}")
+            notes.append(f"loop {name} ({spec}{where}) skipped: {why}")
             w.kill()
             continue
         workers[name] = w
         infos[name] = reply["info"]
         extra = "".join(f", {k} {reply['info'][k]}" for k in ("libuv", "cffi") if k in reply["info"])
-        say(f"loop {name}: {spec} {reply['info']['version']}{extra}")
+        on = f" on {reply['info'].get('python')}" if executables[name] != sys.executable else ""
+        say(f"loop {name}: {spec} {reply['info']['version']}{extra}{on}")
     loops = list(workers)
     if not loops:
         say("no loop could be started")
         return 1
     baseline = BASELINE if BASELINE in loops else loops[0]
     ref_name = REFERENCE_NAME if not args.no_reference and any(wl.reference for wl in workloads) else None
+    pairs = choose_pairs(loops, infos, pairs_asked, notes, say)
 
     def loops_for(wl: Workload) -> List[str]:
-        return [lp for lp in loops if wl.uses_tasks() or lp != "asyncio-pytask"]
+        return [lp for lp in loops if wl.uses_tasks() or split_name(lp)[0] != "asyncio-pytask"]
 
     timeouts: Dict[Tuple[str, bool], int] = {}
 
@@ -461,13 +560,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     # a server measurement: its load time, the client's own give-up time, and startup/teardown
     server_timeout = mode.duration + _harness.HARD_TIMEOUT_SLACK + 15
 
+    def jit_warm_up(wl: Workload, loop: str, n_warm: int, reply: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """A JIT (PyPy's) compiles a workload's loops only after many iterations. With one short
+        warm-up run, call_soon on PyPy measured 0.87M ops/s in round 1 and 5.2M in round 2 (and
+        15M after this warm-up): the calibration's count came from a cold rate (measurements of
+        0.01 s) and round 1 was more warm-up. So on a JIT the warm-up goes on, the count doubling,
+        until ``mode.jit_warm`` seconds were spent on the workload; the calibration uses the last
+        run's rate. A loop without a JIT gets the one warm-up run as before."""
+        spent, n = reply["seconds"], n_warm
+        for _ in range(JIT_WARM_RUNS - 1):
+            if spent >= mode.jit_warm:
+                break
+            n = min(wl.n_default, 2 * n)
+            nxt = run_one(wl, loop, n, mode.warm_duration, server_timeout)
+            if nxt is None:
+                return None
+            reply = nxt
+            spent += reply["seconds"]
+        return reply
+
     # warm-up and calibration
-    say(f"warm-up and calibration ({mode.target:.2f} s per counted measurement on the slowest loop)")
+    jits = [lp for lp in loops if infos[lp].get("jit")]
+    jit_note = f"; {', '.join(jits)} on a JIT: {mode.jit_warm:g} s of warm-up per workload" if jits else ""
+    say(f"warm-up and calibration ({mode.target:.2f} s per counted measurement on the slowest loop"
+        f"{jit_note})")
     for wl in workloads:
         n_warm = max(1, int(wl.n_default * mode.warm_fraction))
         rates = []
         for loop in loops_for(wl):
             reply = run_one(wl, loop, n_warm, mode.warm_duration, server_timeout)
+            if reply is not None and infos[loop].get("jit"):
+                reply = jit_warm_up(wl, loop, n_warm, reply)
             if reply is None:
                 continue
             wl.server = bool(reply.get("server"))
@@ -499,6 +622,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # the measured rounds, interleaved; a server workload's round is mode.slices slices, each
     # loop loaded for duration/slices per slice, loop after loop, and its sample sums them
     progress_w = max(len(wl.name) for wl in workloads)
+    loop_w = max([15] + [len(lp) for lp in loops])
     for r in range(rounds):
         for wl in workloads:
             if not wl.n:
@@ -528,7 +652,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if "client_load" in sample:
                     eff += f"  client {sample['client_load']:4.0%}"
                 rate = human(sample["rate"])
-                say(f"[{r + 1}/{rounds}] {wl.name:<{progress_w}}  {loop:<15} {rate:>7} ops/s"
+                say(f"[{r + 1}/{rounds}] {wl.name:<{progress_w}}  {loop:<{loop_w}} {rate:>7} ops/s"
                     f"{eff}  ({sample['seconds']:.2f} s)")
 
     for w in workers.values():
@@ -540,7 +664,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     columns = loops + ([ref_name] if ref_name and any(wl.reference for wl in workloads) else [])
 
-    result = {
+    result: Dict[str, Any] = {
         "meta": {
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
             "elapsed_s": round(time.time() - started, 1),
@@ -549,6 +673,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             "command": "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv),
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "executable": sys.executable,
+            "interpreters": interpreters(infos, executables),
             "machine": mach,
             "baseline": baseline,
             "duration_s": mode.duration,
@@ -557,23 +682,66 @@ def main(argv: Optional[List[str]] = None) -> int:
         },
         "loops": infos,
         "columns": columns,
-        "workloads": [
-            {
-                "key": wl.key,
-                "module": wl.module,
-                "name": wl.name,
-                "server": bool(wl.server),
-                "tasks": wl.uses_tasks(),
-                "n": wl.n,
-                "results": summarize(wl, columns, baseline),
-                "samples": wl.samples,
-                "status": wl.status,
-            }
-            for wl in workloads
-        ],
+        "pairs": [{"label": f"{num} ÷ {den}", "num": num, "den": den} for num, den in pairs],
+        "workloads": [],
         "notes": notes,
     }
+    for wl in workloads:
+        results = summarize(wl, columns, baseline)
+        result["workloads"].append({
+            "key": wl.key,
+            "module": wl.module,
+            "name": wl.name,
+            "server": bool(wl.server),
+            "tasks": wl.uses_tasks(),
+            "n": wl.n,
+            "results": results,
+            "pairs": {f"{num} ÷ {den}": pair_ratios(wl, num, den, results) for num, den in pairs},
+            "samples": wl.samples,
+            "status": wl.status,
+        })
     return publish(result, args, out_dir, say)
+
+
+def choose_pairs(
+    loops: List[str], infos: Dict[str, Dict[str, Any]], asked: List[Tuple[str, str]], notes: List[str],
+    say: Callable[[str], None],
+) -> List[Tuple[str, str]]:
+    """The pair ratio columns of the run: every ``DEFAULT_PAIRS`` match among the loops that
+    started (by base name and the implementation their worker reported), then ``--ratio``'s."""
+    out: List[Tuple[str, str]] = []
+    for (num_base, num_impl), (den_base, den_impl) in DEFAULT_PAIRS:
+        for num in loops:
+            for den in loops:
+                if (split_name(num)[0], infos[num].get("implementation")) == (num_base, num_impl) and (
+                    split_name(den)[0], infos[den].get("implementation")) == (den_base, den_impl):
+                    out.append((num, den))
+    for num, den in asked:
+        missing = [lp for lp in (num, den) if lp not in loops]
+        if missing:
+            say(f"no ratio {num}/{den}: {' and '.join(missing)} did not run")
+            notes.append(f"ratio {num} ÷ {den} not shown: {' and '.join(missing)} did not run")
+        elif (num, den) not in out:
+            out.append((num, den))
+    return out
+
+
+def interpreters(infos: Dict[str, Dict[str, Any]], executables: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
+    """Each interpreter that ran a loop, by the path it was started as (relative to the
+    repository when inside it): what it is (as its worker reported) and which loops it ran."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, info in infos.items():
+        exe = executables.get(name, sys.executable)
+        try:
+            shown = str(Path(os.path.abspath(exe)).relative_to(REPO_DIR))
+        except ValueError:
+            shown = exe
+        entry = out.setdefault(shown, {
+            key: info[key] for key in ("python", "implementation", "pypy", "sys_version") if key in info
+        })
+        entry["runner"] = os.path.abspath(exe) == os.path.abspath(sys.executable)
+        entry.setdefault("loops", []).append(name)
+    return out
 
 
 def publish(

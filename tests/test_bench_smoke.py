@@ -1,5 +1,8 @@
 """The benchmark runner cannot silently break: run ``python -m bench --smoke`` and check its output.
 
+The cross-interpreter test runs loops of PyPy's venv beside CPython's (or the reverse under PyPy)
+in one run, when that venv exists with uvcffi built.
+
 A subset of workloads (the scheduling microbenchmarks and the 1 KiB TCP protocol echo with its C
 reference when a C compiler is present, in two interleaved slices per round), on asyncio and on
 uvcffi when it imports, with tiny counts; the test checks the table and the JSON, not the speed.
@@ -9,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +99,96 @@ def test_bench_smoke(tmp_path: Path) -> None:
     if "--no-chart" not in cmd:
         png = tmp_path / "latest.png"
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _other_interpreter() -> tuple:
+    """The interpreter of the cross-interpreter run: PyPy's venv from CPython, CPython's from
+    PyPy, as bench/loops.py resolves ``@pypy`` / ``@cpython``; (label, path, why-not)."""
+    on_pypy = platform.python_implementation() == "PyPy"
+    other, venv = ("cpython", ".venv") if on_pypy else ("pypy", ".venv-pypy")
+    exe = REPO / venv / "bin" / "python"
+    if not exe.exists():
+        return other, None, f"{venv}/bin/python does not exist (make {venv}/.build-stamp makes it)"
+    probe = subprocess.run(
+        [str(exe), "-c", "import uvcffi; uvcffi.new_event_loop().close()"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    if probe.returncode != 0:
+        return other, None, f"uvcffi does not import under {venv}/bin/python: {probe.stderr.strip()[-300:]}"
+    return other, exe, None
+
+
+@pytest.mark.timeout(180)
+def test_bench_smoke_cross_interpreter(tmp_path: Path) -> None:
+    """Loops of two interpreters in one interleaved run: ``uvcffi@pypy`` beside ``uvcffi`` (and
+    uvloop on CPython when installed) with the other interpreter recorded, its loops' columns in
+    the table, and the pair ratios (``--ratio``, and uvcffi on PyPy over uvloop on CPython)."""
+    if not (REPO / "bench" / "run.py").exists():
+        pytest.skip("no bench/ runner in this tree")
+    if not _uvcffi_loop_works():
+        pytest.skip("uvcffi does not import under this interpreter")
+    other, exe, why = _other_interpreter()
+    if exe is None:
+        pytest.skip(why)
+    here = "pypy" if other == "cpython" else "cpython"
+    theirs = [f"uvcffi@{other}", f"asyncio@{other}"]
+    # uvloop on CPython: the runner's own loop, or one of the other interpreter's
+    uvloop = "uvloop" if here == "cpython" else "uvloop@cpython"
+    loops = ["asyncio", "uvcffi", *theirs, uvloop, f"asyncio@{here}"]
+    cmd = [
+        sys.executable, "-m", "bench", "--smoke", "--json", "--out", str(tmp_path),
+        "--loops", ",".join(loops), "--only", "call_soon", "--only", "sleep0_switch",
+        "--only", "tcp_proto_1k", "--no-reference", "--ratio", f"uvcffi@{other}/uvcffi",
+    ]
+    if importlib.util.find_spec("matplotlib") is None:
+        cmd.append("--no-chart")
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=170)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(rf"^\[2/2\] call_soon +uvcffi@{other} ", proc.stdout, re.M), proc.stdout
+
+    run = json.loads((tmp_path / "latest.json").read_text())
+    impl = {"pypy": "PyPy", "cpython": "CPython"}
+    # asyncio@<the runner's own interpreter> is asyncio again: not run twice
+    assert f"asyncio@{here}" not in run["loops"]
+    assert any(f"loop asyncio@{here} skipped: the same loop" in n for n in run["notes"]), run["notes"]
+    for name in theirs:
+        info = run["loops"][name]
+        assert info["implementation"] == impl[other] and Path(info["executable"]) == exe, info
+        assert info["jit"] is (other == "pypy"), info
+    assert run["loops"]["uvcffi"]["implementation"] == impl[here]
+    interps = run["meta"]["interpreters"]
+    assert len(interps) == 2, interps
+    theirs_entry = interps[str(exe.relative_to(REPO))]
+    assert theirs_entry["implementation"] == impl[other] and not theirs_entry["runner"]
+    assert set(theirs) <= set(theirs_entry["loops"]), interps
+
+    labels = [p["label"] for p in run["pairs"]]
+    asked = f"uvcffi@{other} ÷ uvcffi"
+    assert asked in labels, labels
+    pypy_uvcffi = "uvcffi@pypy" if other == "pypy" else "uvcffi"
+    default = f"{pypy_uvcffi} ÷ {uvloop}"
+    assert (default in labels) == (uvloop in run["loops"]), (labels, run["notes"])
+    by_name = {wl["name"]: wl for wl in run["workloads"]}
+    for name in ("call_soon", "sleep0_switch"):
+        wl = by_name[name]
+        assert wl["results"][f"uvcffi@{other}"]["status"] == "ok", wl["status"]
+        for label in labels:
+            pair = wl["pairs"][label]
+            assert 0.01 < pair["ratio"] < 100, pair
+            assert pair["ratio_min"] <= pair["ratio"] <= pair["ratio_max"], pair
+            assert "eff_ratio" not in pair, pair  # counted rows: no server CPU
+    echo = by_name.get("tcp_proto_1k")
+    if echo is not None and shutil.which("cc"):
+        pair = echo["pairs"][asked]
+        assert echo["server"] and 0.01 < pair["eff_ratio"] < 100, (pair, echo["status"])
+        assert 0 < pair["client_load"] <= 1.5, pair
+
+    md = (tmp_path / "latest.md").read_text()
+    assert f"| uvcffi@{other} | {run['loops'][f'uvcffi@{other}']['python']} |" in md, md
+    assert md.count(f"**{asked}**") >= 2, md  # throughput and server efficiency tables
+    assert "Interpreters: " in md, md
+    if "--no-chart" not in cmd:
+        assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.timeout(300)
