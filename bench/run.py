@@ -430,30 +430,35 @@ def main(argv: Optional[List[str]] = None) -> int:
             say(f"--loop {item!r}: expected NAME=MODULE:FACTORY")
             return 2
         loop_specs[name] = spec
-    # the interpreter of each loop: the runner's, or the one its @INTERP names
+    # the interpreter of each loop: the runner's, or the one its @INTERP names; a loop whose
+    # @INTERP is the runner's own interpreter goes by its plain name (uvloop@cpython from CPython: uvloop)
     executables: Dict[str, str] = {}
+    canonical: Dict[str, str] = {}
     same: Dict[Tuple[str, str], str] = {}
-    for name, spec in list(loop_specs.items()):
-        interp = split_name(name)[1]
+    given_specs, loop_specs = loop_specs, {}
+    for given_name, spec in given_specs.items():
+        base, interp = split_name(given_name)
         exe = sys.executable if interp is None else interpreter(interp, given_interps)
+        runners = exe is not None and os.path.abspath(exe) == os.path.abspath(sys.executable)
+        name = canonical[given_name] = base if runners else given_name
         why = None
-        if interp is not None and exe is None:
+        if exe is None:
             if interp not in INTERPRETER_VENVS:
-                say(f"loop {name!r}: unknown interpreter {interp!r}: name it with --interp {interp}=PATH")
+                say(f"loop {given_name!r}: unknown interpreter {interp!r}: "
+                    f"name it with --interp {interp}=PATH")
                 return 2
             why = (f"no {interp} interpreter here: {INTERPRETER_VENVS[interp]}/bin/python is missing "
                    f"(make {INTERPRETER_VENVS[interp]}/.build-stamp"
                    f"{' builds uvcffi for PyPy there' if interp == 'pypy' else ''}), or name one with "
                    f"--interp {interp}=PATH")
-        elif exe is not None and (spec, os.path.abspath(exe)) in same:
+        elif (spec, os.path.abspath(exe)) in same:
             why = f"the same loop on the same interpreter as {same[spec, os.path.abspath(exe)]}"
         if why:
-            say(f"skip loop {name}: {why}")
-            notes.append(f"loop {name} skipped: {why}")
-            del loop_specs[name]
+            say(f"skip loop {given_name}: {why}")
+            notes.append(f"loop {given_name} skipped: {why}")
             continue
-        assert exe is not None
-        same[spec, os.path.abspath(exe)] = name
+        same[spec, os.path.abspath(exe)] = given_name
+        loop_specs[name] = spec
         executables[name] = exe
     pairs_asked: List[Tuple[str, str]] = []
     for item in args.ratio:
@@ -461,7 +466,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not sep or not num or not den:
             say(f"--ratio {item!r}: expected NUM/DEN (two loop names)")
             return 2
-        pairs_asked.append((num, den))
+        pairs_asked.append((canonical.get(num, num), canonical.get(den, den)))
 
     workloads = discover(args.only, say)
     if args.list:

@@ -132,9 +132,10 @@ def test_bench_smoke_cross_interpreter(tmp_path: Path) -> None:
         pytest.skip(why)
     here = "pypy" if other == "cpython" else "cpython"
     theirs = [f"uvcffi@{other}", f"asyncio@{other}"]
-    # uvloop on CPython: the runner's own loop, or one of the other interpreter's
+    # uvloop on CPython: the runner's own loop (named uvloop, the @ of the runner's interpreter
+    # dropped), or one of the other interpreter's
     uvloop = "uvloop" if here == "cpython" else "uvloop@cpython"
-    loops = ["asyncio", "uvcffi", *theirs, uvloop, f"asyncio@{here}"]
+    loops = ["asyncio", "uvcffi", *theirs, "uvloop@cpython", f"asyncio@{here}"]
     cmd = [
         sys.executable, "-m", "bench", "--smoke", "--json", "--out", str(tmp_path),
         "--loops", ",".join(loops), "--only", "call_soon", "--only", "sleep0_switch",
@@ -150,7 +151,9 @@ def test_bench_smoke_cross_interpreter(tmp_path: Path) -> None:
     impl = {"pypy": "PyPy", "cpython": "CPython"}
     # asyncio@<the runner's own interpreter> is asyncio again: not run twice
     assert f"asyncio@{here}" not in run["loops"]
-    assert any(f"loop asyncio@{here} skipped: the same loop" in n for n in run["notes"]), run["notes"]
+    assert any(f"loop asyncio@{here} skipped: the same loop on the same interpreter as asyncio" in n
+               for n in run["notes"]), run["notes"]
+    assert "uvloop@cpython" not in run["loops"] or here == "pypy", run["loops"]
     for name in theirs:
         info = run["loops"][name]
         assert info["implementation"] == impl[other] and Path(info["executable"]) == exe, info
