@@ -10,11 +10,11 @@ from uvcffi._version import __version__
 
 EXPECTED = {
     "__version__", "ALL_COMPLETED", "EventLoopPolicy", "FIRST_COMPLETED", "FIRST_EXCEPTION",
-    "Future", "Loop", "Runner", "Task", "all_tasks", "as_completed", "coroutine",
+    "Future", "Loop", "Runner", "Task", "TaskGroup", "Timeout", "all_tasks", "as_completed", "coroutine",
     "create_eager_task_factory", "create_task", "current_task", "eager_task_factory",
     "ensure_future", "gather", "install", "iscoroutine", "iscoroutinefunction", "libuv_version",
     "new_event_loop", "run", "run_coroutine_threadsafe", "shield", "sleep", "task_factory",
-    "wait", "wait_for", "wrap_future",
+    "timeout", "timeout_at", "wait", "wait_for", "wrap_future",
 }
 
 

@@ -9,6 +9,7 @@ from .futures import Future, wrap_future
 from .loop import Loop, new_event_loop
 from .policy import EventLoopPolicy, install
 from .runners import Runner, run
+from .taskgroups import TaskGroup
 from .tasks import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -32,6 +33,7 @@ from .tasks import (
     wait,
     wait_for,
 )
+from .timeouts import Timeout, timeout, timeout_at
 
 __all__ = [
     "__version__",
@@ -43,6 +45,8 @@ __all__ = [
     "Loop",
     "Runner",
     "Task",
+    "TaskGroup",
+    "Timeout",
     "all_tasks",
     "as_completed",
     "coroutine",
@@ -62,6 +66,8 @@ __all__ = [
     "shield",
     "sleep",
     "task_factory",
+    "timeout",
+    "timeout_at",
     "wait",
     "wait_for",
     "wrap_future",
