@@ -41,18 +41,6 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 # The per-message callbacks, written out: no getattr, no *args on the hot path.
 
 @ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_stream_read(data, nread) -> None:
-    # Through C's uvcffi_stream_read_now_cb (build_ffi.py): a read that must reach Python at
-    # once (into a BufferedProtocol's buffer, or an error); empty reads never
-    # get here. The usual reads are batched instead (_uvcffi_on_read_batch, ReadBatch).
-    owner = _from_handle(data)
-    try:
-        owner._on_read(nread)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_read_batch(data) -> None:
     # The loop's read arena or event array filled up during uv_run (build_ffi.py): dispatch now.
     batch = _from_handle(data)
@@ -62,17 +50,6 @@ def _uvcffi_on_read_batch(data) -> None:
         exc = e
     if exc is not None:
         _dispatch_error(batch, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_buffered_alloc(handle, suggested, buf) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_alloc(suggested, buf)
-    except BaseException as exc:
-        buf.base = ffi.NULL
-        buf.len = 0
-        _dispatch_error(owner, exc)
 
 
 @ffi.def_extern(onerror=_last_resort)

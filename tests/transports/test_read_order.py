@@ -1354,10 +1354,6 @@ def test_reads_come_after_the_callbacks_ready_before_the_poll(loop, family, kind
     """Bytes that the poll of a turn finds reach the protocol after the callbacks that were
     ready before that poll, as asyncio queues its I/O callbacks behind them; a callback that
     the read callback schedules runs after the timers due in that turn."""
-    if kind == "buffered" and hasattr(loop, "_read_batch"):
-        # uvcffi reads into a BufferedProtocol's own buffer from inside uv_run (get_buffer at
-        # libuv's alloc, buffer_updated at its read): before the callbacks already ready.
-        pytest.xfail("uvcffi: BufferedProtocol reads come before the callbacks already ready")
     events = []
     got = loop.create_future()
 

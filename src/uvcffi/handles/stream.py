@@ -7,9 +7,9 @@ write, shut the write side down. Protocol logic (flow control, EOF, closing orde
 Routing. Reads into the loop's arena do not come through this object: C records them under
 the stream's ``key`` and the loop's ``ReadBatch`` (transports/stream.py) hands them to the
 transport registered under it. The key lives in C next to the handle (``BatchReadHandle``).
-Reads that must reach Python at once (``read_start(buffered=True)``) and every other callback
-do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
-``handle->data``, which is this handle. ``attach(transport)`` stores the transport's bound
+Every other callback (write done, shutdown) does: ``_callbacks.py`` calls e.g.
+``owner._owner_write_done(status)`` on the object behind ``handle->data``, which is this
+handle. ``attach(transport)`` stores the transport's bound
 methods as *instance attributes* named like the callbacks, so the C callback lands directly
 in the transport's method: no forwarding frame on the hot path. The cycle handle <-> transport
 is broken when the handle's close callback runs.
@@ -23,15 +23,14 @@ handle's own ``ffi.new_handle``, so a request costs no extra handle object.
 
 from __future__ import annotations
 
-from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, STREAM_READ_NOW_CB, check, ffi, lib
+from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, check, ffi, lib
 from .base import BatchReadHandle
 
 __all__ = ["Stream"]
 
 _new = ffi.new
 # (attribute on this handle, method of the owner) for each callback attach() routes
-_HOOKS = (("_on_read", "_on_read"), ("_on_alloc", "_on_alloc"),
-          ("_owner_write_done", "_on_write_done"), ("_on_shutdown", "_on_shutdown"))
+_HOOKS = (("_owner_write_done", "_on_write_done"), ("_on_shutdown", "_on_shutdown"))
 _from_buffer = ffi.from_buffer
 
 
@@ -44,15 +43,15 @@ class Stream(BatchReadHandle):
     _write_req = None  # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
     _shutdown_req = None  # uv_shutdown_t* while a shutdown is in flight
     _reading = False
-    _buffered = False  # the mode reading was started in
+    _buffered = False  # reading for a BufferedProtocol: self_read stays 1 (read_start)
 
     def __init__(self, loop) -> None:
         super().__init__(loop)
         self._sptr = ffi.cast("uv_stream_t*", self._ptr)
 
     def attach(self, owner) -> None:
-        """Route libuv's callbacks to ``owner``'s ``_on_read``/``_on_alloc``/``_on_write_done``/
-        ``_on_shutdown``: those it has (a pipe transport has one direction's); the others keep
+        """Route libuv's callbacks to ``owner``'s ``_on_write_done``/``_on_shutdown``: those
+        it has (a pipe transport has one direction's); the others keep
         this class's do-nothing defaults."""
         d = self.__dict__
         for mine, theirs in _HOOKS:
@@ -63,21 +62,18 @@ class Stream(BatchReadHandle):
     # -- reading --------------------------------------------------------------------------
     def read_start(self, buffered: bool) -> None:
         """Read into the loop's read arena, the events dispatched in batches (transports/
-        stream.py, ``ReadBatch``); or (``buffered``) into ``_on_alloc``'s buffer, each read
-        reaching ``_on_read`` at once."""
+        stream.py, ``ReadBatch``). ``buffered`` (a ``BufferedProtocol``'s stream): C offers
+        libuv no arena space (``self_read``), so a readable stream is a ``UV_ENOBUFS`` event in
+        the batch, dispatched in turn, and the transport reads into the protocol's buffer
+        itself then, as asyncio's ``recv_into`` (``_Reader._read_into_protocol``)."""
         if self._closing:
             return
-        if self._reading:
-            if self._buffered == buffered:
-                return
-            lib.uv_read_stop(self._sptr)
-            self._reading = False
-        if buffered:
-            check(lib.uv_read_start(self._sptr, lib._uvcffi_on_buffered_alloc, STREAM_READ_NOW_CB))
-        else:
+        if buffered != self._buffered:
+            self._buffered = buffered
+            self.self_read = 1 if buffered else 0
+        if not self._reading:
             check(lib.uv_read_start(self._sptr, STREAM_ALLOC_CB, STREAM_READ_CB))
-        self._reading = True
-        self._buffered = buffered
+            self._reading = True
 
     def read_stop(self) -> None:
         if self._reading:
@@ -151,13 +147,6 @@ class Stream(BatchReadHandle):
             d.pop(mine, None)
 
     # Defaults while nothing is attached: a late callback is dropped, never an AttributeError.
-    def _on_read(self, nread) -> None:
-        pass
-
-    def _on_alloc(self, suggested, buf) -> None:
-        buf.base = ffi.NULL
-        buf.len = 0
-
     def _owner_write_done(self, status: int) -> None:
         pass
 

@@ -20,10 +20,10 @@ The per-message path, and what it costs (``C>`` a C->Python callback, ``>C`` a P
   not take goes out in one ``uv_write``; writes arriving while that is in flight are queued
   in a Python list and leave as *one* vectored ``uv_write`` when it completes.
 
-So a protocol echo costs one crossing per message, plus one per turn. ``BufferedProtocol``
-(asyncio's TLS runs as one) reads differently: libuv asks ``_on_alloc`` for the protocol's own
-buffer (``get_buffer``), reads straight into it, and ``C> _on_read`` calls ``buffer_updated``
-at once (the buffer is the protocol's, so the read cannot wait for the end of the turn).
+So a protocol echo costs one crossing per message, plus one per turn. A ``BufferedProtocol``
+(asyncio's TLS runs as one) reads differently: C offers libuv no arena space for its stream, so
+a readable turn is a ``UV_ENOBUFS`` event in the batch, and the dispatch reads straight into
+``get_buffer(-1)`` (``recv_into``) and calls ``buffer_updated``, as asyncio's transports do.
 
 Write-side states: ``_wbuf`` (Python queue) non-empty implies a ``uv_write`` in flight
 (``_inflight``): whatever is queued leaves when that request completes. ``close()`` waits for
@@ -60,13 +60,13 @@ __all__ = ["StreamTransport", "ReadPipeTransport", "WritePipeTransport"]
 
 logger = logging.getLogger("asyncio")
 
-_from_buffer = ffi.from_buffer
 _UV_EOF = lib.UV_EOF
 _UV_ECANCELED = lib.UV_ECANCELED
 _try_write = lib.uvcffi_try_write
 _UV_ENOBUFS = lib.UV_ENOBUFS
 _readable = lib.uvcffi_readable
 _os_read = os.read
+_os_readv = getattr(os, "readv", None)  # PyPy 3.9 has none
 _copy_context = contextvars.copy_context
 _join = b"".join
 _READ_MAX = lib.UVCFFI_READ_MAX
@@ -409,7 +409,7 @@ class _Base:
             self._release()
             # as asyncio: the transport lets go of its protocol (a transport the user keeps
             # must not keep the protocol alive)
-            self._protocol = self._data_received = self._rbuf_proto = self._rbuf = None
+            self._protocol = self._data_received = None
             server = self._server
             if server is not None:
                 server._detach(self)
@@ -445,12 +445,11 @@ class _Reader(_Base):
     ``mmap`` (glibc serves it so), shrunk by ``mremap`` and ``munmap``-ed after use, and its
     pages fault in one by one on every read until glibc raises its mmap threshold -- measured
     on a 100 KiB echo in a fresh process, 100-130 µs of server CPU per message against 30 µs
-    through the arena. A ``BufferedProtocol`` gets libuv's reads in its own buffer.
+    through the arena. A ``BufferedProtocol``'s stream is always read by Python, straight into
+    the protocol's buffer (``_read_into_protocol``).
     """
 
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
-    _rbuf = None  # memoryview: the protocol buffer libuv reads into (BufferedProtocol), until _on_read
-    _rbuf_proto = None  # the protocol that gave _rbuf
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
     _rview = None  # the loop's read arena (ReadBatch.view)
@@ -523,61 +522,6 @@ class _Reader(_Base):
         except OSError as exc:
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
 
-    def _on_alloc(self, suggested, buf) -> None:
-        # from libuv (handles/stream.py routes it here), during uv_run: enter the read context
-        self._read_ctx.run(self._alloc, suggested, buf)
-
-    def _on_read(self, nread) -> None:
-        # from libuv (handles/stream.py routes it here), during uv_run: enter the read context
-        self._read_ctx.run(self._read_now, nread)
-
-    def _alloc(self, suggested, buf) -> None:
-        """BufferedProtocol: libuv reads straight into ``protocol.get_buffer()``."""
-        try:
-            mv = self._protocol.get_buffer(-1)
-            if not len(mv):
-                raise RuntimeError("get_buffer() returned an empty buffer")
-            c = _from_buffer(mv, require_writable=True)
-        except (SystemExit, KeyboardInterrupt):
-            raise
-        except BaseException as exc:
-            buf.base = ffi.NULL
-            buf.len = 0
-            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
-            return
-        # Kept until the read: a memoryview holds an export, so the protocol's buffer cannot be
-        # resized under libuv. Never the cdata itself: a from_buffer cdata of a memoryview
-        # found in a garbage cycle crashes CPython's collector.
-        self._rbuf = mv if type(mv) is memoryview else memoryview(mv)
-        self._rbuf_proto = self._protocol
-        buf.base = c
-        buf.len = len(c)
-
-    def _read_now(self, nread) -> None:
-        """A read that reached Python at once (``read_start(buffered=True)``): into the
-        BufferedProtocol's buffer, or an error/EOF.
-        C dispatched the loop's batch just before (``uvcffi_stream_read_now_cb``), which may have
-        closed or paused this transport or changed its protocol since ``get_buffer``."""
-        if nread > 0:
-            rbuf, self._rbuf = self._rbuf, None
-            proto, self._rbuf_proto = self._rbuf_proto, None
-            if self._closing:
-                return
-            if proto is self._protocol and not self._paused and self._stash is None:
-                try:
-                    proto.buffer_updated(nread)
-                except (SystemExit, KeyboardInterrupt):
-                    raise
-                except BaseException as exc:
-                    self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
-                return
-            self._hold_or_deliver(bytes(rbuf[:nread]))
-            return
-        self._rbuf = self._rbuf_proto = None
-        if self._closing:
-            return  # a read libuv completed as we were closing (ENOBUFS included)
-        self._hold_or_deliver(nread)
-
     def _read_ended(self, nread) -> None:
         if nread == _UV_EOF:
             self._handle._reading = False  # libuv stopped reading at EOF
@@ -603,7 +547,10 @@ class _Reader(_Base):
         if self._closing or self._handle is None:
             return
         if status == _UV_ENOBUFS:
-            self._read_self()
+            if self._buffered:
+                self._read_into_protocol()
+            else:
+                self._read_self()
             return
         self._hold_or_deliver(status)
 
@@ -657,6 +604,48 @@ class _Reader(_Base):
             guess = max(n + 1, -guess)
             self._read_guess = guess if guess <= _GUESS_MAX else 0
         self._deliver(data)
+
+    def _read_into_protocol(self) -> None:
+        """A ``BufferedProtocol``'s stream is readable (its reads are always Python's,
+        ``Stream.read_start``): read straight into ``get_buffer(-1)``, then ``buffer_updated``,
+        as asyncio's transports do with ``recv_into`` -- in turn, after the callbacks that were
+        ready before the poll."""
+        if self._paused or self._stash is not None:
+            return
+        try:
+            buf = self._protocol.get_buffer(-1)
+            if not len(buf):
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.get_buffer() call failed.")
+            return
+        try:
+            n = self._recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
+            return
+        if not n:
+            self._handle.read_stop()
+            self._on_eof()
+            return
+        try:
+            self._protocol.buffer_updated(n)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
+
+    def _recv_into(self, buf) -> int:
+        """Read what waits into ``buf``: a pipe's way (``StreamTransport`` has a socket)."""
+        if _os_readv is not None:
+            return _os_readv(self._fd, (buf,))
+        data = _os_read(self._fd, len(buf))
+        memoryview(buf)[:len(data)] = data
+        return len(data)
 
     def _hold_or_deliver(self, item) -> None:
         """Bytes (or an EOF/error code) read before the protocol could take them at once."""
@@ -1008,6 +997,9 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
         loop.call_soon(self._begin_reading)
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
+
+    def _recv_into(self, buf) -> int:
+        return self._sock.recv_into(buf)
 
     def _detach_fd(self) -> None:
         self._wready = False
