@@ -118,6 +118,50 @@ def _other_interpreter() -> tuple:
     return other, exe, None
 
 
+def test_bench_pair_ratio_is_the_median_of_per_round_ratios() -> None:
+    """A pair column divides the two loops' samples round by round and takes the median (not the
+    ratio of the medians), by ops/s and by requests per server CPU-second; a round that either
+    loop lost is left out; a row whose client was 90%+ busy is marked in the throughput table."""
+    sys.path.insert(0, str(REPO))
+    try:
+        from bench import report, run
+    finally:
+        sys.path.remove(str(REPO))
+    wl = run.Workload("bench_tcp", "tcp_proto_1k", 1, {}, server=True)
+    wl.samples = {
+        "uvcffi@pypy": [{"rate": 10.0, "eff": 20.0, "client_load": 0.95}, {"rate": 30.0, "eff": 10.0,
+                        "client_load": 0.95}, {"rate": 20.0, "eff": 10.0, "client_load": 0.95}],
+        "uvloop": [{"rate": 10.0, "eff": 10.0, "client_load": 0.5}, {"rate": 10.0, "eff": 10.0,
+                   "client_load": 0.5}, None],
+    }
+    results = run.summarize(wl, ["uvcffi@pypy", "uvloop"], "uvloop")
+    pair = run.pair_ratios(wl, "uvcffi@pypy", "uvloop", results)
+    # rounds 1 and 2 only: 10/10 and 30/10 by ops/s, 20/10 and 10/10 by server CPU (the ratio of
+    # the medians would be 2.0 and 1.0)
+    assert (pair["ratio"], pair["ratio_min"], pair["ratio_max"]) == (2.0, 1.0, 3.0), pair
+    assert (pair["eff_ratio"], pair["eff_ratio_min"], pair["eff_ratio_max"]) == (1.5, 1.0, 2.0), pair
+    assert pair["client_load"] == 0.95, pair
+
+    label = "uvcffi@pypy ÷ uvloop"
+    doc = {
+        "meta": {"date": "d", "command": "c", "mode": "quick", "rounds": 3, "elapsed_s": 1, "duration_s": 0.5,
+                 "python": "CPython 3.11.7", "baseline": "uvloop",
+                 "machine": {"cpu": "x", "cores": 2, "os": "Linux", "server_cpu": 0, "client_cpu": 1}},
+        "loops": {"uvcffi@pypy": {"python": "PyPy 3.9.16"}, "uvloop": {"python": "CPython 3.11.7"}},
+        "columns": ["uvcffi@pypy", "uvloop"],
+        "pairs": [{"label": label, "num": "uvcffi@pypy", "den": "uvloop"}],
+        "workloads": [{"name": "tcp_proto_1k", "server": True, "results": results, "pairs": {label: pair}}],
+    }
+    md = report.markdown(doc)
+    assert "| tcp_proto_1k | " in md and f"**{label}** |" in md, md
+    rows = [line for line in md.splitlines() if line.startswith("| tcp_proto_1k |")]
+    assert rows[0].endswith("| 2.00 [1.00–3.00] † |"), rows  # throughput: client-bound
+    assert rows[1].endswith("| 1.50 [1.00–2.00] |"), rows    # per server CPU-second
+    pair["client_load"] = 0.5
+    rows = [line for line in report.markdown(doc).splitlines() if line.startswith("| tcp_proto_1k |")]
+    assert rows[0].endswith("| 2.00 [1.00–3.00] |"), rows
+
+
 @pytest.mark.timeout(180)
 def test_bench_smoke_cross_interpreter(tmp_path: Path) -> None:
     """Loops of two interpreters in one interleaved run: ``uvcffi@pypy`` beside ``uvcffi`` (and
