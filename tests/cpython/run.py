@@ -16,7 +16,9 @@ Modules are split in two groups, reported apart: the loop level (events, streams
 servers, TLS, subprocesses...) and the task layer (tasks, futures, locks, queues, timeouts...).
 Modules that test only asyncio's own loop internals (``test_selector_events``,
 ``test_proactor_events``, the Windows ones) are not run. ``exclusions.txt`` lists the tests that
-read a private detail of asyncio's selector loop or of its C accelerator, each with its reason.
+read a private detail of asyncio's selector loop or of its C accelerator, and, for older
+interpreters only (``python<X.Y`` lines), those asserting an asyncio behaviour that Python X.Y
+changed where uvcffi has X.Y's on every Python (``TaskGroup``), each with its reason.
 
 A hang does not wedge the run: the parent watches each worker's events file, and a test that
 runs longer than ``--test-timeout`` seconds is stopped (SIGABRT, so faulthandler prints where it
@@ -226,18 +228,35 @@ class ModuleRun:
 
 # --- comparison -----------------------------------------------------------------------------
 
-def load_exclusions(path: str) -> List[Tuple[str, str]]:
+Exclusion = Tuple[str, str, Optional[Tuple[int, ...]]]  # pattern, reason, "older than" version
+
+
+def load_exclusions(path: str) -> List[Exclusion]:
     out = []
     with open(path) as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            below = None
+            if line.startswith("python<"):  # "python<3.13 test.id | reason": on older Pythons only
+                gate, _, line = line.partition(" ")
+                try:
+                    below = tuple(int(p) for p in gate[len("python<"):].split("."))
+                except ValueError:
+                    raise SystemExit(f"{path}:{n}: expected 'python<X.Y test id | reason', "
+                                     f"got {gate!r}") from None
             pattern, sep, reason = line.partition(" | ")
             if not sep or not reason.strip():
                 raise SystemExit(f"{path}:{n}: expected 'test id or pattern | reason', got {line!r}")
-            out.append((pattern.strip(), reason.strip()))
+            out.append((pattern.strip(), reason.strip(), below))
     return out
+
+
+def exclusions_for(exclusions: List[Exclusion], version: str) -> List[Tuple[str, str]]:
+    """The exclusions that apply to a Python of ``version`` (``platform.python_version()``)."""
+    v = tuple(int(p) for p in version.split(".")[:3] if p.isdigit())
+    return [(pattern, reason) for pattern, reason, below in exclusions if below is None or v < below]
 
 
 def _excluded(test_id: str, exclusions: List[Tuple[str, str]]) -> Optional[str]:
@@ -365,7 +384,7 @@ def print_table(results_dir: str) -> int:
 
 # --- main -----------------------------------------------------------------------------------
 
-def run_interpreter(python: str, args: argparse.Namespace, exclusions: List[Tuple[str, str]]) -> int:
+def run_interpreter(python: str, args: argparse.Namespace, all_exclusions: List[Exclusion]) -> int:
     # Workers start in a scratch directory: a venv's python given as a relative path must still be
     # found, and keep its path (a venv's interpreter is a symlink; resolving it leaves the venv).
     python = os.path.abspath(python) if os.sep in python else (shutil.which(python) or python)
@@ -373,6 +392,7 @@ def run_interpreter(python: str, args: argparse.Namespace, exclusions: List[Tupl
     if info.get("error"):
         print(f"\n== {python}: cannot run CPython's asyncio tests: {info['error']}", file=sys.stderr)
         return 2
+    exclusions = exclusions_for(all_exclusions, info["version"])
     wanted = [m for members in GROUPS.values() for m in members]
     if args.modules:
         wanted = [m for m in wanted if m in args.modules.split(",")]

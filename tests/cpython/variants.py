@@ -27,7 +27,10 @@ In the task-layer modules (``task_layer=True``) every class that runs gets a var
 methods of its classes from CPython's test package (test methods included) run with an
 ``asyncio`` global (and ``tasks``/``futures``) in which the task-layer API that uvcffi provides
 (``gather``, ``wait``, ``wait_for``, ``shield``, ``sleep``, ``as_completed``, ``ensure_future``,
-``create_task``...) is uvcffi's: CPython's tests of ``asyncio.gather`` then test ``uvcffi.gather``.
+``create_task``, ``TaskGroup``, ``timeout``...) is uvcffi's: CPython's tests of ``asyncio.gather``
+then test ``uvcffi.gather``, and ``test_taskgroups``/``test_timeouts`` (which also reach them as
+``taskgroups.TaskGroup``: ``asyncio.taskgroups``/``asyncio.timeouts`` globals are swapped too)
+test uvcffi's ``TaskGroup``/``timeout``/``timeout_at``/``Timeout``.
 The classes ``asyncio.Task``/``asyncio.Future`` stay asyncio's there (tests check ``isinstance``
 against them, and uvcffi's are their subclasses). ``asyncio.run``/``Runner`` stay asyncio's
 (``test_runners`` drives them with a mocked loop). A decorated test method whose wrapper hides
@@ -77,7 +80,9 @@ _WATCHER_NAMES = frozenset({"SafeChildWatcher", "FastChildWatcher", "ThreadedChi
 _TASK_API = ("all_tasks", "as_completed", "coroutine", "create_task", "current_task",
              "ensure_future", "gather", "iscoroutine", "iscoroutinefunction", "run_coroutine_threadsafe",
              "shield", "sleep", "wait", "wait_for", "wrap_future", "create_eager_task_factory",
-             "eager_task_factory")
+             "eager_task_factory", "TaskGroup", "Timeout", "timeout", "timeout_at")
+# asyncio's submodules that tests reach the swapped API through (``taskgroups.TaskGroup``), 3.11+.
+_API_MODULES = ("taskgroups", "timeouts")
 
 
 def _impl_objects() -> Dict[int, Tuple[Any, str, bool]]:
@@ -282,6 +287,10 @@ def make_variants(sel: Selection, uvcffi: Any, task_layer: bool = False) -> Dict
             api_proxies[real] = _ProxyModule(real, {**{n: v for n, v in api.items() if hasattr(real, n)},
                                                     **{n: v for n, v in vars(proxy).items()
                                                        if not n.startswith("__") and n != "_real"}})
+        for modname in _API_MODULES:
+            real = getattr(asyncio, modname, None)
+            if real is not None:
+                api_proxies[real] = _ProxyModule(real, {n: v for n, v in api.items() if hasattr(real, n)})
 
     def uvcffi_loop_factory(self: Any) -> Any:
         return uvcffi.new_event_loop()
