@@ -613,3 +613,9 @@ def test_groups_of_both_kinds_nested(group, loop, run):
         assert asyncio.current_task().cancelling() == 0
 
     run(main())
+
+
+def test_half_built_objects_repr():
+    # class defaults: an object whose __init__ never ran still reprs (for error reports)
+    assert repr(uvcffi.TaskGroup.__new__(uvcffi.TaskGroup)) == "<TaskGroup>"
+    assert repr(uvcffi.Timeout.__new__(uvcffi.Timeout)) == "<Timeout [created]>"

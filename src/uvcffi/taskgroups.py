@@ -26,6 +26,12 @@ alive in a reference cycle).
 ``create_task(name=, context=)`` work on every loop (the context on asyncio's loops before 3.11
 through a uvcffi Task, see ``tasks.create_task``).
 
+What the parent's Task decides: uvcffi's Task has 3.13's ``uncancel()`` on every Python (down to
+zero it also drops a cancellation not yet delivered). asyncio's Task of 3.11/3.12 keeps that
+cancellation: a child that fails *eagerly*, inside ``create_task()``, cancels the running parent,
+and if the body has no ``await`` after it the cancellation arrives after the group, at the
+parent's next ``await`` (asyncio's own TaskGroup of those versions does the same).
+
 Before 3.11 there is no builtin ``BaseExceptionGroup``; the group is the ``exceptiongroup``
 backport's (the one anyio, trio and pytest use, so their ``catch()`` and reporting work).
 
@@ -112,6 +118,7 @@ class TaskGroup:
     _fatal: Optional[BaseException] = None
     _all_done: Any = None
     _errors: Optional[list] = None
+    _tasks: Any = frozenset()
 
     def __init__(self) -> None:
         if _BaseExceptionGroup is None:  # pragma: no cover
