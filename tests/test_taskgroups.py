@@ -619,3 +619,26 @@ def test_half_built_objects_repr():
     # class defaults: an object whose __init__ never ran still reprs (for error reports)
     assert repr(uvcffi.TaskGroup.__new__(uvcffi.TaskGroup)) == "<TaskGroup>"
     assert repr(uvcffi.Timeout.__new__(uvcffi.Timeout)) == "<Timeout [created]>"
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 11), reason="exception groups are builtin from 3.11")
+def test_without_the_exceptiongroup_backport():
+    # Before 3.11 the group's error class comes from the exceptiongroup package: without it,
+    # uvcffi still imports, timeouts work, and TaskGroup() says what to install.
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['exceptiongroup'] = None\n"
+        "import asyncio, uvcffi\n"
+        "async def main():\n"
+        "    async with uvcffi.timeout(None):\n"
+        "        await asyncio.sleep(0)\n"
+        "    try:\n"
+        "        uvcffi.TaskGroup()\n"
+        "    except RuntimeError as e:\n"
+        "        print(e)\n"
+        "uvcffi.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "needs the exceptiongroup package" in out.stdout

@@ -72,7 +72,7 @@ if sys.version_info >= (3, 11):
 else:
     try:
         from exceptiongroup import BaseExceptionGroup as _BaseExceptionGroup
-    except ImportError:  # pragma: no cover - pyproject requires it before 3.11
+    except ImportError:  # TaskGroup() says what to install
         _BaseExceptionGroup = None
 
 
@@ -121,7 +121,7 @@ class TaskGroup:
     _tasks: Any = frozenset()
 
     def __init__(self) -> None:
-        if _BaseExceptionGroup is None:  # pragma: no cover
+        if _BaseExceptionGroup is None:
             raise RuntimeError("uvcffi.TaskGroup needs the exceptiongroup package before Python 3.11: "
                                "pip install exceptiongroup")
         self._tasks: set = set()

@@ -55,7 +55,7 @@ else:
     _TimeoutError.__name__ = _TimeoutError.__qualname__ = "TimeoutError"
     try:
         from exceptiongroup import ExceptionGroup as _ExceptionGroup
-    except ImportError:  # pragma: no cover - then no TaskGroup error group can reach a Timeout
+    except ImportError:  # then no TaskGroup error group can reach a Timeout
         _ExceptionGroup = None
 
 # The states (see the module docstring); the strings are what repr() shows, as asyncio's.
