@@ -140,7 +140,7 @@ def test_child_error_cancels_siblings_and_body(impl, loop, run):
                     await asyncio.sleep(1000)
                 except asyncio.CancelledError:
                     after.append("body cancelled")
-                    assert repr(tg).endswith("cancelling>")
+                    assert "errors=1" in repr(tg) and repr(tg).endswith("cancelling>")
                     raise
         assert info.value.message == "unhandled errors in a TaskGroup"
         assert types_of(info.value) == ["ZeroDivisionError"]

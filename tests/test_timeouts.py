@@ -246,6 +246,20 @@ def test_outside_a_task(impl, loop, run):
     run(main())
 
 
+def test_exit_without_enter_or_twice(loop, run):
+    # uvcffi's: RuntimeError (asyncio's Timeout asserts: AssertionError, or nothing under -O)
+    async def main():
+        cm = uvcffi.timeout(10)
+        with pytest.raises(RuntimeError, match="'created'"):
+            await cm.__aexit__(None, None, None)
+        async with cm:
+            pass
+        with pytest.raises(RuntimeError, match="'finished'"):
+            await cm.__aexit__(None, None, None)
+
+    run(main())
+
+
 def test_timeout_needs_a_running_loop(impl):
     with pytest.raises(RuntimeError):
         impl.timeout(1)
