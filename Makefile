@@ -1,5 +1,6 @@
 # make test   - set up .venv, fetch libuv, build, run the whole test suite
-# make bench  - the same setup, then the side-by-side loop benchmark
+# make bench  - the same setup, then the side-by-side loop benchmark (with uvcffi and asyncio on
+#               PyPy too when .venv-pypy has uvcffi built: mk/bench-pypy.mk; make bench-pypy)
 # Idempotent: each step is skipped when its inputs have not changed.
 
 PYTHON ?= python3
