@@ -48,6 +48,7 @@ the loop's ready queue, with no ``call_soon`` and no new Handle per wake-up.
 No reference cycles through a raised exception: ``result()`` and ``__await__`` drop their
 locals as the exception leaves them (the traceback keeps their frames), so a failed future that
 was looked at, and its exception, are freed by reference counting, as asyncio's C Future is.
+(On PyPy, which frees by tracing, ``__await__`` keeps no such ``try``: see there why.)
 
 "Exception was never retrieved" costs nothing until an exception is set. A Python-level
 ``__del__`` on the Future would run on every deallocation (a finalizer call per future, the
@@ -115,6 +116,8 @@ _REUSE_CANCELLED_EXC = sys.version_info >= (3, 11)
 # - 3.13: set_exception(StopIteration) stores a RuntimeError caused by it; before,
 #   it raises TypeError (exactly StopIteration, not its subclasses).
 _WRAP_STOPITERATION = sys.version_info >= (3, 13)
+
+_PYPY = sys.implementation.name == "pypy"
 
 
 class _StepHandle(asyncio.events.Handle):
@@ -512,6 +515,22 @@ class _FutureCore:
         finally:
             self = None  # noqa: F841 - as in result(): the traceback keeps this frame
 
+    if _PYPY:
+        # The same without the ``try`` around the ``yield``: PyPy gives every generator whose
+        # code yields inside a ``try`` (its CO_YIELD_INSIDE_TRY flag) a GC finalizer, so that
+        # version costs a register_finalizer call per await of a pending future (seen in the
+        # traces, PYPYLOG=jit-log-opt), and the collector's finalizer queue a visit per future
+        # awaited. The cycle the ``try`` breaks is nothing to PyPy's tracing collector.
+        def __await__(self):  # noqa: F811
+            if self._state is _PENDING:
+                self._asyncio_future_blocking = True
+                yield self
+            if self._state is _FINISHED and self._exception is None:
+                return self._result
+            if self._state is _PENDING:
+                raise RuntimeError("await wasn't used with future")
+            return self.result()
+
     __iter__ = __await__  # for ``yield from future`` in generator-based coroutines
 
 
@@ -524,7 +543,7 @@ _defuse = _FutureCore._defuse
 _schedule_callbacks = _FutureCore._schedule_callbacks
 
 
-if sys.implementation.name == "pypy":
+if _PYPY:
     # PyPy decides once, when a class is created, whether its instances get a finalizer: any
     # __del__ in the MRO (asyncio's pure-Python Future has one, which does nothing for ours) puts
     # every instance in the GC's finalizer queue, ~1.5 µs per future, and gather_1k_futures
