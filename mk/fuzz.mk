@@ -5,6 +5,8 @@
 #   FUZZ_EXAMPLES  sequences (default 500)         FUZZ_STEPS  steps per sequence at most (50)
 #   FUZZ_SEED      a fresh seed: unset = Hypothesis's fixed derandomized seed, "random" = a new
 #                  one each run (printed), a number = that seed again
+#   FUZZ_SEEDS     "1 2 3": FUZZ_EXAMPLES sequences for each of these seeds (the fixed seed set
+#                  that make test-asan runs), instead of FUZZ_SEED's one run
 #   FUZZ_SHRINK=0  report the first failing sequence without shrinking it
 #   FUZZ_PY        the interpreter (default .venv's; e.g. .venv-pypy/bin/python)
 FUZZ_EXAMPLES ?= 500
