@@ -1,6 +1,6 @@
 # make test-asan - the extension and the bundled libuv built with -fsanitize=address,undefined (gcc)
 # and the transport, handle, socket, pipe, UDP, subprocess, TLS, fd and fault tests
-# (tests/test_faults.py too) run against that build. Any sanitizer report
+# (tests/test_faults.py too) and the fuzz (tests/fuzz) run against that build. Any sanitizer report
 # fails the run: the report aborts its process, ASan writes each report under build/asan/logs/
 # (children's too, which must stay empty), and the run's output must hold no UBSan "runtime
 # error:" (UBSan next to a preloaded ASan writes to stderr only: a child whose stderr a test
@@ -30,20 +30,19 @@ ASAN_CFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-
 ASAN_LDFLAGS := -fsanitize=address,undefined
 ASAN_TESTS ?= tests/transports tests/handles tests/test_tcp.py tests/test_unix.py tests/test_pipes.py \
 	tests/test_udp.py tests/test_subprocess.py tests/test_tls.py tests/test_fds.py \
-	tests/test_transport_faults.py tests/test_faults.py
-# tests/fuzz is not in the default list yet: under ASan (2026-12-07, ec03ea3) 5 examples took 5 min
-# and ended in an exception-handler mismatch (test_loop_fuzz.py:495) and Hypothesis's
-# FlakyStrategyDefinition: timing, it seems, to be settled with the fuzz's owner. It runs with
-# `make test-asan ASAN_TESTS=tests/fuzz` (FUZZ_EXAMPLES=$(ASAN_FUZZ_EXAMPLES) there).
-# Deselected, each with its reason:
-# - 1000 /bin/true children of the uv_spawn variant: each child starts the preloaded ASan runtime
-#   (10-35 ms here), past the test's 30 s bound; the default spawn path's 1000 spawns and every
-#   other uv_spawn test still run.
-# - 16 threads calling call_soon_threadsafe without pause while uvcffi's loop runs: under ASan
-#   the ready queue outgrows the loop (14.7 GB resident, OOM-killed, 2026-12-07) where asyncio's
-#   variant passes: reported to be looked into; without ASan it passes.
-ASAN_DESELECT ?= "tests/test_subprocess.py::test_thousand_spawns_no_zombies_no_fd_leak[uvcffi-uv_spawn]" \
-	"tests/test_faults.py::test_call_soon_threadsafe_from_16_threads_while_the_loop_closes[uvcffi]"
+	tests/test_transport_faults.py tests/test_faults.py tests/fuzz
+# The fuzz runs a fixed seed set (ASAN_FUZZ_SEEDS; FUZZ_SEEDS in tests/fuzz/test_loop_fuzz.py):
+# the same ASAN_FUZZ_EXAMPLES sequences per seed on every run, no example database, no deadline;
+# its children (the echo subprocess) inherit the preload and options from the environment.
+# UVCFFI_TEST_SLOWDOWN=$(ASAN_SLOWDOWN) tells the tests the build is that many times slower: the
+# fuzz's step, settle and hang bounds are that many times longer (a slow step is not a hang), and
+# the spawn-many test of tests/test_subprocess.py makes that many times fewer children (1000
+# took 32 s on the uv_spawn path here, past its 30 s bound: 250 do).
+# Nothing is deselected (ASAN_DESELECT adds pytest node ids to deselect). The 16-thread
+# call_soon_threadsafe test of tests/test_faults.py, deselected on uvcffi until dce467e (its
+# unbounded producers outgrew the ready queue to 14.7 GB), passes since its threads make at most
+# 20000 calls each (3.6 s under ASan).
+ASAN_DESELECT ?=
 # halt_on_error/abort_on_error: the first report kills the process; allocator_may_return_null:
 # an impossible allocation is a MemoryError, as without ASan, not a report; hard_rss_limit_mb: a
 # runaway process is a report at 6 GiB, not the machine's OOM killer.
@@ -52,21 +51,27 @@ UBSAN_OPTIONS_RUN = halt_on_error=1:print_stacktrace=1
 # What a report looks like in the output (UBSan next to a preloaded ASan ignores log_path: its
 # reports go to stderr, so the run's output is searched too).
 ASAN_REPORT_RE = runtime error:|ERROR: AddressSanitizer|SUMMARY: (Address|UndefinedBehavior)Sanitizer
-# tests/fuzz's budget under ASan (its FUZZ_EXAMPLES; the plain suite runs its own default)
-ASAN_FUZZ_EXAMPLES ?= 20
-asan_env = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc FUZZ_EXAMPLES=$(ASAN_FUZZ_EXAMPLES) \
+# tests/fuzz's budget under ASan: ASAN_FUZZ_EXAMPLES sequences of at most 25 steps for each
+# seed of ASAN_FUZZ_SEEDS (the plain suite runs its own derandomized default)
+ASAN_FUZZ_EXAMPLES ?= 40
+ASAN_FUZZ_SEEDS ?= 1 2 3
+ASAN_SLOWDOWN ?= 4
+asan_env = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
+	FUZZ_EXAMPLES=$(ASAN_FUZZ_EXAMPLES) FUZZ_SEEDS="$(ASAN_FUZZ_SEEDS)" FUZZ_SEED= UVCFFI_TEST_SLOWDOWN=$(ASAN_SLOWDOWN) \
 	PYTHONPATH="$(CURDIR)/$(ASAN_TREE)/src" ASAN_OPTIONS="$(call ASAN_OPTIONS_RUN,$(1))" \
 	UBSAN_OPTIONS="$(call UBSAN_OPTIONS_RUN,$(1))"
 
 .PHONY: test-asan asan-build asan-canary
 
 test-asan: asan-canary
-	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@rm -rf $(ASAN_LOGS) $(ASAN_DIR)/fuzz-stats.txt && mkdir -p $(ASAN_LOGS)
 	@cd $(ASAN_TREE) && tests=""; for t in $(ASAN_TESTS); do [ -e "$$t" ] && tests="$$tests $$t"; done; \
 	echo "ASan run on$$tests"; \
-	{ env $(call asan_env,$(CURDIR)/$(ASAN_LOGS)) timeout 900 $(CURDIR)/$(ASAN_VENV)/bin/python -m pytest \
+	{ env $(call asan_env,$(CURDIR)/$(ASAN_LOGS)) FUZZ_STATS=$(CURDIR)/$(ASAN_DIR)/fuzz-stats.txt \
+		timeout 1500 $(CURDIR)/$(ASAN_VENV)/bin/python -m pytest \
 		-q -p no:cacheprovider $$tests $(addprefix --deselect ,$(ASAN_DESELECT)) $(ASAN_PYTEST_ARGS); \
 		echo $$? > $(CURDIR)/$(ASAN_DIR)/pytest.rc; } 2>&1 | tee $(CURDIR)/$(ASAN_DIR)/pytest.log
+	@cat $(ASAN_DIR)/fuzz-stats.txt 2>/dev/null | sed 's/^/ASan /' || true
 	@rc=$$(cat $(ASAN_DIR)/pytest.rc); reports=$$(ls $(ASAN_LOGS)); \
 	for f in $$reports; do echo "== $(ASAN_LOGS)/$$f =="; cat "$(ASAN_LOGS)/$$f"; done; \
 	ub=$$(grep -c -E "$(ASAN_REPORT_RE)" $(ASAN_DIR)/pytest.log); \
