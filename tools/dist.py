@@ -30,7 +30,10 @@ passed to every pytest run (default: the whole suite), DIST_SDIST_PYTEST_ARGS to
 tests/cpython/run.py (CPython's test.test_asyncio, stock asyncio and uvcffi compared) on each
 installed wheel, reported but not fatal as in .ci/run; DIST_CPYTHON_SUITE=strict makes it fatal;
 DIST_CPYTHON_ARGS passes run.py options (--modules test_tasks -j 1); DIST_CPYTHON_RESULTS=DIR keeps
-the results for `tests/cpython/run.py --table --results DIR`.
+the results for `tests/cpython/run.py --table --results DIR`. DIST_EXTRA_REQUIREMENTS=FILE installs
+a requirements file's packages into each wheel's venv too, each from wheels only, leaving out (and
+naming) those with no wheel for that interpreter: tests/integration/requirements.txt, run under
+tests/integration/servers.sh, gives every interpreter the integration tests.
 """
 
 from __future__ import annotations
@@ -393,6 +396,28 @@ def test_deps(tree: str) -> list[str]:
     return list(dict.fromkeys([*TEST_DEPS, *extra]))
 
 
+def install_extra(label: str, py: str) -> list[str]:
+    """DIST_EXTRA_REQUIREMENTS (a requirements file, e.g. tests/integration/requirements.txt):
+    each line installed on its own, from wheels only, so that a package with no wheel for this
+    interpreter (asyncpg, httptools on PyPy) is left out -- its tests skip -- instead of failing
+    the run or compiling for minutes. Returns what was left out (named in the summary)."""
+    path = os.environ.get("DIST_EXTRA_REQUIREMENTS")
+    if not path:
+        return []
+    missing = []
+    for line in open(path):
+        req = line.split("#", 1)[0].strip()
+        if not req:
+            continue
+        rc = subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                             "--only-binary", ":all:", req], capture_output=True).returncode
+        if rc:
+            missing.append(req)
+    if missing:
+        log(f"[{label}] no wheel for this interpreter, left out (their tests skip): " + " ".join(missing))
+    return missing
+
+
 def test_source() -> str:
     """The tree make dist built from (build/dist/tree: the same ref as the artifacts): its tests/,
     bench/ (the benchmark's own tests run it, with the installed package) and pyproject.toml
@@ -490,6 +515,7 @@ def test(names: list[str]) -> int:
         try:
             t = time.monotonic()
             py = make_venv(os.path.join(WORK, f"test-{name}"), exe, deps(name, test_deps(testsrc)))
+            missing = install_extra(label, py)
             run([py, "-m", "pip", "install", "-q", "--no-index", "--find-links", DIST,
                  "--only-binary", "uvcffi", f"uvcffi=={ver}"], env=offline_env())
             artifact = subprocess.run(
@@ -499,6 +525,8 @@ def test(names: list[str]) -> int:
             tags = ",".join(re.findall(r"^Tag: (.+)$", artifact, re.M))
             log(f"[{label}] installed ({tags}) in {time.monotonic() - t:.0f} s")
             ok, counts, secs = run_suite(label, py, testsrc, args)
+            if missing:
+                counts += "; left out (no wheel): " + " ".join(missing)
         except subprocess.CalledProcessError as exc:
             ok, counts, secs, tags = False, f"setup failed: {exc}", 0.0, "-"
         results.append((label, tags, ok, counts, secs))
