@@ -334,3 +334,77 @@ def test_many_timers_with_edges_keep_deadline_order(loop):
     assert fired == sorted(fired) and len(fired) == 40
     for h in handles:
         h.cancel()
+
+
+@pytest.mark.parametrize("batch", [5, 40])  # pushed one by one / entering in one heapify
+def test_uvcffi_equal_deadlines_fire_in_scheduling_order(loop, batch):
+    # asyncio's heap does not promise it; uvcffi's (when, seq) entries do, on every interpreter
+    # (PyPy's heap entries order by their own __lt__)
+    if not type(loop).__module__.startswith("uvcffi"):
+        pytest.skip("asyncio's heap orders equal deadlines arbitrarily")
+    fired = []
+    when = loop.time() + 0.001
+    loop.call_at(when + 0.0005, fired.append, "later")  # already in the heap
+    loop.call_soon(lambda: [loop.call_at(when, fired.append, i) for i in range(batch)])
+    loop.call_at(when + 0.003, loop.stop)
+    loop.run_forever()
+    assert fired == list(range(batch)) + ["later"]
+
+
+def test_pypy_heap_entry_orders_as_the_tuple():
+    from uvcffi.loop import _TimerEntry
+
+    nan = float("nan")
+    values = [0.5, 1.0, 1.0, -math.inf, math.inf, nan, nan, fractions.Fraction(1, 2), 2]
+    entries = [(w, seq, None) for seq, w in enumerate(values)]
+    for a in entries:
+        for b in entries:
+            assert (_TimerEntry(a) < _TimerEntry(b)) == (a < b), (a, b)
+
+
+def _fire_order(entries, cancelled):
+    # the order asyncio's heap and uvcffi's structures both promise: by deadline (equal
+    # deadlines in any order on asyncio's heap, which this data does not have)
+    return [label for when, label in sorted(entries) if label not in cancelled]
+
+
+def test_a_batch_in_deadline_order_then_a_mixed_one(loop):
+    # uvcffi keeps a batch that arrives in deadline order as a sorted list instead of a heap;
+    # a later batch (earlier and later deadlines mixed) and cancellations keep the order
+    fired = []
+    base = loop.time() + 0.2
+    entries = []
+    handles = {}
+    for i in range(40):
+        entries.append((base + 0.001 * i, i))
+        handles[i] = loop.call_at(base + 0.001 * i, fired.append, i)
+    cancelled = {0, 10, 39}
+
+    def second_turn():
+        for i in cancelled:
+            handles[i].cancel()
+        for i in range(8):  # few: pushed one by one onto what the batch left (no heapify)
+            when = base - 0.0005 + 0.006 * i
+            entries.append((when, 100 + i))
+            loop.call_at(when, fired.append, 100 + i)
+
+    loop.call_soon(second_turn)
+    loop.call_at(base + 0.1, loop.stop)
+    loop.run_forever()
+    assert fired == _fire_order(entries, cancelled)
+
+
+def test_a_batch_in_deadline_order_mostly_cancelled_is_swept(loop):
+    fired = []
+    base = loop.time() + 0.05
+    handles = [loop.call_at(base + 0.0001 * i, fired.append, i) for i in range(300)]
+
+    def cancel_most():
+        for h in handles[:250]:
+            h.cancel()
+        loop.call_soon(lambda: None)  # one more turn: the sweep
+
+    loop.call_soon(cancel_most)
+    loop.call_at(base + 0.1, loop.stop)
+    loop.run_forever()
+    assert fired == list(range(250, 300))

@@ -18,7 +18,11 @@ the next turn the inbox's live entries are pushed onto a Python heap (tuples com
 ``seq`` keeps equal deadlines in scheduling order), and entries cancelled in the meantime --
 a timeout that did not expire -- never touch the heap. Cancelling only marks the handle;
 cancelled heap entries are dropped when they reach the top, or all at once when they are more
-than half of a large heap (asyncio's rule). libuv sees one ``uv_timer_t`` per loop. A timer
+than half of a large heap (asyncio's rule). A batch that arrives already in deadline order
+(many timers of one delay) while no timer is pending skips the heap: it is kept as a sorted
+list, latest first, and due timers are popped off its end, one comparison each instead of a
+heap's ~2 log n; the next batch puts it back in the heap (ascending, it is a valid heap), so
+there is one structure at a time. libuv sees one ``uv_timer_t`` per loop. A timer
 per ``call_later`` (uvloop's way) costs an allocation and several C calls per timer and rounds
 every deadline to libuv's millisecond clock; here a timer costs a list append.
 
@@ -61,6 +65,7 @@ import contextvars
 import heapq
 import itertools
 import logging
+import operator
 import os
 import signal
 import sys
@@ -103,6 +108,51 @@ _new_future = _Future.__new__
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _copy_context = contextvars.copy_context
+_lt = operator.lt
+_islice = itertools.islice
+
+
+class _TimerEntry(tuple):
+    """PyPy's heap entry: ``(when, seq, handle)`` ordered by a Python ``__lt__``.
+
+    PyPy's ``heapq`` is pure Python and its JIT does not inline tuple comparison (a call into
+    the runtime per compare): sifting plain tuples took 70% of ``call_later_fire`` there (vmprof).
+    This ``__lt__`` orders as a tuple does: ``seq`` breaks ties of equal (or identical) deadlines.
+    CPython keeps plain tuples, compared in C.
+    """
+
+    __slots__ = ()
+
+    def __lt__(self, other):
+        a = self[0]
+        b = other[0]
+        if a is b or a == b:
+            return self[1] < other[1]
+        return a < b
+
+
+def _in_order_c(entries) -> bool:
+    """Whether ``(when, seq, handle)`` entries are in heap order, compared in C (CPython)."""
+    return all(map(_lt, entries, _islice(entries, 1, None)))
+
+
+def _in_order_jit(entries) -> bool:
+    """The same test for PyPy's JIT: deadlines compared inline, as a tuple compares them (an
+    inbox is in ``seq`` order, so equal or identical deadlines are in order)."""
+    a = entries[0][0]
+    for entry in entries:
+        b = entry[0]
+        if not (a is b or a == b or a < b):
+            return False
+        a = b
+    return True
+
+
+# the entry type of the heap, or None for plain tuples (CPython); how to test a batch's order
+if sys.implementation.name == "pypy":
+    _entry_type, _in_order = _TimerEntry, _in_order_jit
+else:
+    _entry_type, _in_order = None, _in_order_c
 
 
 def _is_debug_mode() -> bool:
@@ -203,6 +253,9 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     # so either the loop sees the new callback (and does not block) or the thread sees the
     # flag (and wakes the loop): no lost wake-up, and no uv_async_send (a GIL hand-off
     # under cffi) while the loop is busy anyway. Relies on the GIL ordering both sides.
+    # The first sender clears it: on PyPy a loop woken from its poll waits for the GIL
+    # (0.1 ms polls) while the sending thread runs on, and every later send (a lock, an
+    # eventfd write, a GIL release) was wasted: 0.3-1.0 sends per call in call_soon_threadsafe.
     _may_block = True
     # closed or debug: the one flag the hot scheduling paths test (see _update_guarded)
     _guarded = False
@@ -326,6 +379,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         handle = Handle(callback, args, self, context)
         self._ready.append(handle)
         if self._may_block:
+            # One send per blocking poll: the threads that append after it need none (the
+            # loop wakes and runs the whole queue). Clearing the flag first cannot lose a
+            # wake-up: whoever clears it sends afterwards, so after the loop set it.
+            self._may_block = False
             self._async.send()
         return handle
 
@@ -432,9 +489,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     def _run_once(self) -> None:
         ready = self._ready
         heap = self._scheduled
+        run = self._timer.run  # a sorted batch, latest first: empty unless the heap is ("Timers")
 
         if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
-                self._timer_cancelled_count * 2 > len(heap):
+                self._timer_cancelled_count * 2 > len(heap) + len(run):
             self._sweep_cancelled_timers()
 
         inbox = self._timer_inbox
@@ -445,7 +503,24 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             live = [entry for entry in inbox if not entry[2]._cancelled]
             self._timer_cancelled_count -= len(inbox) - len(live)
             inbox.clear()
-            if len(live) > 16 and len(live) * 4 > len(heap):
+            if not heap and not run and len(live) > 16 and _in_order(live):
+                # already in deadline order (the same delay each time): no heap at all
+                live.reverse()
+                run += live
+                live = None
+            elif run:  # ascending again, a valid heap: the heap takes over (it was empty)
+                run.reverse()
+                heap += run if _entry_type is None else map(_entry_type, run)
+                run.clear()
+            if live is None:
+                pass
+            elif _entry_type is not None and len(live) > 16 and len(live) * 4 > len(heap):
+                heap += map(_entry_type, live)  # PyPy
+                heapq.heapify(heap)
+            elif _entry_type is not None:
+                for entry in live:
+                    _heappush(heap, _entry_type(entry))
+            elif len(live) > 16 and len(live) * 4 > len(heap):
                 heap.extend(live)
                 heapq.heapify(heap)
             else:
@@ -455,14 +530,17 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         while heap and heap[0][2]._cancelled:
             _heappop(heap)
             self._timer_cancelled_count -= 1
+        while run and run[-1][2]._cancelled:
+            run.pop()
+            self._timer_cancelled_count -= 1
 
         self._may_block = True
         timeout_us, mode = -1, _RUN_ONCE
         n_before = len(ready)  # the callbacks ready before this turn's poll
         if n_before or self._stopping:
             mode = _RUN_NOWAIT
-        elif heap:
-            delay = heap[0][0] - _monotonic()
+        elif heap or run:
+            delay = (heap[0] if heap else run[-1])[0] - _monotonic()
             if delay > 0:
                 # as long as the head's deadline, capped: an infinite one (sleep(math.inf))
                 # sleeps until something wakes the loop
@@ -481,6 +559,15 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             # "not later than now", not "<= now": a NaN deadline is due once it heads the heap
             while heap and not heap[0][0] > now:
                 handle = _heappop(heap)[2]
+                if handle._cancelled:
+                    self._timer_cancelled_count -= 1
+                else:
+                    ready.append(handle)
+                handle._scheduled = False
+        elif run:
+            now = _monotonic()
+            while run and not run[-1][0] > now:
+                handle = run.pop()[2]
                 if handle._cancelled:
                     self._timer_cancelled_count -= 1
                 else:
@@ -551,6 +638,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         kept = [entry for entry in self._scheduled if not entry[2]._cancelled]
         heapq.heapify(kept)
         self._scheduled[:] = kept  # in place: _run_once holds a reference to the list
+        run = self._timer.run
+        run[:] = [entry for entry in run if not entry[2]._cancelled]
         self._timer_cancelled_count = 0
 
     def _callback_error(self, exc: BaseException, owner) -> None:
@@ -604,6 +693,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._ready.clear()
         self._scheduled.clear()
         self._timer_inbox.clear()
+        if self._timer is not None:  # None in a half-built loop
+            self._timer.run.clear()
         self._timer_cancelled_count = 0
         self._executor_shutdown_called = True
         executor = self._default_executor

@@ -19,4 +19,7 @@ class LoopTimer(UVHandle):
 
     def __init__(self, loop) -> None:
         super().__init__(loop)
+        # The loop's sorted batch of timers, latest first, used instead of its heap while that
+        # is empty (loop.py, "Timers"). Kept here: the loop's own attributes are at their limit.
+        self.run: list = []
         self._registered(lib.uv_timer_init(loop._uv, self._ptr))
