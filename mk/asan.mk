@@ -36,8 +36,10 @@ ASAN_TESTS ?= tests/transports tests/handles tests/test_tcp.py tests/test_unix.p
 # its children (the echo subprocess) inherit the preload and options from the environment.
 # UVCFFI_TEST_SLOWDOWN=$(ASAN_SLOWDOWN) tells the tests the build is that many times slower: the
 # fuzz's step, settle and hang bounds are that many times longer (a slow step is not a hang), and
-# the spawn-many test of tests/test_subprocess.py makes that many times fewer children (1000
-# took 32 s on the uv_spawn path here, past its 30 s bound: 250 do).
+# the spawn-many test of tests/test_subprocess.py makes that many times fewer children. 8: the
+# uv_spawn path (plain fork() of the ASan process, each child starting the ASan runtime) ran 6x
+# slower than without ASan (125 children: 9.4-10.5 s vs 1.7 s, 2026-12-07, load ~12 on 2 cores);
+# its 1000 took 32 s, past the test's 30 s bound, and 250 timed out once in a full run.
 # Nothing is deselected (ASAN_DESELECT adds pytest node ids to deselect). The 16-thread
 # call_soon_threadsafe test of tests/test_faults.py, deselected on uvcffi until dce467e (its
 # unbounded producers outgrew the ready queue to 14.7 GB), passes since its threads make at most
@@ -55,7 +57,7 @@ ASAN_REPORT_RE = runtime error:|ERROR: AddressSanitizer|SUMMARY: (Address|Undefi
 # seed of ASAN_FUZZ_SEEDS (the plain suite runs its own derandomized default)
 ASAN_FUZZ_EXAMPLES ?= 40
 ASAN_FUZZ_SEEDS ?= 1 2 3
-ASAN_SLOWDOWN ?= 4
+ASAN_SLOWDOWN ?= 8
 asan_env = LD_PRELOAD="$$($(ASAN_CC) -print-file-name=libasan.so)" PYTHONMALLOC=malloc \
 	FUZZ_EXAMPLES=$(ASAN_FUZZ_EXAMPLES) FUZZ_SEEDS="$(ASAN_FUZZ_SEEDS)" FUZZ_SEED= UVCFFI_TEST_SLOWDOWN=$(ASAN_SLOWDOWN) \
 	PYTHONPATH="$(CURDIR)/$(ASAN_TREE)/src" ASAN_OPTIONS="$(call ASAN_OPTIONS_RUN,$(1))" \
