@@ -590,11 +590,14 @@ class World:
         self.child_done = True
         self.settle()
 
-    def child_ready(self):
+    def child_ready(self, new=False):
         """Before any child step: a child that is neither surely alive nor finished is
-        finished first (see child_alive)."""
+        finished first (see child_alive); with ``new``, a new child replaces a finished one
+        (or none): most steps then meet a running child."""
         if self.child is not None and not self.child_alive and not self.child_done:
             self.child_finish()
+        if new and (self.child is None or self.child.finished):
+            self.child_open()
 
     def child_act(self, action, trigger):
         """An action taken inside the child's protocol callback; returns what it did (compared).
@@ -906,10 +909,10 @@ class LoopMachine(RuleBasedStateMachine):
             return "opened"
         self.both(step)
 
-    @rule(buf=st.sampled_from(BUFFER_KINDS), lines=st.booleans())
-    def child_write(self, buf, lines):
+    @rule(buf=st.sampled_from(BUFFER_KINDS), lines=st.booleans(), new=st.booleans())
+    def child_write(self, buf, lines, new):
         def step(w, n):
-            w.child_ready()
+            w.child_ready(new)
             if w.child is None:
                 return "absent"
             t = w.child_pipe(0)
@@ -964,10 +967,10 @@ class LoopMachine(RuleBasedStateMachine):
             return res
         self.both(step)
 
-    @rule(sig=st.sampled_from(SIGNALS))
-    def child_signal(self, sig):
+    @rule(sig=st.sampled_from(SIGNALS), new=st.booleans())
+    def child_signal(self, sig, new):
         def step(w, n):
-            w.child_ready()
+            w.child_ready(new)
             if w.child is None:
                 return "absent"
             t = w.child.transport
@@ -1006,10 +1009,11 @@ class LoopMachine(RuleBasedStateMachine):
             return outcome(t.is_closing)[0]
         self.both(step)
 
-    @rule(trigger=st.sampled_from(("data", "exited")), action=st.sampled_from(SP_ACTIONS))
-    def child_arm(self, trigger, action):
+    @rule(trigger=st.sampled_from(("data", "exited")), action=st.sampled_from(SP_ACTIONS),
+          new=st.booleans())
+    def child_arm(self, trigger, action, new):
         def step(w, n):
-            w.child_ready()
+            w.child_ready(new)
             if w.child is None:
                 return "absent"
             if trigger == "data" and not w.child_exact:
