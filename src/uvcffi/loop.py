@@ -41,7 +41,7 @@ Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop'
 Signals. Python's C-level signal handler writes each signal's number to the loop's wake-up
 socket (``signal.set_wakeup_fd``), which libuv watches: ``uv_run`` returns, the interpreter runs
 its Python-level handlers, and the loop reads the numbers to run its own signal handlers
-(``unix_events.py``). While a run lasts in the main thread the wake-up fd points at the socket
+(``signals.py``). While a run lasts in the main thread the wake-up fd points at the socket
 even without handlers, so Ctrl-C raises ``KeyboardInterrupt`` promptly while libuv sleeps in
 ``epoll_wait``.
 
@@ -62,7 +62,6 @@ import heapq
 import itertools
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -73,14 +72,16 @@ from asyncio import events, format_helpers
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
+from .dns import Resolver
 from .futures import _PENDING
 from .futures import Future as _Future
 from .handles.async_ import Async
 from .handles.timer import LoopTimer
 from .net import NetMixin
+from .signals import Signals
 from .sock import check_fresh_watches as _check_fresh_watches
 from .tasks import Task as _Task
-from .unix_events import OSMixin, _SignalWakeup
+from .unix_events import OSMixin
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
 
@@ -138,11 +139,10 @@ class Handle(events.Handle):
 class _IOTables:
     """The loop's I/O bookkeeping off the hot paths, one loop attribute (``Loop.__init__``)."""
 
-    __slots__ = ("stream_fds", "dns_reqs", "unix_inodes", "fd_watch", "dgram_view")
+    __slots__ = ("stream_fds", "unix_inodes", "fd_watch", "dgram_view")
 
     def __init__(self) -> None:
         self.stream_fds = weakref.WeakValueDictionary()  # transports/stream.py, fd_transports
-        self.dns_reqs: set = set()  # net.py: DNS requests in flight
         self.unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
         self.fd_watch: dict = {}  # sock.py: add_reader/add_writer watches
         self.dgram_view = None  # transports/datagram.py: the shared datagram read buffer
@@ -194,7 +194,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _debug = False
     _timer = None
     _async = None
-    _signal_wakeup = None  # unix_events._SignalWakeup: the signal wake-up socket pair
+    _resolver = None  # dns.Resolver
+    _signals = None  # signals.Signals
     _fd_fresh = None
     _pending_exc = None
     _current_handle = None
@@ -228,6 +229,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self.slow_callback_duration = 0.1
         self._debug = _is_debug_mode()
         self._update_guarded()
+        # the components (each its own module, state and close(); closed in close()'s order)
+        self._resolver = Resolver(self)  # dns.py: getaddrinfo/getnameinfo, the requests in flight
         self._timer = LoopTimer(self)
         self._async = Async(self)
         # Every attribute is made here, and there are at most 30 of them: CPython 3.11 keeps
@@ -238,10 +241,10 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._pending_exc = self._current_handle = self._read_batch = None
         self._may_block = True
         self._io = _IOTables()
-        # made with the loop, as asyncio's self-pipe: never a descriptor number that a watch of
-        # a user's closed socket still holds (sock.py)
         self._fd_fresh: list = []  # sock.py: the fd watches started since the last turn
-        self._signal_wakeup = _SignalWakeup(self)
+        # its wake-up socket is made with the loop, as asyncio's self-pipe: never a descriptor
+        # number that a watch of a user's closed socket still holds (sock.py)
+        self._signals = Signals(self)  # signals.py: add_signal_handler, the wake-up socket
 
     # ------------------------------------------------------------------ representation, state
     def __repr__(self) -> str:
@@ -385,7 +388,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._thread_id = threading.get_ident()
         try:  # from here on, the finally below undoes whatever the start did
             self._set_coroutine_origin_tracking(self._debug)
-            old_wakeup_fd = self._install_signal_wakeup()
+            old_wakeup_fd = self._signals.run_starts()
             events._set_running_loop(self)
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
@@ -400,7 +403,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
-            self._restore_signal_wakeup(old_wakeup_fd)
+            self._signals.run_ends(old_wakeup_fd)
 
     def run_until_complete(self, future):
         """Run until ``future`` (a future, task or coroutine) is done; return its result or
@@ -565,28 +568,25 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             "exception": exc,
         })
 
-    # ------------------------------------------------------------------ signals wake-up
-    def _install_signal_wakeup(self):
-        """In the main thread: point the wake-up fd at the loop's socket for this run; returns
-        the one it replaced (None elsewhere, or if the interpreter refuses)."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        try:
-            return signal.set_wakeup_fd(self._signal_wakeup.wfd)
-        except (ValueError, OSError):
-            return None
+    # ------------------------------------------------------------------ signals (signals.py)
+    def add_signal_handler(self, sig, callback, *args) -> None:
+        """Run ``callback(*args)`` as a loop callback whenever signal ``sig`` arrives.
 
-    def _restore_signal_wakeup(self, old_fd) -> None:
-        """The run ends: give back the wake-up fd it found -- unless signal handlers of this
-        loop still need the socket (then it stays, as asyncio's add_signal_handler leaves it)."""
-        if old_fd is None or self._wakeup_handlers():
-            return
-        if old_fd == self._signal_wakeup.wfd:
-            old_fd = -1  # set by handlers removed during the run
-        try:
-            signal.set_wakeup_fd(old_fd)
-        except (ValueError, OSError):
-            pass
+        Replaces a previous handler for ``sig``. ``TypeError`` for a coroutine (function) or a
+        non-int ``sig``; ``ValueError`` for an invalid signal number; ``RuntimeError`` if the
+        loop is closed, if called outside the main thread, or if ``sig`` cannot be caught."""
+        self._signals.add(sig, callback, args)
+
+    def remove_signal_handler(self, sig) -> bool:
+        """Remove the handler for ``sig``; ``True`` if there was one. The signal goes back to
+        its default action (``SIGINT``: ``KeyboardInterrupt``). ``TypeError``/``ValueError``
+        for a bad ``sig``, as ``add_signal_handler``."""
+        return self._signals.remove(sig)
+
+    @property
+    def _signal_handlers(self) -> dict:
+        """sig -> Handle: asyncio's unix loop's name for its table (read by tests on both loops)."""
+        return self._signals.handlers
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
@@ -610,8 +610,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if executor is not None:
             self._default_executor = None
             executor.shutdown(wait=False)
-        self._close_signal_handlers()  # unix_events.OSMixin: signals back to their defaults
-        self._close_net()  # net.NetMixin: cancel DNS requests still in libuv's threadpool
+        self._signals.close_handlers()  # signals.py: every signal back to its default action
+        self._resolver.close()  # dns.py: cancel the requests still in libuv's threadpool
         self._close_uv()
 
     def _close_uv(self) -> None:
@@ -630,8 +630,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if status < 0:  # pragma: no cover - see _debug_live_handles
             raise RuntimeError(f"libuv loop still busy after closing all handles ({status})")
         self._uv = None  # the uv_loop_t memory goes with the last reference
-        if self._signal_wakeup is not None:
-            self._signal_wakeup.close()  # its libuv handle is closed already: only the sockets
+        if self._signals is not None:
+            self._signals.close()  # its libuv handles are closed already: only the sockets
         self._timer = self._async = None
 
     def _debug_live_handles(self) -> int:
@@ -756,6 +756,17 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             except BaseException:
                 logger.error("Exception in default exception handler while handling an "
                              "unexpected error in custom exception handler", exc_info=True)
+
+    # ------------------------------------------------------------------ resolver (dns.py)
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        """``socket.getaddrinfo`` on libuv's threadpool (``Resolver.getaddrinfo``: every
+        way it ends)."""
+        return await self._resolver.getaddrinfo(host, port, family=family, type=type,
+                                                proto=proto, flags=flags)
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        """``socket.getnameinfo`` on libuv's threadpool (``Resolver.getnameinfo``)."""
+        return await self._resolver.getnameinfo(sockaddr, flags)
 
     # ------------------------------------------------------------------ executor
     def run_in_executor(self, executor, func, *args):

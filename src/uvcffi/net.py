@@ -1,4 +1,4 @@
-"""Network and stream APIs of the loop (TCP, unix sockets, pipes, DNS, low-level sockets, TLS).
+"""Network and stream APIs of the loop (TCP, unix sockets, pipes, low-level sockets, TLS).
 
 ``NetMixin`` is a base class of ``uvcffi.Loop``.
 
@@ -27,7 +27,6 @@ import sys
 from asyncio import constants, exceptions, sslproto, staggered, tasks
 
 from . import server as _server
-from .dns import DnsMixin
 from .sock import SockMixin, _check_ssl_socket
 from .transports.stream import ReadPipeTransport, StreamTransport, WritePipeTransport
 
@@ -106,16 +105,8 @@ def _bind_reason(exc: OSError) -> str:
     """How asyncio words a failed bind: the lowered strerror, the lowered ``str(exc)`` from 3.13."""
     return (str(exc) if sys.version_info >= (3, 13) else str(exc.strerror)).lower()
 
-class NetMixin(SockMixin, DnsMixin):
-    """The loop's stream, DNS and socket methods."""
-
-    @property
-    def _dns_requests(self) -> set:
-        return self._io.dns_reqs
-
-    def _close_net(self) -> None:
-        """Before ``Loop.close()`` closes libuv: cancel DNS requests still in libuv's threadpool."""
-        self._close_dns()
+class NetMixin(SockMixin):
+    """The loop's stream and socket methods."""
 
     # -- transports -----------------------------------------------------------------------
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
@@ -224,14 +215,14 @@ class NetMixin(SockMixin, DnsMixin):
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
-            infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM,
-                                                proto=proto, flags=flags)
+            infos = await self._resolver.ensure_resolved((host, port), family=family,
+                                                         type=socket.SOCK_STREAM, proto=proto, flags=flags)
             if not infos:
                 raise OSError("getaddrinfo() returned empty list")
             laddr_infos = None
             if local_addr is not None:
-                laddr_infos = await self._ensure_resolved(local_addr, family=family,
-                                                          type=socket.SOCK_STREAM, proto=proto, flags=flags)
+                laddr_infos = await self._resolver.ensure_resolved(
+                    local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags)
                 if not laddr_infos:
                     raise OSError("getaddrinfo() returned empty list")
             if interleave:
@@ -318,8 +309,8 @@ class NetMixin(SockMixin, DnsMixin):
 
     # -- servers ---------------------------------------------------------------------------
     async def _create_server_getaddrinfo(self, host, port, family, flags):
-        infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM,
-                                            flags=flags)
+        infos = await self._resolver.ensure_resolved((host, port), family=family,
+                                                     type=socket.SOCK_STREAM, flags=flags)
         if not infos:
             raise OSError(f"getaddrinfo({host!r}) returned empty list")
         return infos

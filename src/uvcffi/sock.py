@@ -355,8 +355,8 @@ class SockMixin:
         """Connect ``sock`` to ``address`` (resolved first unless already numeric)."""
         self._check_sock(sock)
         if sock.family == socket.AF_INET or (hasattr(socket, "AF_INET6") and sock.family == socket.AF_INET6):
-            resolved = await self._ensure_resolved(address, family=sock.family, type=sock.type,
-                                                   proto=sock.proto)
+            resolved = await self._resolver.ensure_resolved(address, family=sock.family,
+                                                            type=sock.type, proto=sock.proto)
             _, _, _, _, address = resolved[0]
         try:
             sock.connect(address)
