@@ -44,7 +44,7 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 def _uvcffi_on_stream_read(data, nread) -> None:
     # Through C's uvcffi_stream_read_now_cb (build_ffi.py): a read that must reach Python at
     # once (into a BufferedProtocol's buffer, or an error); empty reads never
-    # get here. The usual reads are batched instead (_uvcffi_on_read_batch, ReadBatch).
+    # get here. The usual reads are batched instead (_uvcffi_on_read_batch, read_engine.py).
     owner = _from_handle(data)
     try:
         owner._on_read(nread)
@@ -54,7 +54,8 @@ def _uvcffi_on_stream_read(data, nread) -> None:
 
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_read_batch(data) -> None:
-    # The loop's read arena or event array filled up during uv_run (build_ffi.py): dispatch now.
+    # The loop's read arena or event array filled up during uv_run (build_ffi.py): the read
+    # engine (read_engine.py) dispatches now.
     batch = _from_handle(data)
     try:
         exc = batch.dispatch()

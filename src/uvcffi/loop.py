@@ -8,7 +8,7 @@ How a turn works (``_run_once``, the only place where scheduled callbacks are ca
    and ``uv_run(UV_RUN_ONCE or UV_RUN_NOWAIT)``. I/O callbacks run inside it, through
    ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops. Stream reads are
    the exception: C only records them during ``uv_run`` and they reach the protocols in one
-   Python loop right after it returns (``transports/stream.py``, ``ReadBatch``).
+   Python loop right after it returns (``read_engine.py``, ``ReadEngine``).
 3. Move every timer whose deadline has passed (by ``loop.time()``, never early) from the heap
    to the ready deque, then run the deque's callbacks present at that moment, a fixed
    snapshot: callbacks they schedule wait for the next turn, as in asyncio.
@@ -78,6 +78,7 @@ from .futures import Future as _Future
 from .handles.async_ import Async
 from .handles.timer import LoopTimer
 from .net import NetMixin
+from .read_engine import ReadEngine
 from .signals import Signals
 from .sock import check_fresh_watches as _check_fresh_watches
 from .tasks import Task as _Task
@@ -207,9 +208,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _may_block = True
     # closed or debug: the one flag the hot scheduling paths test (see _update_guarded)
     _guarded = False
-    # the stream reads of a turn, dispatched after uv_run (transports/stream.py, ReadBatch);
-    # created with the first stream transport
-    _read_batch = None
+    _reads = None  # read_engine.ReadEngine
 
     def __init__(self) -> None:
         self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
@@ -230,6 +229,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._debug = _is_debug_mode()
         self._update_guarded()
         # the components (each its own module, state and close(); closed in close()'s order)
+        # read_engine.py: the reads of a turn, dispatched after uv_run (C finds it in uv.data)
+        self._reads = ReadEngine(self)
         self._resolver = Resolver(self)  # dns.py: getaddrinfo/getnameinfo, the requests in flight
         self._timer = LoopTimer(self)
         self._async = Async(self)
@@ -238,7 +239,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         # while they share one key set of at most 30 names; the cold tables share one slot.
         self._closed = self._stopping = False
         self._thread_id = None
-        self._pending_exc = self._current_handle = self._read_batch = None
+        self._pending_exc = self._current_handle = None
         self._may_block = True
         self._io = _IOTables()
         self._fd_fresh: list = []  # sock.py: the fd watches started since the last turn
@@ -491,14 +492,14 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 handle._scheduled = False
 
         if nreads:
-            # The stream reads of this turn (ReadBatch, in the order libuv made them) take the
+            # The stream reads of this turn (ReadEngine, in the order libuv made them) take the
             # place of asyncio's I/O callbacks: after the callbacks ready before the poll, before
             # the timers due now. With callbacks waiting from before the poll, the batch's
             # marker handle goes in behind them and dispatches the reads from there.
             if n_before and self._pending_exc is None:
-                ready.insert(n_before, self._read_batch.marker)
+                ready.insert(n_before, self._reads.marker)
             else:
-                escaped = self._read_batch.dispatch()
+                escaped = self._reads.dispatch()
                 if escaped is not None and self._pending_exc is None:
                     self._pending_exc = escaped
         exc = self._pending_exc
@@ -584,6 +585,12 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         return self._signals.remove(sig)
 
     @property
+    def _read_batch(self):
+        """The read engine under its former name: tests/transports/test_read_order.py probes
+        for it to tell this loop from asyncio's."""
+        return self._reads
+
+    @property
     def _signal_handlers(self) -> dict:
         """sig -> Handle: asyncio's unix loop's name for its table (read by tests on both loops)."""
         return self._signals.handlers
@@ -610,9 +617,20 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if executor is not None:
             self._default_executor = None
             executor.shutdown(wait=False)
-        self._signals.close_handlers()  # signals.py: every signal back to its default action
-        self._resolver.close()  # dns.py: cancel the requests still in libuv's threadpool
-        self._close_uv()
+        # The components, in this order: what must be undone while libuv still runs, then
+        # libuv itself (every handle closed, its close callback run), then what outlives it.
+        # (A component is None only in a loop whose __init__ failed.)
+        signals, resolver, reads = self._signals, self._resolver, self._reads
+        if signals is not None:
+            signals.close_handlers()  # signals.py: every signal back to its default action
+        if resolver is not None:
+            resolver.close()  # dns.py: cancel the requests still in libuv's threadpool
+        self._close_uv()  # every handle (stream handles forget their read-engine keys)
+        if reads is not None:
+            reads.close()  # read_engine.py: no events, no registrations left
+        if signals is not None:
+            signals.close()  # signals.py: the wake-up sockets (their libuv handle is closed)
+        self._timer = self._async = None
 
     def _close_uv(self) -> None:
         uv = self._uv
@@ -630,9 +648,6 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if status < 0:  # pragma: no cover - see _debug_live_handles
             raise RuntimeError(f"libuv loop still busy after closing all handles ({status})")
         self._uv = None  # the uv_loop_t memory goes with the last reference
-        if self._signals is not None:
-            self._signals.close()  # its libuv handles are closed already: only the sockets
-        self._timer = self._async = None
 
     def _debug_live_handles(self) -> int:
         """Handles libuv still holds: Python-tracked ones plus any found by ``uv_walk``."""

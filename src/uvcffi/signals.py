@@ -23,7 +23,7 @@ raise at the entry of that callback, outside any ``try`` of ours, and cffi would
 So the socket is read by C: while the loop has no Python-level handler, a C poll callback
 drains it (waking ``uv_run`` is all it has to do: the interpreter runs its own handlers when
 ``uv_run`` returns); from the first ``add_signal_handler`` on, it is a ``uv_pipe_t`` read by
-the loop's batched read engine (``transports/stream.py``, ``ReadBatch``), and its bytes reach
+the loop's batched read engine (``read_engine.py``), and its bytes reach
 ``_SignalWakeup._on_batched_read`` after ``uv_run`` returns, with the stream reads of the
 turn. The wake-up socket exists from the loop's creation, as asyncio's self-pipe does: a
 descriptor the user closed without ``remove_reader`` cannot be reused by it (``sock.py``).
@@ -63,7 +63,6 @@ from ._binding import lib
 from .handles.pipe import Pipe
 from .handles.poll import Poll
 from .handles.signal import Signal
-from .transports.stream import ReadBatch
 
 __all__ = ["Signals"]
 
@@ -118,7 +117,7 @@ class _SignalWakeup:
         if self._pipe is not None:
             return
         loop = self._loop
-        batch = loop._read_batch if loop._read_batch is not None else ReadBatch(loop)
+        batch = loop._reads
         self._poll.close()  # libuv forgets the descriptor at once: the pipe may take it
         self._poll = None
         fd = self._rsock.fileno()
@@ -130,16 +129,16 @@ class _SignalWakeup:
         pipe.unref()
 
     def _on_batched_read(self, start: int, end: int) -> None:
-        # after uv_run, from ReadBatch.dispatch: the bytes are signal numbers
+        # after uv_run, from ReadEngine.dispatch: the bytes are signal numbers
         on_signal = self._on_signal
-        for signum in self._loop._read_batch.view[start:end]:
+        for signum in self._loop._reads.view[start:end]:
             if signum:
                 on_signal(signum)
 
     def _on_status(self, status: int) -> None:
         if status != lib.UV_ENOBUFS or self._pipe is None:
             return  # EOF or an error: only when the loop closes the pair
-        # a read of 64 KiB or more switched the stream to reading it ourselves (ReadBatch):
+        # a read of 64 KiB or more switched the stream to reading it ourselves (ReadEngine):
         # read what waits, and hand the stream back to C
         pipe = self._pipe
         pipe.self_read = 0

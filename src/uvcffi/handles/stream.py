@@ -5,7 +5,7 @@ write, shut the write side down. Protocol logic (flow control, EOF, closing orde
 ``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
 
 Routing. Reads into the loop's arena do not come through this object: C records them under
-the stream's ``key`` and the loop's ``ReadBatch`` (transports/stream.py) hands them to the
+the stream's ``key`` and the loop's ``ReadEngine`` (read_engine.py) hands them to the
 transport registered under it. The key lives in C next to the handle (``BatchReadHandle``).
 Reads that must reach Python at once (``read_start(buffered=True)``) and every other callback
 do: ``_callbacks.py`` calls e.g. ``owner._on_read(nread)`` on the object behind
@@ -62,8 +62,8 @@ class Stream(BatchReadHandle):
 
     # -- reading --------------------------------------------------------------------------
     def read_start(self, buffered: bool) -> None:
-        """Read into the loop's read arena, the events dispatched in batches (transports/
-        stream.py, ``ReadBatch``); or (``buffered``) into ``_on_alloc``'s buffer, each read
+        """Read into the loop's read arena, the events dispatched in batches
+        (``read_engine.py``); or (``buffered``) into ``_on_alloc``'s buffer, each read
         reaching ``_on_read`` at once."""
         if self._closing:
             return

@@ -14,7 +14,7 @@ datagrams themselves move through the socket's own ``recvfrom``/``sendto``/``sen
 
 Reading. An IPv4/IPv6 socket's poll is a ``DatagramPoll``: when it is readable, C itself reads
 up to 32 datagrams (until ``EAGAIN``) into the loop's read arena, each after its sender's
-``struct sockaddr``, and the loop's ``ReadBatch`` (transports/stream.py) hands them to
+``struct sockaddr``, and the loop's read engine (``read_engine.py``) hands them to
 ``_on_batched_read`` after ``uv_run`` with the stream reads of the turn: no C->Python callback
 and no Python ``recvfrom`` per datagram, and one loop turn serves every datagram that arrived
 meanwhile (asyncio's selector loop reads one per socket per turn). The sender's tuple comes
@@ -55,7 +55,6 @@ from asyncio import transports
 
 from .._binding import convert_error, lib
 from ..handles.poll import DatagramPoll, Poll
-from .stream import _read_batch
 
 try:  # asyncio's read-only view of a transport's socket (3.8+)
     from asyncio.trsock import TransportSocket as _TransportSocket
@@ -153,7 +152,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         if sock.family in _BATCHED_FAMILIES:
             # C reads the datagrams into the loop's read batch (see the module docstring)
             self._poll = DatagramPoll(loop, self._sock_fd, min(self._max_size, _IP_MAX_DATAGRAM))
-            batch = _read_batch(loop)
+            batch = loop._reads
             batch.register(self._poll, self, self._read_ctx)
             self._arena = batch.view
             self._addrs: dict = {}
@@ -338,7 +337,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
     def _on_batched_read(self, a: int, b: int) -> None:
         """A datagram C read into the loop's batch, in bytes ``[a, b)`` of the arena: from
         ``a`` rounded up to 8, the sender's ``struct sockaddr`` slot, then the datagram.
-        (ReadBatch.dispatch calls this: datagrams never take its fast path.)"""
+        (ReadEngine.dispatch calls this: datagrams never take its fast path.)"""
         if self._closing:
             return  # close() stops the reading; what the batch still holds is dropped
         arena = self._arena
