@@ -48,6 +48,13 @@ even without handlers, so Ctrl-C raises ``KeyboardInterrupt`` promptly while lib
 Starting a run. Whatever fails while ``run_forever`` sets itself up (the wake-up fd, the hooks)
 is undone by the same ``finally`` that ends a run: the loop is never left marked running.
 
+Components. ``Loop.__init__`` builds the parts it owns, each a class in its own module with
+its state and a ``close()``: ``_reads`` (``read_engine.py``, the reads of a turn), ``_resolver``
+(``dns.py``), ``_fds`` (``fds.py``, ``add_reader`` and the fd watches), ``_signals``
+(``signals.py``), plus the timer heap and the ready deque kept here. The asyncio methods stay
+on ``Loop`` (here, and the stream and socket ones in ``net.py``/``sock.py``) and reach a
+component in one attribute hop. ``close()`` closes them in one written order.
+
 Errors from C callbacks reach ``_callback_error``: ``KeyboardInterrupt``/``SystemExit`` stop
 ``uv_run`` and are re-raised by ``_run_once``; anything else goes to the exception handler.
 """
@@ -62,6 +69,7 @@ import heapq
 import itertools
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -73,6 +81,7 @@ from asyncio import events, format_helpers
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
 from .dns import Resolver
+from .fds import FdWatches
 from .futures import _PENDING
 from .futures import Future as _Future
 from .handles.async_ import Async
@@ -80,9 +89,10 @@ from .handles.timer import LoopTimer
 from .net import NetMixin
 from .read_engine import ReadEngine
 from .signals import Signals
-from .sock import check_fresh_watches as _check_fresh_watches
 from .tasks import Task as _Task
-from .unix_events import OSMixin
+from .transports import datagram as _datagram
+from .transports import subprocess as _subprocess
+from .transports.stream import ReadPipeTransport, WritePipeTransport
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
 
@@ -101,6 +111,7 @@ _WhenNoneError = TypeError if sys.version_info >= (3, 11) else AssertionError
 _NAN_HEAD_RAISES = sys.version_info >= (3, 13)
 
 _monotonic = time.monotonic
+_UNSET = object()  # create_datagram_endpoint's reuse_address when not given
 _new_future = _Future.__new__
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -135,18 +146,6 @@ class Handle(events.Handle):
                 self._repr = repr(self)  # keeps the callback's description for slow-callback logs
             self._callback = None
             self._args = None
-
-
-class _IOTables:
-    """The loop's I/O bookkeeping off the hot paths, one loop attribute (``Loop.__init__``)."""
-
-    __slots__ = ("stream_fds", "unix_inodes", "fd_watch", "dgram_view")
-
-    def __init__(self) -> None:
-        self.stream_fds = weakref.WeakValueDictionary()  # transports/stream.py, fd_transports
-        self.unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
-        self.fd_watch: dict = {}  # sock.py: add_reader/add_writer watches
-        self.dgram_view = None  # transports/datagram.py: the shared datagram read buffer
 
 
 class TimerHandle(events.TimerHandle):
@@ -184,7 +183,7 @@ _new_handle = Handle.__new__
 _new_timer_handle = TimerHandle.__new__
 
 
-class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
+class Loop(NetMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop running on libuv. Create it with ``uvcffi.new_event_loop()``."""
 
     # Class attributes as defaults: a half-built loop still reprs and finalizes.
@@ -197,7 +196,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _async = None
     _resolver = None  # dns.Resolver
     _signals = None  # signals.Signals
-    _fd_fresh = None
+    _fds = None  # fds.FdWatches
     _pending_exc = None
     _current_handle = None
     # True from just before the loop looks at its ready queue to decide whether uv_run may
@@ -236,15 +235,15 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._async = Async(self)
         # Every attribute is made here, and there are at most 30 of them: CPython 3.11 keeps
         # an object's attributes inline (the fastest lookups, LOAD_ATTR_INSTANCE_VALUE) only
-        # while they share one key set of at most 30 names; the cold tables share one slot.
+        # while they share one key set of at most 30 names (test_loop.py checks it).
         self._closed = self._stopping = False
         self._thread_id = None
         self._pending_exc = self._current_handle = None
         self._may_block = True
-        self._io = _IOTables()
-        self._fd_fresh: list = []  # sock.py: the fd watches started since the last turn
+        self._unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
+        self._fds = FdWatches(self)  # fds.py: add_reader/add_writer, the descriptors watched
         # its wake-up socket is made with the loop, as asyncio's self-pipe: never a descriptor
-        # number that a watch of a user's closed socket still holds (sock.py)
+        # number that a watch of a user's closed socket still holds (fds.py)
         self._signals = Signals(self)  # signals.py: add_signal_handler, the wake-up socket
 
     # ------------------------------------------------------------------ representation, state
@@ -475,8 +474,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 if _NAN_HEAD_RAISES and delay != delay:
                     raise ValueError("cannot convert float NaN to integer")
                 mode = _RUN_NOWAIT
-        if self._fd_fresh:  # polls started since the last turn (sock.py)
-            _check_fresh_watches(self)
+        if self._fds.fresh:  # polls started since the last turn (fds.py)
+            self._fds.check_fresh()
         nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
 
@@ -595,6 +594,78 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         """sig -> Handle: asyncio's unix loop's name for its table (read by tests on both loops)."""
         return self._signals.handlers
 
+    # ------------------------------------------------------------------ pipes (transports/stream.py)
+    async def connect_read_pipe(self, protocol_factory, pipe):
+        """Read from the file object ``pipe`` (a pipe, socket or character device; a regular
+        file raises ``ValueError``); returns ``(transport, protocol)``. The transport closes
+        ``pipe`` when it closes."""
+        return await self._connect_pipe(ReadPipeTransport, protocol_factory, pipe)
+
+    async def connect_write_pipe(self, protocol_factory, pipe):
+        """Write to the file object ``pipe``; returns ``(transport, protocol)``."""
+        return await self._connect_pipe(WritePipeTransport, protocol_factory, pipe)
+
+    async def _connect_pipe(self, transport_class, protocol_factory, pipe):
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = transport_class.open(self, pipe, protocol, waiter)
+        try:
+            await waiter
+        except BaseException:  # cancelled, or the transport failed to start: it closes
+            transport.close()
+            raise
+        return transport, protocol
+
+    # ------------------------------------------------------------------ datagrams
+    async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, *,
+                                       family=0, proto=0, flags=0, reuse_address=_UNSET,
+                                       reuse_port=None, allow_broadcast=None, sock=None):
+        """Create a datagram endpoint; returns ``(transport, protocol)``.
+
+        As asyncio: ``sock`` excludes every other socket argument (``ValueError``) and must be a
+        ``SOCK_DGRAM`` socket; ``family=AF_UNIX`` takes path strings (a stale socket file at
+        ``local_addr`` is removed); host addresses are resolved and each ``(family, proto)``
+        tried in turn, the first failure raised if all fail. ``reuse_address`` is rejected:
+        ``TypeError`` on Python 3.11+ (where asyncio removed it), ``ValueError`` if true on
+        older versions. Cancellation while resolving leaves nothing open."""
+        if reuse_address is not _UNSET:
+            if sys.version_info >= (3, 11):
+                raise TypeError("create_datagram_endpoint() got an unexpected keyword argument "
+                                "'reuse_address'")
+            if reuse_address:
+                raise ValueError("Passing `reuse_address=True` is no longer supported, as the usage "
+                                 "of SO_REUSEPORT in UDP poses a significant security concern.")
+            warnings.warn("The *reuse_address* parameter has been deprecated as of 3.5.10 and "
+                          "is scheduled for removal in 3.11.", DeprecationWarning, stacklevel=2)
+        return await _datagram.open_endpoint(self, protocol_factory, local_addr, remote_addr, family,
+                                             proto, flags, reuse_port, allow_broadcast, sock)
+
+    # ------------------------------------------------------------------ subprocesses
+    async def subprocess_exec(self, protocol_factory, program, *args, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=False, shell=False, bufsize=0, encoding=None,
+                              errors=None, text=None, **kwargs):
+        """Run ``program`` with ``args`` (no shell); returns ``(transport, protocol)`` once the
+        pipes are connected. ``ValueError`` for text-mode/buffering/shell arguments, as
+        asyncio; ``OSError`` (``FileNotFoundError``, ``PermissionError``) from a failed spawn,
+        with nothing left open. Cancelled while connecting: the child is killed and reaped."""
+        _subprocess.check_popen_args(universal_newlines, shell, False, bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        return await _subprocess.open_subprocess(self, protocol, (program,) + args, False, stdin,
+                                                 stdout, stderr, kwargs)
+
+    async def subprocess_shell(self, protocol_factory, cmd, *, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=False, shell=True, bufsize=0, encoding=None,
+                               errors=None, text=None, **kwargs):
+        """Run ``cmd`` with ``/bin/sh -c``; as ``subprocess_exec`` otherwise."""
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError("cmd must be a string")
+        _subprocess.check_popen_args(universal_newlines, shell, True, bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        return await _subprocess.open_subprocess(self, protocol, cmd, True, stdin, stdout, stderr,
+                                                 kwargs)
+
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
         """Close the loop: every libuv handle is closed and its memory released; pending
@@ -628,6 +699,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._close_uv()  # every handle (stream handles forget their read-engine keys)
         if reads is not None:
             reads.close()  # read_engine.py: no events, no registrations left
+        if self._fds is not None:
+            self._fds.close()  # fds.py: no watches (their polls are closed), no transports
         if signals is not None:
             signals.close()  # signals.py: the wake-up sockets (their libuv handle is closed)
         self._timer = self._async = None

@@ -141,11 +141,22 @@ class ReadEngine:
         self.ctxs: list = [None] * len(self.readers)
         self.readers[KEY_STATUS] = _Statuses(self.readers, self.ctxs)
         self._free: list = []  # keys of closed streams, reused first (they stay small)
+        self._python_buffer = None  # python_buffer(): made on first use
         # Loop._run_once puts it in the ready queue behind the callbacks that were ready before
         # the poll, when there were any: the reads are dispatched from there, as asyncio runs its
         # I/O callbacks after those. (Each protocol still runs in its own context, ctxs.)
         self.marker = Handle(self._dispatch_in_turn, (), loop, contextvars.Context())
         loop._uv.data = rb  # where C finds the arena (uvcffi_run_turn, the read callbacks)
+
+    def python_buffer(self, size: int) -> memoryview:
+        """A buffer of at least ``size`` bytes for the reads that Python makes itself (unix
+        datagram sockets, ``transports/datagram.py``), one per loop: each reader copies its
+        bytes out before it calls its protocol. Made on first use (``size`` is the same
+        everywhere it is asked for)."""
+        buf = self._python_buffer
+        if buf is None or len(buf) < size:
+            buf = self._python_buffer = memoryview(bytearray(size))
+        return buf
 
     def register(self, handle, transport, ctx) -> None:
         """``transport`` reads ``handle`` (a ``handles.base.BatchReadHandle``) in the context

@@ -46,7 +46,6 @@ import select
 import socket
 import stat
 import sys
-import weakref
 from asyncio import BufferedProtocol, constants, format_helpers, trsock
 from asyncio import transports as _transports
 from typing import Optional
@@ -91,11 +90,6 @@ def _set_result_unless_cancelled(fut, result) -> None:
         fut.set_result(result)
 
 
-def fd_transports(loop) -> weakref.WeakValueDictionary:
-    """fd -> transport of the streams libuv owns on ``loop`` (``add_reader`` must refuse them)."""
-    return loop._io.stream_fds
-
-
 class _Base:
     """State and closing logic shared by every stream transport."""
 
@@ -132,7 +126,7 @@ class _Base:
             self._fast = batch.fast
             self._ctxs = batch.ctxs
         self._fd = handle.fileno()
-        fd_transports(loop)[self._fd] = self
+        loop._fds.transports[self._fd] = self  # add_reader refuses it (fds.py)
         self.set_protocol(protocol)
 
     def __repr__(self) -> str:
@@ -240,7 +234,7 @@ class _Base:
         if handle is not None:
             self._handle = None
             self._wready = False
-            fds = fd_transports(self._loop)
+            fds = self._loop._fds.transports
             if fds.get(self._fd) is self:
                 del fds[self._fd]
             handle.close()
