@@ -42,7 +42,8 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_read_batch(data) -> None:
-    # The loop's read arena or event array filled up during uv_run (build_ffi.py): dispatch now.
+    # The loop's read arena or event array filled up during uv_run (build_ffi.py): the read
+    # engine (read_engine.py) dispatches now.
     batch = _from_handle(data)
     try:
         exc = batch.dispatch()

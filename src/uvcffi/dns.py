@@ -18,13 +18,17 @@ socket module itself judges the arguments in a call that cannot look anything up
 (``_check_arguments`` for ``getaddrinfo``, ``_parse_sockaddr`` for ``getnameinfo``), because
 its rules and messages changed between versions and differ on PyPy.
 
-Request lifetime. A ``_Request`` owns its ``uv_*_t`` memory and ``ffi.new_handle``; the loop
-keeps it in ``loop._dns_requests`` from submission until libuv's callback, so neither can be
-freed while the threadpool works. Cancelling the awaiting future calls ``uv_cancel`` (which
-succeeds only before a worker picked the request up; otherwise the answer is dropped).
-``Loop.close()`` cancels what is pending (``_close_net``) and runs libuv until the callbacks
-have run. Failures are ``socket.gaierror`` (through ``_binding.convert_error``; libuv words
-the messages its own way, the ``errno`` is the C library's ``EAI_*`` number).
+The resolver is a loop component: ``Resolver`` (``Loop._resolver``) owns the requests in
+flight; ``Loop.getaddrinfo``/``getnameinfo`` delegate to it, and the connection code of the
+loop (``net.py``, ``sock.py``) resolves through ``Resolver.ensure_resolved``.
+
+Request lifetime. A ``_Request`` owns its ``uv_*_t`` memory and ``ffi.new_handle``; the
+resolver keeps it in its request set from submission until libuv's callback, so neither can
+be freed while the threadpool works. Cancelling the awaiting future calls ``uv_cancel``
+(which succeeds only before a worker picked the request up; otherwise the answer is dropped).
+``Loop.close()`` cancels what is pending (``Resolver.close``) and runs libuv until the
+callbacks have run. Failures are ``socket.gaierror`` (through ``_binding.convert_error``;
+libuv words the messages its own way, the ``errno`` is the C library's ``EAI_*`` number).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import socket
 
 from ._binding import convert_error, ffi, lib
 
-__all__ = ["DnsMixin"]
+__all__ = ["Resolver"]
 
 _HAS_IPV6 = hasattr(socket, "AF_INET6")
 _NUMERIC_NAME = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
@@ -240,12 +244,13 @@ def _check_arguments(host, port, family, type, proto, flags) -> None:
 
 
 class _Request:
-    """One libuv DNS request: its memory, its future, its place in ``loop._dns_requests``."""
+    """One libuv DNS request: its memory, its future, its place in ``Resolver._requests``."""
 
-    __slots__ = ("_loop", "req", "cself", "fut", "keep", "done")
+    __slots__ = ("_resolver", "_loop", "req", "cself", "fut", "keep", "done")
 
-    def __init__(self, loop, ctype: str) -> None:
-        self._loop = loop
+    def __init__(self, resolver: Resolver, ctype: str) -> None:
+        self._resolver = resolver
+        loop = self._loop = resolver._loop
         self.req = ffi.new(ctype)
         self.cself = ffi.new_handle(self)
         self.req.data = self.cself
@@ -256,7 +261,7 @@ class _Request:
     def submitted(self, status: int) -> None:
         if status < 0:
             raise convert_error(status)
-        self._loop._dns_requests.add(self)
+        self._resolver._requests.add(self)
         self.fut.add_done_callback(self._fut_done)
 
     def _fut_done(self, fut) -> None:
@@ -269,7 +274,7 @@ class _Request:
 
     def _finish(self):
         self.done = True
-        self._loop._dns_requests.discard(self)
+        self._resolver._requests.discard(self)
         fut = self.fut
         if fut.done() or self._loop.is_closed():
             return None
@@ -302,17 +307,27 @@ class _Request:
         fut.set_result((ffi.string(host).decode(), ffi.string(service).decode()))
 
 
-class DnsMixin:
-    """The loop's resolver methods."""
+class Resolver:
+    """The loop's resolver component (``Loop._resolver``): the DNS requests in flight and the
+    calls that make them. ``Loop.getaddrinfo``/``getnameinfo`` delegate here; the loop's
+    connection code asks ``ensure_resolved``. ``close()`` (from ``Loop.close()``, before libuv
+    is closed) cancels what is still in libuv's threadpool."""
 
-    _dns_requests: set  # _Request objects between submission and libuv's callback
+    __slots__ = ("_loop", "_requests")
+
+    def __init__(self, loop) -> None:
+        self._loop = loop
+        # _Request objects between submission and libuv's callback: their C memory and
+        # handle must live until then (see "Request lifetime" above)
+        self._requests: set = set()
 
     async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
         """Resolve ``(host, port)`` like ``socket.getaddrinfo``; a list of
         ``(family, type, proto, canonname, sockaddr)``. ``socket.gaierror`` on failure, and the
         socket module's own error for an argument it refuses (``_check_arguments``); if
         cancelled, the libuv request is cancelled too."""
-        self._check_closed()
+        loop = self._loop
+        loop._check_closed()
         if _is_numeric(host, port) and not (isinstance(port, int) and port < 0):
             # no lookup can happen: the C library's exact answer, on this thread
             return socket.getaddrinfo(host, port, family, type, proto, flags)
@@ -342,14 +357,15 @@ class DnsMixin:
         hints.ai_flags = flags
         r = _Request(self, "uv_getaddrinfo_t*")
         r.keep = (hints, node, service)
-        r.submitted(lib.uv_getaddrinfo(self._uv, r.req, lib._uvcffi_on_getaddrinfo, node, service, hints))
+        r.submitted(lib.uv_getaddrinfo(loop._uv, r.req, lib._uvcffi_on_getaddrinfo, node, service, hints))
         return await r.fut
 
     async def getnameinfo(self, sockaddr, flags=0):
         """``socket.getnameinfo`` on libuv's threadpool: ``(host, service)``. The socket
         module's errors for a bad ``sockaddr``; ``socket.gaierror`` if the lookup fails; if
         cancelled, the libuv request is cancelled too."""
-        self._check_closed()
+        loop = self._loop
+        loop._check_closed()
         family, addr = _parse_sockaddr(sockaddr, flags)
         h = addr[0].encode()
         if family == socket.AF_INET:
@@ -362,19 +378,23 @@ class DnsMixin:
             sin.sin6_scope_id = addr[3]  # the tuple's, even if the text named a zone
         r = _Request(self, "uv_getnameinfo_t*")
         r.keep = sin
-        r.submitted(lib.uv_getnameinfo(self._uv, r.req, lib._uvcffi_on_getnameinfo,
+        r.submitted(lib.uv_getnameinfo(loop._uv, r.req, lib._uvcffi_on_getnameinfo,
                                        ffi.cast("struct sockaddr*", sin), _c_int(int(flags))))
         return await r.fut
 
-    async def _ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0):
+    async def ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0):
         """``address`` as addrinfo entries: as written if it is already an IP (asyncio's
-        rule), else through ``self.getaddrinfo`` (which a subclass or test may replace)."""
+        rule), else through ``loop.getaddrinfo`` (which a subclass or test may replace).
+        Ends as that call does."""
         host, port = address[:2]
         info = _ipaddr_info(host, port, family, type, proto, *address[2:])
         if info is not None:
             return [info]
-        return await self.getaddrinfo(host, port, family=family, type=type, proto=proto, flags=flags)
+        return await self._loop.getaddrinfo(host, port, family=family, type=type, proto=proto,
+                                            flags=flags)
 
-    def _close_dns(self) -> None:
-        for r in list(self._dns_requests):
+    def close(self) -> None:
+        """Cancel the requests still in libuv's threadpool; libuv runs their callbacks (with
+        ``UV_ECANCELED``) while ``Loop.close()`` closes the loop. Idempotent."""
+        for r in list(self._requests):
             r.cancel()

@@ -8,7 +8,7 @@ How a turn works (``_run_once``, the only place where scheduled callbacks are ca
    and ``uv_run(UV_RUN_ONCE or UV_RUN_NOWAIT)``. I/O callbacks run inside it, through
    ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops. Stream reads are
    the exception: C only records them during ``uv_run`` and they reach the protocols in one
-   Python loop right after it returns (``transports/stream.py``, ``ReadBatch``).
+   Python loop right after it returns (``read_engine.py``, ``ReadEngine``).
 3. Move every timer whose deadline has passed (by ``loop.time()``, never early) from the heap
    to the ready deque, then run the deque's callbacks present at that moment, a fixed
    snapshot: callbacks they schedule wait for the next turn, as in asyncio.
@@ -45,12 +45,19 @@ Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop'
 Signals. Python's C-level signal handler writes each signal's number to the loop's wake-up
 socket (``signal.set_wakeup_fd``), which libuv watches: ``uv_run`` returns, the interpreter runs
 its Python-level handlers, and the loop reads the numbers to run its own signal handlers
-(``unix_events.py``). While a run lasts in the main thread the wake-up fd points at the socket
+(``signals.py``). While a run lasts in the main thread the wake-up fd points at the socket
 even without handlers, so Ctrl-C raises ``KeyboardInterrupt`` promptly while libuv sleeps in
 ``epoll_wait``.
 
 Starting a run. Whatever fails while ``run_forever`` sets itself up (the wake-up fd, the hooks)
 is undone by the same ``finally`` that ends a run: the loop is never left marked running.
+
+Components. ``Loop.__init__`` builds the parts it owns, each a class in its own module with
+its state and a ``close()``: ``_reads`` (``read_engine.py``, the reads of a turn), ``_resolver``
+(``dns.py``), ``_fds`` (``fds.py``, ``add_reader`` and the fd watches), ``_signals``
+(``signals.py``), plus the timer heap and the ready deque kept here. The asyncio methods stay
+on ``Loop`` (here, and the stream and socket ones in ``net.py``/``sock.py``) and reach a
+component in one attribute hop. ``close()`` closes them in one written order.
 
 Errors from C callbacks reach ``_callback_error``: ``KeyboardInterrupt``/``SystemExit`` stop
 ``uv_run`` and are re-raised by ``_run_once``; anything else goes to the exception handler.
@@ -67,7 +74,7 @@ import itertools
 import logging
 import operator
 import os
-import signal
+import subprocess
 import sys
 import threading
 import time
@@ -78,14 +85,19 @@ from asyncio import events, format_helpers
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
+from .dns import Resolver
+from .fds import FdWatches
 from .futures import _PENDING
 from .futures import Future as _Future
 from .handles.async_ import Async
 from .handles.timer import LoopTimer
 from .net import NetMixin
-from .sock import check_fresh_watches as _check_fresh_watches
+from .read_engine import ReadEngine
+from .signals import Signals
 from .tasks import Task as _Task
-from .unix_events import OSMixin, _SignalWakeup
+from .transports import datagram as _datagram
+from .transports import subprocess as _subprocess
+from .transports.stream import ReadPipeTransport, WritePipeTransport
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
 
@@ -104,6 +116,7 @@ _WhenNoneError = TypeError if sys.version_info >= (3, 11) else AssertionError
 _NAN_HEAD_RAISES = sys.version_info >= (3, 13)
 
 _monotonic = time.monotonic
+_UNSET = object()  # create_datagram_endpoint's reuse_address when not given
 _new_future = _Future.__new__
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -185,19 +198,6 @@ class Handle(events.Handle):
             self._args = None
 
 
-class _IOTables:
-    """The loop's I/O bookkeeping off the hot paths, one loop attribute (``Loop.__init__``)."""
-
-    __slots__ = ("stream_fds", "dns_reqs", "unix_inodes", "fd_watch", "dgram_view")
-
-    def __init__(self) -> None:
-        self.stream_fds = weakref.WeakValueDictionary()  # transports/stream.py, fd_transports
-        self.dns_reqs: set = set()  # net.py: DNS requests in flight
-        self.unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
-        self.fd_watch: dict = {}  # sock.py: add_reader/add_writer watches
-        self.dgram_view = None  # transports/datagram.py: the shared datagram read buffer
-
-
 class TimerHandle(events.TimerHandle):
     """asyncio's ``TimerHandle``; the loop's heap holds it inside a ``(when, seq, handle)`` tuple."""
 
@@ -233,7 +233,7 @@ _new_handle = Handle.__new__
 _new_timer_handle = TimerHandle.__new__
 
 
-class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
+class Loop(NetMixin, asyncio.AbstractEventLoop):
     """An asyncio event loop running on libuv. Create it with ``uvcffi.new_event_loop()``."""
 
     # Class attributes as defaults: a half-built loop still reprs and finalizes.
@@ -244,8 +244,9 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _debug = False
     _timer = None
     _async = None
-    _signal_wakeup = None  # unix_events._SignalWakeup: the signal wake-up socket pair
-    _fd_fresh = None
+    _resolver = None  # dns.Resolver
+    _signals = None  # signals.Signals
+    _fds = None  # fds.FdWatches
     _pending_exc = None
     _current_handle = None
     # True from just before the loop looks at its ready queue to decide whether uv_run may
@@ -259,9 +260,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
     _may_block = True
     # closed or debug: the one flag the hot scheduling paths test (see _update_guarded)
     _guarded = False
-    # the stream reads of a turn, dispatched after uv_run (transports/stream.py, ReadBatch);
-    # created with the first stream transport
-    _read_batch = None
+    _reads = None  # read_engine.ReadEngine
 
     def __init__(self) -> None:
         self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
@@ -281,20 +280,24 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self.slow_callback_duration = 0.1
         self._debug = _is_debug_mode()
         self._update_guarded()
+        # the components (each its own module, state and close(); closed in close()'s order)
+        # read_engine.py: the reads of a turn, dispatched after uv_run (C finds it in uv.data)
+        self._reads = ReadEngine(self)
+        self._resolver = Resolver(self)  # dns.py: getaddrinfo/getnameinfo, the requests in flight
         self._timer = LoopTimer(self)
         self._async = Async(self)
         # Every attribute is made here, and there are at most 30 of them: CPython 3.11 keeps
         # an object's attributes inline (the fastest lookups, LOAD_ATTR_INSTANCE_VALUE) only
-        # while they share one key set of at most 30 names; the cold tables share one slot.
+        # while they share one key set of at most 30 names (test_loop.py checks it).
         self._closed = self._stopping = False
         self._thread_id = None
-        self._pending_exc = self._current_handle = self._read_batch = None
+        self._pending_exc = self._current_handle = None
         self._may_block = True
-        self._io = _IOTables()
-        # made with the loop, as asyncio's self-pipe: never a descriptor number that a watch of
-        # a user's closed socket still holds (sock.py)
-        self._fd_fresh: list = []  # sock.py: the fd watches started since the last turn
-        self._signal_wakeup = _SignalWakeup(self)
+        self._unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
+        self._fds = FdWatches(self)  # fds.py: add_reader/add_writer, the descriptors watched
+        # its wake-up socket is made with the loop, as asyncio's self-pipe: never a descriptor
+        # number that a watch of a user's closed socket still holds (fds.py)
+        self._signals = Signals(self)  # signals.py: add_signal_handler, the wake-up socket
 
     # ------------------------------------------------------------------ representation, state
     def __repr__(self) -> str:
@@ -442,7 +445,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         self._thread_id = threading.get_ident()
         try:  # from here on, the finally below undoes whatever the start did
             self._set_coroutine_origin_tracking(self._debug)
-            old_wakeup_fd = self._install_signal_wakeup()
+            old_wakeup_fd = self._signals.run_starts()
             events._set_running_loop(self)
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
@@ -457,7 +460,7 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             events._set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
-            self._restore_signal_wakeup(old_wakeup_fd)
+            self._signals.run_ends(old_wakeup_fd)
 
     def run_until_complete(self, future):
         """Run until ``future`` (a future, task or coroutine) is done; return its result or
@@ -549,8 +552,8 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 if _NAN_HEAD_RAISES and delay != delay:
                     raise ValueError("cannot convert float NaN to integer")
                 mode = _RUN_NOWAIT
-        if self._fd_fresh:  # polls started since the last turn (sock.py)
-            _check_fresh_watches(self)
+        if self._fds.fresh:  # polls started since the last turn (fds.py)
+            self._fds.check_fresh()
         nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
         self._may_block = False
 
@@ -575,14 +578,14 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
                 handle._scheduled = False
 
         if nreads:
-            # The stream reads of this turn (ReadBatch, in the order libuv made them) take the
+            # The stream reads of this turn (ReadEngine, in the order libuv made them) take the
             # place of asyncio's I/O callbacks: after the callbacks ready before the poll, before
             # the timers due now. With callbacks waiting from before the poll, the batch's
             # marker handle goes in behind them and dispatches the reads from there.
             if n_before and self._pending_exc is None:
-                ready.insert(n_before, self._read_batch.marker)
+                ready.insert(n_before, self._reads.marker)
             else:
-                escaped = self._read_batch.dispatch()
+                escaped = self._reads.dispatch()
                 if escaped is not None and self._pending_exc is None:
                     self._pending_exc = escaped
         exc = self._pending_exc
@@ -654,28 +657,103 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             "exception": exc,
         })
 
-    # ------------------------------------------------------------------ signals wake-up
-    def _install_signal_wakeup(self):
-        """In the main thread: point the wake-up fd at the loop's socket for this run; returns
-        the one it replaced (None elsewhere, or if the interpreter refuses)."""
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        try:
-            return signal.set_wakeup_fd(self._signal_wakeup.wfd)
-        except (ValueError, OSError):
-            return None
+    # ------------------------------------------------------------------ signals (signals.py)
+    def add_signal_handler(self, sig, callback, *args) -> None:
+        """Run ``callback(*args)`` as a loop callback whenever signal ``sig`` arrives.
 
-    def _restore_signal_wakeup(self, old_fd) -> None:
-        """The run ends: give back the wake-up fd it found -- unless signal handlers of this
-        loop still need the socket (then it stays, as asyncio's add_signal_handler leaves it)."""
-        if old_fd is None or self._wakeup_handlers():
-            return
-        if old_fd == self._signal_wakeup.wfd:
-            old_fd = -1  # set by handlers removed during the run
+        Replaces a previous handler for ``sig``. ``TypeError`` for a coroutine (function) or a
+        non-int ``sig``; ``ValueError`` for an invalid signal number; ``RuntimeError`` if the
+        loop is closed, if called outside the main thread, or if ``sig`` cannot be caught."""
+        self._signals.add(sig, callback, args)
+
+    def remove_signal_handler(self, sig) -> bool:
+        """Remove the handler for ``sig``; ``True`` if there was one. The signal goes back to
+        its default action (``SIGINT``: ``KeyboardInterrupt``). ``TypeError``/``ValueError``
+        for a bad ``sig``, as ``add_signal_handler``."""
+        return self._signals.remove(sig)
+
+    @property
+    def _read_batch(self):
+        """The read engine under its former name: tests/transports/test_read_order.py probes
+        for it to tell this loop from asyncio's."""
+        return self._reads
+
+    @property
+    def _signal_handlers(self) -> dict:
+        """sig -> Handle: asyncio's unix loop's name for its table (read by tests on both loops)."""
+        return self._signals.handlers
+
+    # ------------------------------------------------------------------ pipes (transports/stream.py)
+    async def connect_read_pipe(self, protocol_factory, pipe):
+        """Read from the file object ``pipe`` (a pipe, socket or character device; a regular
+        file raises ``ValueError``); returns ``(transport, protocol)``. The transport closes
+        ``pipe`` when it closes."""
+        return await self._connect_pipe(ReadPipeTransport, protocol_factory, pipe)
+
+    async def connect_write_pipe(self, protocol_factory, pipe):
+        """Write to the file object ``pipe``; returns ``(transport, protocol)``."""
+        return await self._connect_pipe(WritePipeTransport, protocol_factory, pipe)
+
+    async def _connect_pipe(self, transport_class, protocol_factory, pipe):
+        protocol = protocol_factory()
+        waiter = self.create_future()
+        transport = transport_class.open(self, pipe, protocol, waiter)
         try:
-            signal.set_wakeup_fd(old_fd)
-        except (ValueError, OSError):
-            pass
+            await waiter
+        except BaseException:  # cancelled, or the transport failed to start: it closes
+            transport.close()
+            raise
+        return transport, protocol
+
+    # ------------------------------------------------------------------ datagrams
+    async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, *,
+                                       family=0, proto=0, flags=0, reuse_address=_UNSET,
+                                       reuse_port=None, allow_broadcast=None, sock=None):
+        """Create a datagram endpoint; returns ``(transport, protocol)``.
+
+        As asyncio: ``sock`` excludes every other socket argument (``ValueError``) and must be a
+        ``SOCK_DGRAM`` socket; ``family=AF_UNIX`` takes path strings (a stale socket file at
+        ``local_addr`` is removed); host addresses are resolved and each ``(family, proto)``
+        tried in turn, the first failure raised if all fail. ``reuse_address`` is rejected:
+        ``TypeError`` on Python 3.11+ (where asyncio removed it), ``ValueError`` if true on
+        older versions. Cancellation while resolving leaves nothing open."""
+        if reuse_address is not _UNSET:
+            if sys.version_info >= (3, 11):
+                raise TypeError("create_datagram_endpoint() got an unexpected keyword argument "
+                                "'reuse_address'")
+            if reuse_address:
+                raise ValueError("Passing `reuse_address=True` is no longer supported, as the usage "
+                                 "of SO_REUSEPORT in UDP poses a significant security concern.")
+            warnings.warn("The *reuse_address* parameter has been deprecated as of 3.5.10 and "
+                          "is scheduled for removal in 3.11.", DeprecationWarning, stacklevel=2)
+        return await _datagram.open_endpoint(self, protocol_factory, local_addr, remote_addr, family,
+                                             proto, flags, reuse_port, allow_broadcast, sock)
+
+    # ------------------------------------------------------------------ subprocesses
+    async def subprocess_exec(self, protocol_factory, program, *args, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=False, shell=False, bufsize=0, encoding=None,
+                              errors=None, text=None, **kwargs):
+        """Run ``program`` with ``args`` (no shell); returns ``(transport, protocol)`` once the
+        pipes are connected. ``ValueError`` for text-mode/buffering/shell arguments, as
+        asyncio; ``OSError`` (``FileNotFoundError``, ``PermissionError``) from a failed spawn,
+        with nothing left open. Cancelled while connecting: the child is killed and reaped."""
+        _subprocess.check_popen_args(universal_newlines, shell, False, bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        return await _subprocess.open_subprocess(self, protocol, (program,) + args, False, stdin,
+                                                 stdout, stderr, kwargs)
+
+    async def subprocess_shell(self, protocol_factory, cmd, *, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=False, shell=True, bufsize=0, encoding=None,
+                               errors=None, text=None, **kwargs):
+        """Run ``cmd`` with ``/bin/sh -c``; as ``subprocess_exec`` otherwise."""
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError("cmd must be a string")
+        _subprocess.check_popen_args(universal_newlines, shell, True, bufsize, text, encoding, errors)
+        protocol = protocol_factory()
+        return await _subprocess.open_subprocess(self, protocol, cmd, True, stdin, stdout, stderr,
+                                                 kwargs)
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
@@ -701,9 +779,22 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if executor is not None:
             self._default_executor = None
             executor.shutdown(wait=False)
-        self._close_signal_handlers()  # unix_events.OSMixin: signals back to their defaults
-        self._close_net()  # net.NetMixin: cancel DNS requests still in libuv's threadpool
-        self._close_uv()
+        # The components, in this order: what must be undone while libuv still runs, then
+        # libuv itself (every handle closed, its close callback run), then what outlives it.
+        # (A component is None only in a loop whose __init__ failed.)
+        signals, resolver, reads = self._signals, self._resolver, self._reads
+        if signals is not None:
+            signals.close_handlers()  # signals.py: every signal back to its default action
+        if resolver is not None:
+            resolver.close()  # dns.py: cancel the requests still in libuv's threadpool
+        self._close_uv()  # every handle (stream handles forget their read-engine keys)
+        if reads is not None:
+            reads.close()  # read_engine.py: no events, no registrations left
+        if self._fds is not None:
+            self._fds.close()  # fds.py: no watches (their polls are closed), no transports
+        if signals is not None:
+            signals.close()  # signals.py: the wake-up sockets (their libuv handle is closed)
+        self._timer = self._async = None
 
     def _close_uv(self) -> None:
         uv = self._uv
@@ -721,9 +812,6 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
         if status < 0:  # pragma: no cover - see _debug_live_handles
             raise RuntimeError(f"libuv loop still busy after closing all handles ({status})")
         self._uv = None  # the uv_loop_t memory goes with the last reference
-        if self._signal_wakeup is not None:
-            self._signal_wakeup.close()  # its libuv handle is closed already: only the sockets
-        self._timer = self._async = None
 
     def _debug_live_handles(self) -> int:
         """Handles libuv still holds: Python-tracked ones plus any found by ``uv_walk``."""
@@ -847,6 +935,17 @@ class Loop(NetMixin, OSMixin, asyncio.AbstractEventLoop):
             except BaseException:
                 logger.error("Exception in default exception handler while handling an "
                              "unexpected error in custom exception handler", exc_info=True)
+
+    # ------------------------------------------------------------------ resolver (dns.py)
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+        """``socket.getaddrinfo`` on libuv's threadpool (``Resolver.getaddrinfo``: every
+        way it ends)."""
+        return await self._resolver.getaddrinfo(host, port, family=family, type=type,
+                                                proto=proto, flags=flags)
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        """``socket.getnameinfo`` on libuv's threadpool (``Resolver.getnameinfo``)."""
+        return await self._resolver.getnameinfo(sockaddr, flags)
 
     # ------------------------------------------------------------------ executor
     def run_in_executor(self, executor, func, *args):

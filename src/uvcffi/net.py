@@ -1,4 +1,4 @@
-"""Network and stream APIs of the loop (TCP, unix sockets, pipes, DNS, low-level sockets, TLS).
+"""Network and stream APIs of the loop (TCP, unix sockets, low-level sockets, TLS).
 
 ``NetMixin`` is a base class of ``uvcffi.Loop``.
 
@@ -27,9 +27,8 @@ import sys
 from asyncio import constants, exceptions, sslproto, staggered, tasks
 
 from . import server as _server
-from .dns import DnsMixin
-from .sock import SockMixin, _check_ssl_socket
-from .transports.stream import ReadPipeTransport, StreamTransport, WritePipeTransport
+from .sock import SockMixin, _check_ssl_socket, set_reuseport
+from .transports.stream import StreamTransport
 
 try:
     import ssl as _ssl
@@ -68,16 +67,6 @@ def _interleave_addrinfos(addrinfos, first_address_family_count=1):
     return out
 
 
-def _set_reuseport(sock) -> None:
-    if not hasattr(socket, "SO_REUSEPORT"):
-        raise ValueError("reuse_port not supported by socket module")
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    except OSError:
-        raise ValueError("reuse_port not supported by socket module, "
-                         "SO_REUSEPORT defined but not implemented.") from None
-
-
 def _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout) -> None:
     if ssl_handshake_timeout is not None and not ssl:
         raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
@@ -106,16 +95,8 @@ def _bind_reason(exc: OSError) -> str:
     """How asyncio words a failed bind: the lowered strerror, the lowered ``str(exc)`` from 3.13."""
     return (str(exc) if sys.version_info >= (3, 13) else str(exc.strerror)).lower()
 
-class NetMixin(SockMixin, DnsMixin):
-    """The loop's stream, DNS and socket methods."""
-
-    @property
-    def _dns_requests(self) -> set:
-        return self._io.dns_reqs
-
-    def _close_net(self) -> None:
-        """Before ``Loop.close()`` closes libuv: cancel DNS requests still in libuv's threadpool."""
-        self._close_dns()
+class NetMixin(SockMixin):
+    """The loop's stream and socket methods."""
 
     # -- transports -----------------------------------------------------------------------
     def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
@@ -224,14 +205,14 @@ class NetMixin(SockMixin, DnsMixin):
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError("host/port and sock can not be specified at the same time")
-            infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM,
-                                                proto=proto, flags=flags)
+            infos = await self._resolver.ensure_resolved((host, port), family=family,
+                                                         type=socket.SOCK_STREAM, proto=proto, flags=flags)
             if not infos:
                 raise OSError("getaddrinfo() returned empty list")
             laddr_infos = None
             if local_addr is not None:
-                laddr_infos = await self._ensure_resolved(local_addr, family=family,
-                                                          type=socket.SOCK_STREAM, proto=proto, flags=flags)
+                laddr_infos = await self._resolver.ensure_resolved(
+                    local_addr, family=family, type=socket.SOCK_STREAM, proto=proto, flags=flags)
                 if not laddr_infos:
                     raise OSError("getaddrinfo() returned empty list")
             if interleave:
@@ -318,8 +299,8 @@ class NetMixin(SockMixin, DnsMixin):
 
     # -- servers ---------------------------------------------------------------------------
     async def _create_server_getaddrinfo(self, host, port, family, flags):
-        infos = await self._ensure_resolved((host, port), family=family, type=socket.SOCK_STREAM,
-                                            flags=flags)
+        infos = await self._resolver.ensure_resolved((host, port), family=family,
+                                                     type=socket.SOCK_STREAM, flags=flags)
         if not infos:
             raise OSError(f"getaddrinfo({host!r}) returned empty list")
         return infos
@@ -365,7 +346,7 @@ class NetMixin(SockMixin, DnsMixin):
                     if reuse_address:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, True)
                     if reuse_port:
-                        _set_reuseport(sock)
+                        set_reuseport(sock)
                     if keep_alive:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
                     if af == getattr(socket, "AF_INET6", None) and hasattr(socket, "IPPROTO_IPV6"):
@@ -406,9 +387,9 @@ class NetMixin(SockMixin, DnsMixin):
         return server
 
     def _stop_serving(self, sock) -> None:
-        self._remove_reader(sock.fileno())
+        self._fds.remove(sock.fileno(), True)
         path = None
-        inodes = self._io.unix_inodes
+        inodes = self._unix_inodes
         if inodes and sock in inodes:
             try:
                 path = sock.getsockname()
@@ -494,7 +475,7 @@ class NetMixin(SockMixin, DnsMixin):
             name = sock.getsockname()
             if name and name[0] not in (0, "\x00"):
                 try:
-                    self._io.unix_inodes[sock] = os.stat(name).st_ino
+                    self._unix_inodes[sock] = os.stat(name).st_ino
                 except FileNotFoundError:
                     pass
         sock.setblocking(False)
@@ -504,33 +485,6 @@ class NetMixin(SockMixin, DnsMixin):
             server._start_serving()
             await tasks.sleep(0)
         return server
-
-    # -- pipes -----------------------------------------------------------------------------
-    async def connect_read_pipe(self, protocol_factory, pipe):
-        """Read from the file object ``pipe`` (a pipe, socket or character device; a regular
-        file raises ``ValueError``); returns ``(transport, protocol)``. The transport closes
-        ``pipe`` when it closes."""
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = ReadPipeTransport.open(self, pipe, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        return transport, protocol
-
-    async def connect_write_pipe(self, protocol_factory, pipe):
-        """Write to the file object ``pipe``; returns ``(transport, protocol)``."""
-        protocol = protocol_factory()
-        waiter = self.create_future()
-        transport = WritePipeTransport.open(self, pipe, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
-        return transport, protocol
 
     # -- sendfile --------------------------------------------------------------------------
     async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
@@ -625,14 +579,12 @@ class NetMixin(SockMixin, DnsMixin):
             if not fut.done():
                 fut.set_result(None)
 
-        handle = self._add_writer(fd, ready)
+        fds = self._fds
+        handle = fds.add(fd, ready, (), False)
         try:
             await fut
         finally:
-            if not self.is_closed():
-                w = self._fd_watches().get(fd)
-                if w is not None and w.writer is handle:
-                    self._drop_watch(w, False)
+            fds.remove_handle(fd, handle, False)
 
     async def _sendfile_fallback(self, transport, file, offset, count) -> int:
         from asyncio.base_events import _SendfileFallbackProtocol

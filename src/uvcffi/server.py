@@ -1,6 +1,6 @@
 """``Server``: what ``create_server``/``create_unix_server`` return (asyncio 3.13's semantics).
 
-Listening sockets are Python sockets watched by ``uv_poll`` (``loop._add_reader``); a ready
+Listening sockets are Python sockets watched by ``uv_poll`` (``loop._fds``, ``fds.py``); a ready
 socket is drained with ``accept()`` up to ``backlog`` times per wake-up and each connection
 becomes a ``StreamTransport`` at once (no task per connection unless TLS needs a handshake;
 what the task gave asyncio's connections, a context of their own, each gets from a copy).
@@ -79,7 +79,7 @@ class Server(events.AbstractServer):
     def _watch(self, sock) -> None:
         if self._sockets is None or sock.fileno() < 0:
             return
-        self._loop._add_reader(sock.fileno(), self._accept, sock)
+        self._loop._fds.add(sock.fileno(), self._accept, (sock,), True)
 
     def _accept(self, sock) -> None:
         loop = self._loop
@@ -97,7 +97,7 @@ class Server(events.AbstractServer):
                     "exception": exc,
                     "socket": trsock.TransportSocket(sock),
                 })
-                loop._remove_reader(sock.fileno())
+                loop._fds.remove(sock.fileno(), True)
                 self._retry_handles.append(
                     loop.call_later(constants.ACCEPT_RETRY_DELAY, self._retry, sock))
                 return

@@ -100,13 +100,13 @@ def box_field(name: str, doc: str) -> property:
 
 
 class BatchReadHandle(UVHandle):
-    """A handle whose reads C records in the loop's read batch (``ReadBatch`` in
-    transports/stream.py) under a small-integer ``key``: stream handles and datagram polls.
+    """A handle whose reads C records in the loop's read engine (``read_engine.py``) under a
+    small-integer ``key``: stream handles and datagram polls.
 
     The key lives in C next to the handle: the handle's memory is a ``uvcffi_reader_t`` (the
     handle first, then ``key``), so C finds the key from the handle pointer libuv passes. It is
-    0 until a transport registers (``ReadBatch.register``); closing the handle forgets it and
-    its waiting events (``ReadBatch.forget``), so no read reaches whoever reuses the key."""
+    0 until a transport registers (``ReadEngine.register``); closing the handle forgets it and
+    its waiting events (``ReadEngine.forget``), so no read reaches whoever reuses the key."""
 
     _box = None  # the uvcffi_reader_t that owns the handle's memory
 
@@ -120,7 +120,6 @@ class BatchReadHandle(UVHandle):
 
     def close(self) -> None:
         super().close()
-        batch = self._loop._read_batch if self._loop is not None else None
-        if batch is not None and self._box is not None and self._box.key:
-            batch.forget(self)
+        if self._box is not None and self._box.key:
+            self._loop._reads.forget(self)  # a key is given only by the loop's read engine
 

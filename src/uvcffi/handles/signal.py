@@ -4,7 +4,7 @@ Why only ``SIGCHLD``: a process has one disposition per signal, and both libuv a
 interpreter want to own it. libuv's ``uv_signal_start`` installs its own ``sigaction`` without
 telling the interpreter, so ``signal.getsignal`` would lie and a later ``signal.signal`` (as
 ``uvcffi.run`` does for ``SIGINT``) would silently disconnect libuv's watcher. So the loop
-routes every signal through Python's ``signal`` module (see ``unix_events``), except ``SIGCHLD``:
+routes every signal through Python's ``signal`` module (see ``signals.py``), except ``SIGCHLD``:
 libuv already owns that one as soon as a process is spawned (``uv_spawn`` reaps children from
 a ``SIGCHLD`` watcher), and Python taking it over would leave every child a zombie. libuv
 multiplexes any number of watchers per signal, so a user's ``SIGCHLD`` handler and libuv's

@@ -5,7 +5,7 @@ write, shut the write side down. Protocol logic (flow control, EOF, closing orde
 ``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
 
 Routing. Reads into the loop's arena do not come through this object: C records them under
-the stream's ``key`` and the loop's ``ReadBatch`` (transports/stream.py) hands them to the
+the stream's ``key`` and the loop's ``ReadEngine`` (read_engine.py) hands them to the
 transport registered under it. The key lives in C next to the handle (``BatchReadHandle``).
 Every other callback (write done, shutdown) does: ``_callbacks.py`` calls e.g.
 ``owner._owner_write_done(status)`` on the object behind ``handle->data``, which is this
@@ -61,8 +61,8 @@ class Stream(BatchReadHandle):
 
     # -- reading --------------------------------------------------------------------------
     def read_start(self, buffered: bool) -> None:
-        """Read into the loop's read arena, the events dispatched in batches (transports/
-        stream.py, ``ReadBatch``). ``buffered`` (a ``BufferedProtocol``'s stream): C offers
+        """Read into the loop's read arena, the events dispatched in batches
+        (``read_engine.py``). ``buffered`` (a ``BufferedProtocol``'s stream): C offers
         libuv no arena space (``self_read``), so a readable stream is a ``UV_ENOBUFS`` event in
         the batch, dispatched in turn, and the transport reads into the protocol's buffer
         itself then, as asyncio's ``recv_into`` (``_Reader._read_into_protocol``)."""

@@ -14,7 +14,7 @@ datagrams themselves move through the socket's own ``recvfrom``/``sendto``/``sen
 
 Reading. An IPv4/IPv6 socket's poll is a ``DatagramPoll``: when it is readable, C itself reads
 up to 32 datagrams (until ``EAGAIN``) into the loop's read arena, each after its sender's
-``struct sockaddr``, and the loop's ``ReadBatch`` (transports/stream.py) hands them to
+``struct sockaddr``, and the loop's read engine (``read_engine.py``) hands them to
 ``_on_batched_read`` after ``uv_run`` with the stream reads of the turn: no C->Python callback
 and no Python ``recvfrom`` per datagram, and one loop turn serves every datagram that arrived
 meanwhile (asyncio's selector loop reads one per socket per turn). The sender's tuple comes
@@ -49,13 +49,14 @@ import logging
 import operator
 import os
 import socket
+import stat
 import sys
 import warnings
 from asyncio import transports
 
 from .._binding import convert_error, lib
 from ..handles.poll import DatagramPoll, Poll
-from .stream import _read_batch
+from ..sock import set_reuseport
 
 try:  # asyncio's read-only view of a transport's socket (3.8+)
     from asyncio.trsock import TransportSocket as _TransportSocket
@@ -151,18 +152,15 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
         self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
         self._read_ctx = contextvars.copy_context()
         if sock.family in _BATCHED_FAMILIES:
-            # C reads the datagrams into the loop's read batch (see the module docstring)
+            # C reads the datagrams into the loop's read engine (see the module docstring)
             self._poll = DatagramPoll(loop, self._sock_fd, min(self._max_size, _IP_MAX_DATAGRAM))
-            batch = _read_batch(loop)
+            batch = loop._reads
             batch.register(self._poll, self, self._read_ctx)
             self._arena = batch.view
             self._addrs: dict = {}
         else:
             self._poll = Poll(loop, self._sock_fd)
-        io = loop._io
-        if io.dgram_view is None:
-            io.dgram_view = memoryview(bytearray(_MAX_SIZE))
-        self._rview = io.dgram_view
+        self._rview = loop._reads.python_buffer(_MAX_SIZE)
         loop.call_soon(protocol.connection_made, self)
         loop.call_soon(self._start_reading)  # only once connection_made has run
         if waiter is not None:
@@ -338,7 +336,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
     def _on_batched_read(self, a: int, b: int) -> None:
         """A datagram C read into the loop's batch, in bytes ``[a, b)`` of the arena: from
         ``a`` rounded up to 8, the sender's ``struct sockaddr`` slot, then the datagram.
-        (ReadBatch.dispatch calls this: datagrams never take its fast path.)"""
+        (ReadEngine.dispatch calls this: datagrams never take its fast path.)"""
         if self._closing:
             return  # close() stops the reading; what the batch still holds is dropped
         arena = self._arena
@@ -483,3 +481,106 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
 def _set_result_unless_cancelled(fut, result) -> None:
     if not fut.cancelled():
         fut.set_result(result)
+
+
+async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family, proto, flags,
+                        reuse_port, allow_broadcast, sock):
+    """``Loop.create_datagram_endpoint`` once its ``reuse_address`` is judged: every way it
+    ends is written there."""
+    loop._check_closed()
+    r_addr = None
+    if sock is not None:
+        if sock.type != socket.SOCK_DGRAM:
+            raise ValueError(f"A UDP Socket was expected, got {sock!r}")
+        given = dict(local_addr=local_addr, remote_addr=remote_addr, family=family, proto=proto,
+                     flags=flags, reuse_port=reuse_port, allow_broadcast=allow_broadcast)
+        problems = ", ".join(f"{k}={v}" for k, v in given.items() if v)
+        if problems:
+            raise ValueError("socket modifier keyword arguments can not be used when sock is "
+                             f"specified. ({problems})")
+        sock.setblocking(False)
+    else:
+        pairs = await _address_pairs(loop, local_addr, remote_addr, family, proto, flags)
+        errors = []
+        for (fam, pro), (local_address, remote_address) in pairs:
+            sock = None
+            try:
+                sock = socket.socket(family=fam, type=socket.SOCK_DGRAM, proto=pro)
+                if reuse_port:
+                    set_reuseport(sock)
+                if allow_broadcast:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+                sock.setblocking(False)
+                if local_addr:
+                    sock.bind(local_address)
+                if remote_addr:
+                    if not allow_broadcast:
+                        sock.connect(remote_address)  # datagram connect never blocks
+                    r_addr = remote_address
+            except OSError as exc:
+                if sock is not None:
+                    sock.close()
+                errors.append(exc)
+            except BaseException:
+                if sock is not None:
+                    sock.close()
+                raise
+            else:
+                break
+        else:
+            raise errors[0]
+
+    try:
+        protocol = protocol_factory()
+    except BaseException:
+        sock.close()
+        raise
+    waiter = loop.create_future()
+    transport = DatagramTransport(loop, sock, protocol, r_addr, waiter)
+    if loop._debug:
+        logger.debug("Datagram endpoint local_addr=%r remote_addr=%r created: (%r, %r)",
+                     local_addr, remote_addr, transport, protocol)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    return transport, protocol
+
+
+async def _address_pairs(loop, local_addr, remote_addr, family, proto, flags):
+    """``[((family, proto), (local_address, remote_address)), ...]`` to try in order."""
+    if not (local_addr or remote_addr):
+        if family == 0:
+            raise ValueError("unexpected address family")
+        return [((family, proto), (None, None))]
+    if hasattr(socket, "AF_UNIX") and family == socket.AF_UNIX:
+        for addr in (local_addr, remote_addr):
+            if addr is not None and not isinstance(addr, str):
+                raise TypeError("string is expected")
+        if local_addr and local_addr[0] not in (0, "\x00"):
+            try:
+                if stat.S_ISSOCK(os.stat(local_addr).st_mode):
+                    os.remove(local_addr)  # a stale socket file from an earlier run
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                logger.error("Unable to check or remove stale UNIX socket %r: %r", local_addr, err)
+        return [((family, proto), (local_addr, remote_addr))]
+    infos_by_key: dict = {}  # insertion-ordered: the resolver's preference
+    for idx, addr in ((0, local_addr), (1, remote_addr)):
+        if addr is None:
+            continue
+        if not (isinstance(addr, tuple) and len(addr) == 2):
+            raise TypeError("2-tuple is expected")
+        infos = await loop._resolver.ensure_resolved(addr, family=family, type=socket.SOCK_DGRAM,
+                                                 proto=proto, flags=flags)
+        if not infos:
+            raise OSError("getaddrinfo() returned empty list")
+        for fam, _, pro, _, address in infos:
+            infos_by_key.setdefault((fam, pro), [None, None])[idx] = address
+    pairs = [(key, pair) for key, pair in infos_by_key.items()
+             if not ((local_addr and pair[0] is None) or (remote_addr and pair[1] is None))]
+    if not pairs:
+        raise ValueError("can not get address information")
+    return pairs

@@ -11,7 +11,7 @@ one method concerned.
 The per-message path, and what it costs (``C>`` a C->Python callback, ``>C`` a Python->C call):
 
 * read: libuv reads into the loop's read arena and C records the event (no Python during
-  ``uv_run``); after ``uv_run`` returns, ``ReadBatch.dispatch`` walks the turn's events in one
+  ``uv_run``); after ``uv_run`` returns, ``ReadEngine.dispatch`` walks the turn's events in one
   Python loop: per read, one copy into ``bytes`` (a slice of the arena) and
   ``protocol.data_received``, called straight from that loop -- no C->Python callback and no
   ready-queue round trip per message.
@@ -46,8 +46,7 @@ import select
 import socket
 import stat
 import sys
-import weakref
-from asyncio import BufferedProtocol, Handle, constants, format_helpers, trsock
+from asyncio import BufferedProtocol, constants, format_helpers, trsock
 from asyncio import transports as _transports
 from typing import Optional
 
@@ -75,11 +74,6 @@ _SELF_READ_BELOW = 16 * 1024
 # _read_self's guesses of the next read's size stay under glibc's initial mmap threshold
 # (128 KiB, less the bytes object's header); larger reads are sized by FIONREAD
 _GUESS_MAX = 126 * 1024
-# The read arena: every read gets UVCFFI_READ_MAX bytes of it (C dispatches early rather than
-# hand out less), so a turn's reads batch up to at least that much; _EVENT_CAP events at most
-# per dispatch.
-_ARENA_SIZE = 2 * lib.UVCFFI_READ_MAX
-_EVENT_CAP = 1024
 # writelines() joins its buffers below this many bytes in all, and hands them to one vectored
 # uv_write from here on. Measured 2026-12-07: writelines of two equal buffers (plus 100 bytes)
 # over a socketpair to a separate process that only reads, high-water mark 0, one loop turn
@@ -94,187 +88,6 @@ _LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
 def _set_result_unless_cancelled(fut, result) -> None:
     if not fut.cancelled():
         fut.set_result(result)
-
-
-def fd_transports(loop) -> weakref.WeakValueDictionary:
-    """fd -> transport of the streams libuv owns on ``loop`` (``add_reader`` must refuse them)."""
-    return loop._io.stream_fds
-
-
-class _Gone:
-    """Stands in ``ReadBatch.readers`` where no stream is registered: the key of closed
-    streams' events and free slots. What reaches it goes nowhere."""
-
-    __slots__ = ()
-
-    def _on_batched_read(self, a, b) -> None:
-        pass
-
-    def _on_status(self, status) -> None:
-        pass
-
-
-_GONE = _Gone()
-_KEY_STATUS = lib.UVCFFI_KEY_STATUS
-_KEY_GONE = lib.UVCFFI_KEY_GONE
-_STATUS_BITS = lib.UVCFFI_STATUS_BITS
-_STATUS_MASK = (1 << _STATUS_BITS) - 1
-
-
-class _Statuses:
-    """``ReadBatch.readers[_KEY_STATUS]``: routes a status event (EOF or an error: x is
-    ``(key << _STATUS_BITS) | -status``) to the stream it belongs to."""
-
-    __slots__ = ("readers", "ctxs")
-
-    def __init__(self, readers, ctxs) -> None:
-        self.readers = readers
-        self.ctxs = ctxs
-
-    def _on_batched_read(self, a, x) -> None:
-        key = x >> _STATUS_BITS
-        ctx = self.ctxs[key]
-        if ctx is None:  # a closed stream's (_GONE)
-            self.readers[key]._on_status(-(x & _STATUS_MASK))
-        else:
-            ctx.run(self.readers[key]._on_status, -(x & _STATUS_MASK))
-
-
-class ReadBatch:
-    """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
-
-    C (build_ffi.py, "Stream reads, batched") reads into this arena, front to back, and
-    records each read as an event ``(key, end)``: the stream's bytes run from the previous
-    read's end to ``end``. EOF and errors are events of key ``_KEY_STATUS`` that name the
-    stream (``_Statuses``); datagram polls add their own events (transports/datagram.py).
-    ``dispatch`` hands them to the transports registered in ``readers`` (a list: the key is the
-    slot), in order, after ``uv_run`` returns (``Loop._run_once``) or when the arena fills up
-    during it (``_callbacks._uvcffi_on_read_batch``).
-
-    Between the read and its dispatch, other callbacks of the turn may have paused or closed
-    the transport, or made it buffered. ``fast`` (beside ``readers``) holds for each key its
-    protocol's ``data_received`` while bytes may go straight to it, None otherwise (the
-    transport's ``_fast_dr``), so the common case is one test, and the rest takes
-    ``_Reader._on_batched_read``, which keeps asyncio's promises: nothing after ``close()``,
-    nothing while paused (the bytes wait in the transport until ``resume_reading``). A stream's
-    events are forgotten when its handle closes (``Stream.close``), and only then is its key
-    free for another stream.
-
-    Contexts: ``ctxs`` (beside ``readers``) holds for each key the ``contextvars.Context`` its
-    transport's read callbacks run in -- asyncio runs them in the context of the reader handle
-    its transport registers (a copy of the context the transport was made in, and a new copy
-    of the caller's at every ``resume_reading``), so each event is dispatched inside
-    ``ctxs[key].run``: a contextvar set before ``create_server`` reaches ``data_received``,
-    and what ``data_received`` sets stays with its transport. None for keys without a
-    transport (status events route to their stream's context themselves, ``_Statuses``).
-    """
-
-    def __init__(self, loop) -> None:
-        self._loop = loop
-        self._mem = ffi.new("char[]", _ARENA_SIZE)
-        self._ev = ffi.new("int64_t[]", 2 * _EVENT_CAP)
-        self._cself = ffi.new_handle(self)
-        rb = self._rb = ffi.new("uvcffi_rbuf_t*")
-        rb.base = self._mem
-        rb.len = _ARENA_SIZE
-        rb.ev = self._ev
-        rb.cap = _EVENT_CAP
-        rb.owner = self._cself
-        self.view = ffi.buffer(self._mem)  # slicing it makes bytes
-        # the events as int64s: iterating a slice of this makes no list (ffi.unpack would)
-        self._events = memoryview(ffi.buffer(self._ev)).cast("q")
-        # key -> transport, and key -> data_received or None (see above); the first keys are
-        # nobody's: status events' and closed streams'
-        self.readers: list = [_GONE] * (max(_KEY_STATUS, _KEY_GONE) + 1)
-        self.fast: list = [None] * len(self.readers)
-        self.ctxs: list = [None] * len(self.readers)
-        self.readers[_KEY_STATUS] = _Statuses(self.readers, self.ctxs)
-        self._free: list = []  # keys of closed streams, reused first (they stay small)
-        # Loop._run_once puts it in the ready queue behind the callbacks that were ready before
-        # the poll, when there were any: the reads are dispatched from there, as asyncio runs its
-        # I/O callbacks after those. (Each protocol still runs in its own context, ctxs.)
-        self.marker = Handle(self._dispatch_in_turn, (), loop, contextvars.Context())
-        loop._uv.data = rb
-        loop._read_batch = self
-
-    def register(self, handle, transport, ctx) -> None:
-        """``transport`` reads ``handle`` (a ``handles.base.BatchReadHandle``) in the context
-        ``ctx``: give it a key."""
-        if self._free:
-            key = self._free.pop()
-            self.readers[key] = transport
-            self.ctxs[key] = ctx
-        else:
-            key = len(self.readers)
-            self.readers.append(transport)
-            self.fast.append(None)
-            self.ctxs.append(ctx)
-        handle.key = key
-
-    def forget(self, handle) -> None:
-        """``handle`` is closing: drop its registration and its waiting events; free its key."""
-        key = handle.key
-        handle.key = 0
-        self.readers[key] = _GONE
-        self.fast[key] = None
-        self.ctxs[key] = None
-        if self._rb.nev:
-            lib.uvcffi_reads_forget(self._rb, key)
-        self._free.append(key)
-
-    def dispatch(self):
-        """Hand every waiting read to its transport; the arena is empty afterwards. Returns the
-        first ``KeyboardInterrupt``/``SystemExit`` a protocol raised (the other transports still
-        get their bytes; the caller re-raises it), else None."""
-        rb = self._rb
-        it = iter(self._events[:2 * rb.nev])
-        fast = self.fast
-        readers = self.readers
-        ctxs = self.ctxs
-        view = self.view
-        start = 0  # where the next read's bytes begin
-        escaped = None
-        try:
-            for key, end in zip(it, it):
-                data_received = fast[key]
-                try:
-                    if data_received is not None:  # then ctxs[key] is a Context too
-                        data = view[start:end]
-                        start = end
-                        try:
-                            ctxs[key].run(data_received, data)
-                        except (SystemExit, KeyboardInterrupt):
-                            raise
-                        except BaseException as exc:
-                            ctxs[key].run(readers[key]._data_received_failed, exc)
-                    else:
-                        a = start
-                        if key != _KEY_STATUS:
-                            start = end
-                        ctx = ctxs[key]
-                        if ctx is None:
-                            readers[key]._on_batched_read(a, end)
-                        else:
-                            ctx.run(readers[key]._on_batched_read, a, end)
-                except (SystemExit, KeyboardInterrupt) as exc:
-                    if escaped is None:
-                        escaped = exc
-                except BaseException as exc:  # a fault of ours: report it, serve the others
-                    self._loop._callback_error(exc, readers[key])
-        finally:
-            rb.nev = 0
-            rb.used = 0
-        return escaped
-
-    def _dispatch_in_turn(self) -> None:
-        escaped = self.dispatch()
-        if escaped is not None:
-            raise escaped
-
-
-def _read_batch(loop) -> ReadBatch:
-    batch = loop._read_batch
-    return batch if batch is not None else ReadBatch(loop)
 
 
 class _Base:
@@ -304,7 +117,7 @@ class _Base:
             self._paused = False
             self._stash = None
             self._fast_dr = None
-            batch = _read_batch(loop)
+            batch = loop._reads
             # asyncio's reader handle is made by a call_soon of this constructor: its context
             # is a copy of this one (see _Reader._read_ctx)
             self._read_ctx = _copy_context()
@@ -313,7 +126,7 @@ class _Base:
             self._fast = batch.fast
             self._ctxs = batch.ctxs
         self._fd = handle.fileno()
-        fd_transports(loop)[self._fd] = self
+        loop._fds.transports[self._fd] = self  # add_reader refuses it (fds.py)
         self.set_protocol(protocol)
 
     def __repr__(self) -> str:
@@ -421,7 +234,7 @@ class _Base:
         if handle is not None:
             self._handle = None
             self._wready = False
-            fds = fd_transports(self._loop)
+            fds = self._loop._fds.transports
             if fds.get(self._fd) is self:
                 del fds[self._fd]
             handle.close()
@@ -435,7 +248,7 @@ class _Reader(_Base):
     """The read side: libuv read callbacks -> protocol.
 
     libuv reads into the loop's arena (up to 256 KiB a read, asyncio's ``max_size``) and
-    ``ReadBatch.dispatch`` slices it into ``bytes`` for ``data_received``: a copy that costs
+    ``ReadEngine.dispatch`` slices it into ``bytes`` for ``data_received``: a copy that costs
     nothing at small sizes and a few µs per 100 KiB (measured in one process, 100 KiB echo:
     4.4-6.8 µs of server user time per message against 3.1-3.6 without it). So a stream whose
     read reached 64 KiB is read by ``_read_self`` instead: C offers it no arena space, and
@@ -452,16 +265,16 @@ class _Reader(_Base):
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
-    _rview = None  # the loop's read arena (ReadBatch.view)
+    _rview = None  # the loop's read arena (ReadEngine.view)
     # The context every read callback (data_received, get_buffer, buffer_updated,
     # eof_received, and what they schedule) runs in: asyncio's reader handle's. A copy of the
     # constructor's context, replaced by a copy of the caller's at every resume_reading (as
-    # asyncio registers a new reader handle then). ReadBatch.ctxs holds it for dispatch.
+    # asyncio registers a new reader handle then). ReadEngine.ctxs holds it for dispatch.
     _read_ctx = None
     _read_guess = 0  # the size _read_self reads next; 0 or -(a size to keep): ask FIONREAD
     @property
     def _fast_dr(self):
-        """What ReadBatch.dispatch tests (its ``fast`` list holds it): data_received while bytes
+        """What ReadEngine.dispatch tests (its ``fast`` list holds it): data_received while bytes
         may go straight to it (not paused, not closing, nothing stashed, not buffered), else
         None. Recomputed (_set_fast) wherever one of those changes; every ``_closing = True``
         clears it."""
@@ -535,7 +348,7 @@ class _Reader(_Base):
         self._fatal_error(exc, _DATA_RECEIVED_FAILED)
 
     def _on_batched_read(self, a, b) -> None:
-        """Bytes ``[a, b)`` of the loop's batch that ``ReadBatch.dispatch`` did not deliver
+        """Bytes ``[a, b)`` of the loop's batch that ``ReadEngine.dispatch`` did not deliver
         itself: the transport is paused, closing or buffered now."""
         if self._closing or self._handle is None:
             return  # close() promises no more data_received

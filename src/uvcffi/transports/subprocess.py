@@ -60,7 +60,7 @@ from ..handles.poll import Poll
 from ..handles.process import Process
 from .stream import ReadPipeTransport, WritePipeTransport
 
-__all__ = ["SubprocessTransport"]
+__all__ = ["SubprocessTransport", "check_popen_args", "open_subprocess"]
 
 logger = logging.getLogger("asyncio")
 
@@ -528,3 +528,38 @@ def _has_inheritable_fds(allowed) -> bool:
         except OSError:
             pass  # the directory's own fd, already closed
     return False
+
+
+def check_popen_args(universal_newlines, shell, want_shell: bool, bufsize, text, encoding,
+                     errors) -> None:
+    """``ValueError``, as asyncio, for the Popen arguments ``subprocess_exec`` (``want_shell``
+    False) and ``subprocess_shell`` (True) refuse, in asyncio's order."""
+    if universal_newlines:
+        raise ValueError("universal_newlines must be False")
+    if bool(shell) != want_shell:
+        raise ValueError("shell must be True" if want_shell else "shell must be False")
+    if bufsize != 0:
+        raise ValueError("bufsize must be 0")
+    if text:
+        raise ValueError("text must be False")
+    if encoding is not None:
+        raise ValueError("encoding must be None")
+    if errors is not None:
+        raise ValueError("errors must be None")
+
+
+async def open_subprocess(loop, protocol, args, shell: bool, stdin, stdout, stderr, kwargs):
+    """Start the child and wait until its pipes are connected; ``(transport, protocol)``.
+    ``OSError`` from a failed spawn, with nothing left open; cancelled while connecting: the
+    child is killed and reaped, then ``CancelledError``."""
+    loop._check_closed()
+    waiter = loop.create_future()
+    transport = SubprocessTransport(loop, protocol, args, shell, stdin, stdout, stderr,
+                                    waiter=waiter, **kwargs)
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        await transport._wait()
+        raise
+    return transport, protocol
