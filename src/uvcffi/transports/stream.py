@@ -143,7 +143,7 @@ class _Statuses:
 class ReadBatch:
     """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
 
-    C (build_ffi.py, "Stream reads, batched") reads into this arena, front to back, and
+    C (_c/reads.c) reads into this arena, front to back, and
     records each read as an event ``(key, end)``: the stream's bytes run from the previous
     read's end to ``end``. EOF and errors are events of key ``_KEY_STATUS`` that name the
     stream (``_Statuses``); datagram polls add their own events (transports/datagram.py).
@@ -557,7 +557,7 @@ class _Reader(_Base):
     def _read_self(self) -> None:
         """Read what waits on the descriptor into a ``bytes`` of its size (``os.read``) and
         deliver it: for a stream whose last read was large, C offers libuv no arena buffer
-        (build_ffi.py, "Large reads"), which saves the copy out of the arena. A read smaller
+        (_c/reads.c, "Large reads"), which saves the copy out of the arena. A read smaller
         than ``_SELF_READ_BELOW`` hands the stream back to the arena. Paused (or with reads
         held for ``resume_reading``), libuv is not reading and the bytes wait in the kernel.
         EOF and errors end reading as libuv's would.
