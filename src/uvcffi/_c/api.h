@@ -35,7 +35,6 @@ typedef struct {
 
 void uvcffi_stream_alloc_cb(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
 void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
 void uvcffi_reads_forget(uvcffi_rbuf_t* rb, int64_t key);
 void uvcffi_dgram_poll_cb(uv_poll_t* handle, int status, int events);
 int64_t uvcffi_readable(int fd);

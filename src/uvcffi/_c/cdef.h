@@ -156,7 +156,6 @@ int uv_ip6_name(const struct sockaddr_in6* src, char* dst, size_t size);
 /* ---- C -> Python: the only entry points, implemented in src/uvcffi/_callbacks.py ----------- */
 extern "Python" {
     void _uvcffi_on_close(uv_handle_t*);
-    void _uvcffi_on_buffered_alloc(uv_handle_t*, size_t, uv_buf_t*);
     void _uvcffi_on_write(uv_write_t*, int);
     void _uvcffi_on_shutdown(uv_shutdown_t*, int);
     void _uvcffi_on_signal(uv_signal_t*, int);

@@ -6,10 +6,10 @@
    callback records an event and moves the tail on. No Python runs per read. After uv_run,
    uvcffi_run_turn reports how many events wait and Python dispatches them in one loop; if the
    arena or the event array fills up first (less than UVCFFI_READ_MAX bytes left), the read
-   callback has Python dispatch right there. Streams whose reads must reach Python at once (a
-   BufferedProtocol reading into its own buffer) use uvcffi_stream_read_now_cb, which
-   dispatches what the batch holds first, so every stream's events keep their order. Without
-   an arena (never expected), no buffer: libuv reports UV_ENOBUFS.
+   callback has Python dispatch right there. A BufferedProtocol's stream is always self_read
+   (below): its readable turns are UV_ENOBUFS events in the batch, and Python reads into the
+   protocol's buffer itself. Without an arena (never expected), no buffer: libuv reports
+   UV_ENOBUFS.
 
    An event is two int64s (key, x). Reads fill the arena front to back, so a read's bytes start
    where the previous read's end: a data event (key > UVCFFI_KEY_STATUS) gives only x = the end,
@@ -81,14 +81,6 @@ void uvcffi_stream_read_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* b
     }
     if (rb->nev == rb->cap || rb->len - rb->used < UVCFFI_READ_MAX)
         _uvcffi_on_read_batch(rb->owner);
-}
-
-void uvcffi_stream_read_now_cb(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    uvcffi_rbuf_t* rb = (uvcffi_rbuf_t*)stream->loop->data;
-    (void)buf;
-    if (nread == 0) return;
-    if (rb != NULL && rb->nev > 0) _uvcffi_on_read_batch(rb->owner);
-    _uvcffi_on_stream_read(stream->data, nread);
 }
 
 /* A stream closes: its waiting events (if any) must never reach whatever Python later
