@@ -31,7 +31,7 @@ if _built != __version__:  # pragma: no cover - depends on the build
 __all__ = ["ffi", "lib", "libuv_version", "convert_error", "uv_error_name", "check",
            "NOOP_ASYNC_CB", "DRAIN_POLL_CB", "STREAM_ALLOC_CB", "STREAM_READ_CB", "DGRAM_POLL_CB"]
 
-# The C helpers of build_ffi.py that libuv calls back, as function pointers. Pass these, never
+# The C helpers of _c/ that libuv calls back, as function pointers. Pass these, never
 # ``lib.uvcffi_*_cb``: CPython's cffi turns a lib function into a pointer on the fly, PyPy's
 # does not (extern "Python" functions are pointers on both).
 NOOP_ASYNC_CB = ffi.addressof(lib, "uvcffi_noop_async_cb")

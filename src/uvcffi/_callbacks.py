@@ -1,7 +1,7 @@
 """This is the only place where C calls into Python.
 
 Every libuv callback that needs Python is an ``extern "Python"`` function declared in
-``build_ffi.py`` and implemented here. Each one finds its Python owner through
+``_c/cdef.h`` and implemented here. Each one finds its Python owner through
 ``handle->data`` / ``req->data`` (an ``ffi.new_handle``) and calls one method on it. A Python
 exception never crosses into C: the body catches ``BaseException`` and hands it to the owner's
 loop (``Loop._callback_error``), which re-raises ``KeyboardInterrupt``/``SystemExit`` after
@@ -42,7 +42,7 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_read_batch(data) -> None:
-    # The loop's read arena or event array filled up during uv_run (build_ffi.py): the read
+    # The loop's read arena or event array filled up during uv_run (_c/reads.c): the read
     # engine (read_engine.py) dispatches now.
     batch = _from_handle(data)
     try:
@@ -58,15 +58,6 @@ def _uvcffi_on_write(req, status) -> None:
     owner = _from_handle(req.data)
     try:
         owner._on_write(req, status)
-    except BaseException as exc:
-        _dispatch_error(owner, exc)
-
-
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_udp_recv(handle, nread, buf, addr, flags) -> None:
-    owner = _from_handle(handle.data)
-    try:
-        owner._on_recv(nread, buf, addr, flags)
     except BaseException as exc:
         _dispatch_error(owner, exc)
 
@@ -95,17 +86,14 @@ def _uvcffi_on_poll(poll, status, events) -> None:
         _dispatch_error(owner, exc)
 
 
-def _forward(extern_name: str, method: str, pass_ptr: bool = False) -> None:
+def _forward(extern_name: str, method: str) -> None:
     """Implement ``extern_name`` as: find the owner of the handle/request passed first, call
-    ``owner.<method>(*rest)`` (with the pointer first if ``pass_ptr``)."""
+    ``owner.<method>(*rest)``."""
 
     def callback(ptr, *args):
         owner = _from_handle(ptr.data)
         try:
-            if pass_ptr:
-                getattr(owner, method)(ptr, *args)
-            else:
-                getattr(owner, method)(*args)
+            getattr(owner, method)(*args)
         except BaseException as exc:
             _dispatch_error(owner, exc)
 
@@ -115,14 +103,7 @@ def _forward(extern_name: str, method: str, pass_ptr: bool = False) -> None:
 
 # The rest: once per connection, request, signal or process at most.
 _forward("_uvcffi_on_close", "_on_closed")
-_forward("_uvcffi_on_connect", "_on_connect")
 _forward("_uvcffi_on_shutdown", "_on_shutdown")
-_forward("_uvcffi_on_connection", "_on_connection")
 _forward("_uvcffi_on_signal", "_on_signal")
 _forward("_uvcffi_on_exit", "_on_exit")
-_forward("_uvcffi_on_udp_send", "_on_send", pass_ptr=True)
 _forward("_uvcffi_on_getnameinfo", "_on_getnameinfo")
-_forward("_uvcffi_on_timer", "_on_timer")
-_forward("_uvcffi_on_async", "_on_async")
-_forward("_uvcffi_on_idle", "_on_idle")
-_forward("_uvcffi_on_check", "_on_check")

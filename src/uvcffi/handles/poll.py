@@ -49,7 +49,7 @@ class Poll(UVHandle):
 
 class DatagramPoll(BatchReadHandle, Poll):
     """The poll of an IPv4/IPv6 datagram socket: once a transport registers it in the loop's
-    read batch, C reads the datagrams itself when the socket is readable (build_ffi.py,
+    read batch, C reads the datagrams itself when the socket is readable (_c/reads.c,
     ``uvcffi_dgram_poll_cb``), up to ``max_size`` bytes each; every other event reaches
     ``_on_poll`` as with ``Poll``."""
 

@@ -370,7 +370,7 @@ class _Reader(_Base):
     def _read_self(self) -> None:
         """Read what waits on the descriptor into a ``bytes`` of its size (``os.read``) and
         deliver it: for a stream whose last read was large, C offers libuv no arena buffer
-        (build_ffi.py, "Large reads"), which saves the copy out of the arena. A read smaller
+        (_c/reads.c, "Large reads"), which saves the copy out of the arena. A read smaller
         than ``_SELF_READ_BELOW`` hands the stream back to the arena. Paused (or with reads
         held for ``resume_reading``), libuv is not reading and the bytes wait in the kernel.
         EOF and errors end reading as libuv's would.
