@@ -46,7 +46,7 @@ $(LIBUV_STAMP): vendor/libuv.lock vendor/fetch_libuv.py
 	$(PY) vendor/fetch_libuv.py
 
 # The extension is rebuilt when the builder, the version or the lock changes.
-$(BUILD_STAMP): $(STAMP_DEPS) $(LIBUV_STAMP) build_ffi.py src/uvcffi/_version.py setup.py
+$(BUILD_STAMP): $(STAMP_DEPS) $(LIBUV_STAMP) build_ffi.py $(wildcard src/uvcffi/_c/*) src/uvcffi/_version.py setup.py
 	rm -f $(VENV)/.build-stamp*
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
 	touch $@
@@ -135,7 +135,7 @@ $(PYPY_VENV)/.deps-stamp: pyproject.toml
 	$(PYPY_VENV)/bin/python $(MATRIX_PIP) -U pip setuptools wheel pytest pytest-timeout hypothesis
 	touch $@
 
-$(PYPY_VENV)/.build-stamp: $(PYPY_VENV)/.deps-stamp $(LIBUV_STAMP) build_ffi.py src/uvcffi/_version.py setup.py
+$(PYPY_VENV)/.build-stamp: $(PYPY_VENV)/.deps-stamp $(LIBUV_STAMP) build_ffi.py $(wildcard src/uvcffi/_c/*) src/uvcffi/_version.py setup.py
 	$(PYPY_VENV)/bin/python $(MATRIX_PIP) --no-build-isolation --no-deps -e .
 	touch $@
 

@@ -9,7 +9,7 @@
 # It never touches the in-place build: the tree of ASAN_REF (default HEAD: committed work only)
 # is extracted into build/asan/tree with vendor/libuv copied beside it, and built there with
 # `setup.py build_ext --inplace` (CFLAGS/LDFLAGS from the environment); the built module is cached
-# by a hash of build_ffi.py, the version, the libuv lock and the flags, so a rerun only rebuilds
+# by a hash of build_ffi.py, src/uvcffi/_c/, the version, the libuv lock and the flags, so a rerun only rebuilds
 # when the C changed. The tests run from that tree, with its src/ on PYTHONPATH, in a venv of their
 # own (build/asan/venv: pytest, pytest-timeout, hypothesis for tests/fuzz, cffi 1.x), libasan
 # preloaded (CPython itself is not instrumented), PYTHONMALLOC=malloc (every Python object is an
@@ -107,7 +107,7 @@ asan-build: $(ASAN_VENV)/.stamp $(LIBUV_STAMP)
 	rm -rf $(ASAN_TREE) && mkdir -p $(ASAN_TREE)/vendor
 	git archive $(ASAN_REF) | tar -x -C $(ASAN_TREE)
 	cp -a vendor/libuv $(ASAN_TREE)/vendor/
-	@key=$$(cat $(ASAN_TREE)/build_ffi.py $(ASAN_TREE)/src/uvcffi/_version.py $(ASAN_TREE)/vendor/libuv.lock | \
+	@key=$$(cat $(ASAN_TREE)/build_ffi.py $(ASAN_TREE)/src/uvcffi/_c/* $(ASAN_TREE)/src/uvcffi/_version.py $(ASAN_TREE)/vendor/libuv.lock | \
 		{ cat; echo "$(ASAN_CC) $(ASAN_CFLAGS) $(ASAN_LDFLAGS)"; } | sha256sum | cut -c1-16); \
 	cached=$(ASAN_DIR)/cache/_uvcffi-$$key.so; \
 	if [ -f "$$cached" ]; then echo "asan: the sanitized module of these sources is cached ($$cached)"; \

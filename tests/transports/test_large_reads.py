@@ -1,7 +1,7 @@
 """Streams that keep receiving large messages, with other protocols acting on them in between.
 
 uvcffi reads a stream whose last read was large (64 KiB or more) straight into a ``bytes``
-of the waiting size instead of through the loop's read arena (build_ffi.py, "Large reads");
+of the waiting size instead of through the loop's read arena (src/uvcffi/_c/reads.c);
 a small read hands it back to the arena. What a protocol sees must not depend on that: every
 byte once and in order, nothing while paused, EOF and resets as asyncio reports them. Every
 test runs on asyncio's loop (the oracle) and on uvcffi's (``loop`` fixture); TCP on 127.0.0.1
