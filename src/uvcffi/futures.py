@@ -232,6 +232,11 @@ def _install_deferral() -> None:
 #   (__dict__) _cancel_message the message given to cancel(), for the CancelledError raised later.
 #   (__dict__) _cancelled_exc  the CancelledError a Task's coroutine raised, re-raised as is.
 _FUTURE_SLOTS = ("_state", "_result", "_exception", "_loop", "_callbacks", "_asyncio_future_blocking")
+if _PYPY:
+    # PyPy keeps five attributes in the instance and puts a sixth in an extra array made with
+    # every future: there _exception, set only on failure, is a class default (_FutureCore) and
+    # never written for a new future. gather_1k_futures: 3.3-3.8% fewer PyPy instructions.
+    _FUTURE_SLOTS = tuple(name for name in _FUTURE_SLOTS if name != "_exception")
 
 
 class _FutureCore:
@@ -251,13 +256,16 @@ class _FutureCore:
     _exception_tb: Any = None
     _cancel_message: Any = None
     _cancelled_exc: Optional[BaseException] = None
+    if _PYPY:
+        _exception: Optional[BaseException] = None  # a slot elsewhere: see _FUTURE_SLOTS
 
     def _setup(self, loop: Any) -> None:
         # The initial value of every slot: the one place they are written for a new future
         # (and its copy in Loop.create_future, which says why).
         self._state = _PENDING
         self._result = None
-        self._exception = None
+        if not _PYPY:
+            self._exception = None
         self._loop = loop
         self._callbacks = []
         self._asyncio_future_blocking = False

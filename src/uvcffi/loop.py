@@ -87,7 +87,7 @@ from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks
 from ._binding import check, ffi, lib
 from .dns import Resolver
 from .fds import FdWatches
-from .futures import _PENDING
+from .futures import _PENDING, _PYPY
 from .futures import Future as _Future
 from .handles.async_ import Async
 from .handles.timer import LoopTimer
@@ -835,7 +835,9 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         # operation takes: 4,081 -> 3,185 instructions per future made and freed, CPython 3.11).
         fut = _new_future(_Future)
         fut._state = _PENDING
-        fut._result = fut._exception = None
+        fut._result = None
+        if not _PYPY:  # a class default on PyPy (futures._FUTURE_SLOTS)
+            fut._exception = None
         fut._loop = self
         fut._callbacks = []
         fut._asyncio_future_blocking = False

@@ -50,7 +50,7 @@ from asyncio import BufferedProtocol, constants, format_helpers, trsock
 from asyncio import transports as _transports
 from typing import Optional
 
-from .._binding import convert_error, ffi, lib
+from .._binding import convert_error, lib
 from ..handles.pipe import Pipe
 from ..handles.poll import Poll
 from ..handles.tcp import TCP
