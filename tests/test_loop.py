@@ -747,9 +747,11 @@ def test_dev_mode_enables_debug(loop_name):
 @pytest.mark.skipif(sys.implementation.name != "cpython", reason="a CPython attribute-layout limit")
 def test_uvcffi_loop_attributes_stay_inline():
     """uvcffi's own invariant, not an asyncio behaviour: after servers, streams, DNS, UDP,
-    signals, add_reader, a subprocess and an executor call, a Loop has at most 30 instance
+    signals, add_reader, a subprocess and an executor call, a Loop has at most 29 instance
     attributes. CPython keeps attributes inline (its fastest lookups, on every call_soon and
-    every turn) only up to 30 shared names; past that every lookup on the loop gets slower."""
+    every turn) only up to 30 shared names, and the 30th already cost: measured on CPython 3.11,
+    future_set_await took 27,829 instructions per operation with 30 and 27,343 with 29
+    (``python -m bench.instructions future_set_await --loops uvcffi``)."""
     import signal
     import socket
 
@@ -779,7 +781,7 @@ def test_uvcffi_loop_attributes_stay_inline():
 
     try:
         loop.run_until_complete(main())
-        assert len(vars(loop)) <= 30, sorted(vars(loop))
+        assert len(vars(loop)) <= 29, sorted(vars(loop))
     finally:
         loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()

@@ -134,7 +134,7 @@ class _FdWatch:
 class FdWatches:
     """The descriptors a loop watches (see the module's essay)."""
 
-    __slots__ = ("_loop", "watches", "fresh", "transports")
+    __slots__ = ("_loop", "watches", "fresh", "transports", "unix_inodes")
 
     def __init__(self, loop) -> None:
         self._loop = loop
@@ -143,6 +143,9 @@ class FdWatches:
         # fd -> the stream transport whose descriptor libuv owns (transports/stream.py):
         # add_reader refuses these
         self.transports: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        # a listening unix socket -> the inode of its path when made (net.py): unlinked at
+        # close only if still the same file
+        self.unix_inodes: dict = {}
 
     def ensure_no_transport(self, fd) -> None:
         """``RuntimeError`` if a stream transport that is not closing owns ``fd`` (a descriptor

@@ -293,7 +293,6 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         self._thread_id = None
         self._pending_exc = self._current_handle = None
         self._may_block = True
-        self._unix_inodes: dict = {}  # net.py: unix server socket -> inode of its path
         self._fds = FdWatches(self)  # fds.py: add_reader/add_writer, the descriptors watched
         # its wake-up socket is made with the loop, as asyncio's self-pipe: never a descriptor
         # number that a watch of a user's closed socket still holds (fds.py)

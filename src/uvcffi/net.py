@@ -389,7 +389,7 @@ class NetMixin(SockMixin):
     def _stop_serving(self, sock) -> None:
         self._fds.remove(sock.fileno(), True)
         path = None
-        inodes = self._unix_inodes
+        inodes = self._fds.unix_inodes
         if inodes and sock in inodes:
             try:
                 path = sock.getsockname()
@@ -475,7 +475,7 @@ class NetMixin(SockMixin):
             name = sock.getsockname()
             if name and name[0] not in (0, "\x00"):
                 try:
-                    self._unix_inodes[sock] = os.stat(name).st_ino
+                    self._fds.unix_inodes[sock] = os.stat(name).st_ino
                 except FileNotFoundError:
                     pass
         sock.setblocking(False)
