@@ -96,6 +96,7 @@ from .read_engine import ReadEngine
 from .signals import Signals
 from .tasks import Task as _Task
 from .transports import datagram as _datagram
+from .transports import started as _started
 from .transports import subprocess as _subprocess
 from .transports.stream import ReadPipeTransport, WritePipeTransport
 
@@ -697,11 +698,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = transport_class.open(self, pipe, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:  # cancelled, or the transport failed to start: it closes
-            transport.close()
-            raise
+        await _started(transport, waiter)
         return transport, protocol
 
     # ------------------------------------------------------------------ datagrams

@@ -28,6 +28,7 @@ from asyncio import constants, exceptions, sslproto, staggered, tasks
 
 from . import server as _server
 from .sock import SockMixin, _check_ssl_socket, set_reuseport
+from .transports import started as _started
 from .transports.stream import StreamTransport
 
 try:
@@ -133,11 +134,7 @@ class NetMixin(SockMixin):
                 ssl_shutdown_timeout=ssl_shutdown_timeout)
         else:
             transport = self._make_socket_transport(sock, protocol, waiter)
-        try:
-            await waiter
-        except BaseException:
-            transport.close()
-            raise
+        await _started(transport, waiter)
         return transport, protocol
 
     # -- TCP clients ------------------------------------------------------------------------

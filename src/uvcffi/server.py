@@ -21,6 +21,7 @@ import logging
 import os
 from asyncio import constants, events, exceptions, tasks, trsock
 
+from .transports import started as _started
 from .transports.stream import StreamTransport
 
 __all__ = ["Server"]
@@ -144,11 +145,7 @@ class Server(events.AbstractServer):
                 conn, protocol, self._ssl_context, waiter, server_side=True, extra=extra, server=self,
                 ssl_handshake_timeout=self._ssl_handshake_timeout,
                 ssl_shutdown_timeout=self._ssl_shutdown_timeout)
-            try:
-                await waiter
-            except BaseException:
-                transport.close()
-                raise
+            await _started(transport, waiter)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:

@@ -57,6 +57,7 @@ from asyncio import transports
 from .._binding import convert_error, lib
 from ..handles.poll import DatagramPoll, Poll
 from ..sock import set_reuseport
+from . import started
 
 try:  # asyncio's read-only view of a transport's socket (3.8+)
     from asyncio.trsock import TransportSocket as _TransportSocket
@@ -540,11 +541,7 @@ async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family,
     if loop._debug:
         logger.debug("Datagram endpoint local_addr=%r remote_addr=%r created: (%r, %r)",
                      local_addr, remote_addr, transport, protocol)
-    try:
-        await waiter
-    except BaseException:
-        transport.close()
-        raise
+    await started(transport, waiter)
     return transport, protocol
 
 
