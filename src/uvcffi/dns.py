@@ -272,20 +272,23 @@ class _Request:
         if not self.done:
             lib.uv_cancel(ffi.cast("uv_req_t*", self.req))
 
-    def _finish(self):
+    def _finish(self, status: int):
+        """libuv answered with ``status``: the request leaves the resolver. Returns the future
+        to set the result of, or None: a failure is set here, and a future already done
+        (cancelled) or a closed loop's takes nothing."""
         self.done = True
         self._resolver._requests.discard(self)
         fut = self.fut
         if fut.done() or self._loop.is_closed():
             return None
+        if status < 0:
+            fut.set_exception(convert_error(status))
+            return None
         return fut
 
     def _on_getaddrinfo(self, status: int, res) -> None:
-        fut = self._finish()
+        fut = self._finish(status)
         if fut is None:
-            return
-        if status < 0:
-            fut.set_exception(convert_error(status))
             return
         out = []
         ai = res
@@ -298,13 +301,9 @@ class _Request:
         fut.set_result(out)
 
     def _on_getnameinfo(self, status: int, host, service) -> None:
-        fut = self._finish()
-        if fut is None:
-            return
-        if status < 0:
-            fut.set_exception(convert_error(status))
-            return
-        fut.set_result((ffi.string(host).decode(), ffi.string(service).decode()))
+        fut = self._finish(status)
+        if fut is not None:
+            fut.set_result((ffi.string(host).decode(), ffi.string(service).decode()))
 
 
 class Resolver:

@@ -27,7 +27,7 @@ import sys
 from asyncio import constants, exceptions, sslproto, staggered, tasks
 
 from . import server as _server
-from .sock import SockMixin, _check_ssl_socket, set_reuseport
+from .sock import SockMixin, _check_ssl_socket, set_reuseport, unlink_stale
 from .transports import started as _started
 from .transports.stream import StreamTransport
 
@@ -90,6 +90,20 @@ def _check_sendfile_params(sock_type, file, offset, count) -> None:
     if offset < 0:
         raise ValueError(f"offset must be a non-negative integer (got {offset!r})")
 
+
+
+def _check_stream_sock(sock, unix: bool = False) -> None:
+    """asyncio's ``ValueError`` for a ``sock=`` argument that is not a stream socket (of the
+    unix family, ``unix``)."""
+    if unix:
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+            raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+    elif sock.type != socket.SOCK_STREAM:
+        raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+
+
+def _nothing() -> None:
+    """The ``attempt`` of a bare wait for readiness (``SockMixin._wait_ready``)."""
 
 
 def _bind_reason(exc: OSError) -> str:
@@ -242,8 +256,7 @@ class NetMixin(SockMixin):
         else:
             if sock is None:
                 raise ValueError("host and port was not specified and no sock specified")
-            if sock.type != socket.SOCK_STREAM:
-                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            _check_stream_sock(sock)
 
         transport, protocol = await self._create_connection_transport(
             sock, protocol_factory, ssl, server_hostname,
@@ -256,8 +269,7 @@ class NetMixin(SockMixin):
     async def connect_accepted_socket(self, protocol_factory, sock, *, ssl=None,
                                       ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
         """Wrap an already accepted/connected stream socket; returns ``(transport, protocol)``."""
-        if sock.type != socket.SOCK_STREAM:
-            raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+        _check_stream_sock(sock)
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         _check_ssl_socket(sock)
         transport, protocol = await self._create_connection_transport(
@@ -369,8 +381,7 @@ class NetMixin(SockMixin):
         else:
             if sock is None:
                 raise ValueError("Neither host/port nor sock were specified")
-            if sock.type != socket.SOCK_STREAM:
-                raise ValueError(f"A Stream Socket was expected, got {sock!r}")
+            _check_stream_sock(sock)
             sockets = [sock]
         for s in sockets:
             s.setblocking(False)
@@ -431,8 +442,7 @@ class NetMixin(SockMixin):
         else:
             if sock is None:
                 raise ValueError("no path and sock were specified")
-            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
-                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+            _check_stream_sock(sock, unix=True)
             sock.setblocking(False)
         return await self._create_connection_transport(
             sock, protocol_factory, ssl, server_hostname,
@@ -451,8 +461,7 @@ class NetMixin(SockMixin):
                 raise ValueError("path and sock can not be specified at the same time")
             path = os.fspath(path)
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            if path[0] not in (0, "\x00"):
-                _server.unlink_stale(path)
+            unlink_stale(path)
             try:
                 sock.bind(path)
             except OSError as exc:
@@ -466,8 +475,7 @@ class NetMixin(SockMixin):
         else:
             if sock is None:
                 raise ValueError("path was not specified, and no sock specified")
-            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
-                raise ValueError(f"A UNIX Domain Stream Socket was expected, got {sock!r}")
+            _check_stream_sock(sock, unix=True)
         if cleanup_socket:
             name = sock.getsockname()
             if name and name[0] not in (0, "\x00"):
@@ -550,7 +558,7 @@ class NetMixin(SockMixin):
                 try:
                     sent = os.sendfile(fd, fileno, offset + total, min(want, 1 << 30))
                 except (BlockingIOError, InterruptedError):
-                    await self._wait_writable(fd)
+                    await self._wait_ready(fd, _nothing, False)
                     continue
                 except OSError as exc:
                     if total == 0:
@@ -568,20 +576,6 @@ class NetMixin(SockMixin):
             if total > 0 and seek:
                 os.lseek(fileno, offset + total, os.SEEK_SET)
         return total
-
-    async def _wait_writable(self, fd) -> None:
-        fut = self.create_future()
-
-        def ready():
-            if not fut.done():
-                fut.set_result(None)
-
-        fds = self._fds
-        handle = fds.add(fd, ready, (), False)
-        try:
-            await fut
-        finally:
-            fds.remove_handle(fd, handle, False)
 
     async def _sendfile_fallback(self, transport, file, offset, count) -> int:
         from asyncio.base_events import _SendfileFallbackProtocol

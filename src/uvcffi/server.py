@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextvars
 import errno
 import logging
-import os
 from asyncio import constants, events, exceptions, tasks, trsock
 
 from .transports import started as _started
@@ -239,15 +238,3 @@ class Server(events.AbstractServer):
         self.close()
         await self.wait_closed()
 
-
-def unlink_stale(path) -> None:
-    """Remove ``path`` if it is a unix socket left over (``create_unix_server``)."""
-    import stat
-
-    try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.remove(path)
-    except FileNotFoundError:
-        pass
-    except OSError as err:
-        logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)

@@ -8,10 +8,14 @@ register for readiness only when it would block, unregister when the future is d
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
+import stat
 
-__all__ = ["SockMixin", "set_reuseport"]
+__all__ = ["SockMixin", "set_reuseport", "unlink_stale"]
+
+logger = logging.getLogger("asyncio")
 
 
 class SockMixin:
@@ -51,15 +55,26 @@ class SockMixin:
             raise ValueError("the socket must be non-blocking")
 
     async def _sock_io(self, sock, attempt, read: bool):
-        """Call ``attempt()`` until it does not raise BlockingIOError; wait for readiness between
-        tries. Cancelled: the registration is removed and CancelledError propagates."""
+        """Call ``attempt()`` at once, and again on each readiness while it raises
+        ``BlockingIOError`` (``_wait_ready``). Cancelled: the registration is removed and
+        ``CancelledError`` propagates."""
         try:
             return attempt()
         except (BlockingIOError, InterruptedError):
             pass
         fd = sock.fileno()
+        self._fds.ensure_no_transport(fd)
+        return await self._wait_ready(fd, attempt, read)
+
+    async def _wait_ready(self, fd: int, attempt, read: bool):
+        """Wait until ``fd`` is readable (``read``) or writable, then return ``attempt()``:
+        the one wait for a descriptor of the loop's socket calls (``sock_*``,
+        ``sock_connect``, ``sendfile``). While ``attempt()`` raises ``BlockingIOError``/
+        ``InterruptedError`` it waits for the next readiness; any other exception ends the
+        wait with it. ``attempt`` runs in the readiness callback, as asyncio's selector loop
+        retries its calls, so no turn passes between the event and the call. Cancelled: the
+        registration is removed and ``CancelledError`` propagates."""
         fds = self._fds
-        fds.ensure_no_transport(fd)
         fut = self.create_future()
 
         def on_ready():
@@ -146,30 +161,8 @@ class SockMixin:
                 raise OSError(err, f"Connect call failed {address}")
 
         fd = sock.fileno()
-        fds = self._fds
-        fds.ensure_no_transport(fd)
-        fut = self.create_future()
-
-        def on_ready():
-            if fut.done():
-                return
-            try:
-                finish()
-            except (BlockingIOError, InterruptedError):
-                return
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(None)
-
-        handle = fds.add(fd, on_ready, (), False)
-        try:
-            return await fut
-        finally:
-            fds.remove_handle(fd, handle, False)
-            fut = None
+        self._fds.ensure_no_transport(fd)
+        return await self._wait_ready(fd, finish, False)
 
     async def sock_accept(self, sock):
         """Accept a connection on listening ``sock``; returns ``(conn, address)``, conn non-blocking."""
@@ -202,3 +195,19 @@ def set_reuseport(sock) -> None:
     except OSError:
         raise ValueError("reuse_port not supported by socket module, "
                          "SO_REUSEPORT defined but not implemented.") from None
+
+
+def unlink_stale(path) -> None:
+    """Remove a socket file left at ``path`` by an earlier process before a unix socket binds
+    there (``create_unix_server``, ``create_datagram_endpoint``): only a socket, never a file
+    of another kind; nothing for an abstract-namespace name (a leading NUL). A failure is
+    logged, as asyncio logs it, and the bind then reports what is wrong."""
+    if path[0] in (0, "\x00"):
+        return
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        logger.error("Unable to check or remove stale UNIX socket %r: %r", path, err)

@@ -61,6 +61,7 @@ import warnings
 from collections import deque
 from typing import Any, Optional
 
+from ._future_helpers import set_result_unless_cancelled as _set_result_unless_cancelled
 from .futures import (
     _FINISHED,
     _FUTURE_SLOTS,
@@ -742,11 +743,6 @@ async def _await_it(awaitable: Any) -> Any:
 def _yield_once() -> Any:
     # A bare yield: the Task (in _step) reschedules itself with call_soon.
     yield
-
-
-def _set_result_unless_cancelled(fut: Any, result: Any) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 async def sleep(delay: float, result: Any = None, *, loop: Any = None) -> Any:

@@ -49,14 +49,14 @@ import logging
 import operator
 import os
 import socket
-import stat
 import sys
 import warnings
 from asyncio import transports
 
 from .._binding import convert_error, lib
+from .._future_helpers import set_result_unless_cancelled as _set_result_unless_cancelled
 from ..handles.poll import DatagramPoll, Poll
-from ..sock import set_reuseport
+from ..sock import set_reuseport, unlink_stale
 from . import started
 
 try:  # asyncio's read-only view of a transport's socket (3.8+)
@@ -479,11 +479,6 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
             self._loop = None
 
 
-def _set_result_unless_cancelled(fut, result) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
-
-
 async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family, proto, flags,
                         reuse_port, allow_broadcast, sock):
     """``Loop.create_datagram_endpoint`` once its ``reuse_address`` is judged: every way it
@@ -555,14 +550,8 @@ async def _address_pairs(loop, local_addr, remote_addr, family, proto, flags):
         for addr in (local_addr, remote_addr):
             if addr is not None and not isinstance(addr, str):
                 raise TypeError("string is expected")
-        if local_addr and local_addr[0] not in (0, "\x00"):
-            try:
-                if stat.S_ISSOCK(os.stat(local_addr).st_mode):
-                    os.remove(local_addr)  # a stale socket file from an earlier run
-            except FileNotFoundError:
-                pass
-            except OSError as err:
-                logger.error("Unable to check or remove stale UNIX socket %r: %r", local_addr, err)
+        if local_addr:
+            unlink_stale(local_addr)
         return [((family, proto), (local_addr, remote_addr))]
     infos_by_key: dict = {}  # insertion-ordered: the resolver's preference
     for idx, addr in ((0, local_addr), (1, remote_addr)):

@@ -51,6 +51,7 @@ from asyncio import transports as _transports
 from typing import Optional
 
 from .._binding import convert_error, lib
+from .._future_helpers import set_result_unless_cancelled as _set_result_unless_cancelled
 from ..handles.pipe import Pipe
 from ..handles.poll import Poll
 from ..handles.tcp import TCP
@@ -83,11 +84,6 @@ _GUESS_MAX = 126 * 1024
 _VECTOR_MIN = 256 * 1024
 _DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
 _LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
-
-
-def _set_result_unless_cancelled(fut, result) -> None:
-    if not fut.cancelled():
-        fut.set_result(result)
 
 
 class _Base:
