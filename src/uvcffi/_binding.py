@@ -59,7 +59,9 @@ for _name in ("EAI_ADDRFAMILY", "EAI_AGAIN", "EAI_BADFLAGS", "EAI_FAIL", "EAI_FA
 
 
 def convert_error(code: int) -> BaseException:
-    """This is the only place where a negative libuv status becomes a Python exception.
+    """This is the only place where a negative libuv status becomes a Python exception (but
+    for ``uv_spawn``'s, which ``handles.process.spawn_error`` words as ``subprocess`` does,
+    with the program's name).
 
     libuv's codes on Unix are ``-errno``, so ``OSError(errno, msg)`` picks the right subclass
     (``ConnectionRefusedError``, ``BrokenPipeError``, ...). DNS failures become

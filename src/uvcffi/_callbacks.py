@@ -2,7 +2,8 @@
 
 Every libuv callback that needs Python is an ``extern "Python"`` function declared in
 ``_c/cdef.h`` and implemented here. Each one finds its Python owner through
-``handle->data`` / ``req->data`` (an ``ffi.new_handle``) and calls one method on it. A Python
+``handle->data`` / ``req->data`` (an ``ffi.new_handle``; for ``_uvcffi_on_read_batch``, the
+read arena's ``owner``, the loop's ``ReadEngine``) and calls one method on it. A Python
 exception never crosses into C: the body catches ``BaseException`` and hands it to the owner's
 loop (``Loop._callback_error``), which re-raises ``KeyboardInterrupt``/``SystemExit`` after
 ``uv_run`` returns and sends everything else to the exception handler. ``onerror`` is the
@@ -76,9 +77,11 @@ def _uvcffi_on_getaddrinfo(req, status, res) -> None:
 
 @ffi.def_extern(onerror=_last_resort)
 def _uvcffi_on_poll(poll, status, events) -> None:
-    # Every readiness event of a uv_poll_t: add_reader/add_writer, sock_*, UDP datagrams.
-    # ``Poll.start`` stores its callback as the handle's ``_on_poll``, so this lands directly
-    # in the watcher's method.
+    # Every readiness event of a uv_poll_t that C does not handle itself: add_reader/add_writer
+    # and the sock_* waits (fds.py), a datagram socket's writability and errors and a unix
+    # datagram socket's reads (IPv4/IPv6 datagrams are read by C, _c/reads.c), a write pipe's
+    # hang-up watch, a child's pidfd. ``Poll.start`` stores its callback as the handle's
+    # ``_on_poll``, so this lands directly in the watcher's method.
     owner = _from_handle(poll.data)
     try:
         owner._on_poll(status, events)

@@ -8,10 +8,11 @@ Two kinds of "already numeric", because asyncio has two:
   straight to ``socket.getaddrinfo`` on the loop's thread (a few microseconds: exact, and cheaper
   than a threadpool round trip). Anything else becomes a ``uv_getaddrinfo`` request; IPv6 zone
   ids (``fe80::1%eth0``) go that way too, so the resolver fills ``scope_id``.
-* ``create_connection``, ``create_server`` and ``sock_connect`` skip resolving an address that is
-  already an IP, without normalizing it or checking the port, and keep the caller's flowinfo and
-  scope id (asyncio's ``_ipaddr_info`` rule, ``_ipaddr_info`` here). So ``("127.0.0.1", 70000)``
-  fails in ``connect()`` with ``OverflowError``, as on asyncio's loop, instead of wrapping.
+* ``create_connection``, ``create_server``, ``create_datagram_endpoint`` and ``sock_connect``
+  skip resolving an address that is already an IP, without normalizing it or checking the port,
+  and keep the caller's flowinfo and scope id (asyncio's ``_ipaddr_info`` rule, ``_ipaddr_info``
+  here). So ``("127.0.0.1", 70000)`` fails in ``connect()`` with ``OverflowError``, as on
+  asyncio's loop, instead of wrapping.
 
 Argument errors are the socket module's own, on every interpreter: before a libuv request, the
 socket module itself judges the arguments in a call that cannot look anything up
@@ -20,7 +21,8 @@ its rules and messages changed between versions and differ on PyPy.
 
 The resolver is a loop component: ``Resolver`` (``Loop._resolver``) owns the requests in
 flight; ``Loop.getaddrinfo``/``getnameinfo`` delegate to it, and the connection code of the
-loop (``net.py``, ``sock.py``) resolves through ``Resolver.ensure_resolved``.
+loop (``net.py``, ``sock.py``, ``transports/datagram.py``) resolves through
+``Resolver.ensure_resolved``.
 
 Request lifetime. A ``_Request`` owns its ``uv_*_t`` memory and ``ffi.new_handle``; the
 resolver keeps it in its request set from submission until libuv's callback, so neither can

@@ -6,9 +6,11 @@ How a turn works (``_run_once``, the only place where scheduled callbacks are ca
    the earliest deadline of the timer heap, else forever.
 2. One FFI crossing, ``uvcffi_run_turn``: arm the loop's single libuv timer for that timeout
    and ``uv_run(UV_RUN_ONCE or UV_RUN_NOWAIT)``. I/O callbacks run inside it, through
-   ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops. Stream reads are
-   the exception: C only records them during ``uv_run`` and they reach the protocols in one
-   Python loop right after it returns (``read_engine.py``, ``ReadEngine``).
+   ``_callbacks.py``; the timer's and the wake-up's callbacks are C no-ops. Stream reads and
+   IPv4/IPv6 datagrams are the exception: C only records them during ``uv_run`` and they
+   reach the protocols in one Python loop after it returns (``read_engine.py``,
+   ``ReadEngine``): at once, or -- when callbacks were ready before the poll -- from a marker
+   queued behind those, as asyncio runs its I/O callbacks after them.
 3. Move every timer whose deadline has passed (by ``loop.time()``, never early) from the heap
    to the ready deque, then run the deque's callbacks present at that moment, a fixed
    snapshot: callbacks they schedule wait for the next turn, as in asyncio.
@@ -287,9 +289,10 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         self._resolver = Resolver(self)  # dns.py: getaddrinfo/getnameinfo, the requests in flight
         self._timer = LoopTimer(self)
         self._async = Async(self)
-        # Every attribute is made here, and there are at most 30 of them: CPython 3.11 keeps
-        # an object's attributes inline (the fastest lookups, LOAD_ATTR_INSTANCE_VALUE) only
-        # while they share one key set of at most 30 names (test_loop.py checks it).
+        # Every attribute is made here (or in _update_guarded, called above), and there are at
+        # most 29 of them: CPython 3.11 keeps an object's attributes inline (the fastest
+        # lookups, LOAD_ATTR_INSTANCE_VALUE) only while they share one key set of at most 30
+        # names, and the 30th already costs (test_loop.py checks 29 and says what it cost).
         self._closed = self._stopping = False
         self._thread_id = None
         self._pending_exc = self._current_handle = None

@@ -10,7 +10,8 @@ connected does libuv take it over (``uv_tcp_open``/``uv_pipe_open``) for the byt
 which is where the time goes. Connecting is rare; moving bytes is not.
 
 TLS is asyncio's own ``sslproto.SSLProtocol`` running over a ``StreamTransport`` (it is a
-``BufferedProtocol``: libuv reads straight into its buffer).
+``BufferedProtocol``: when libuv reports the socket readable, the transport reads straight into
+the protocol's buffer with ``recv_into``, ``transports/stream.py``).
 """
 
 from __future__ import annotations

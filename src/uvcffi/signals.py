@@ -26,7 +26,7 @@ drains it (waking ``uv_run`` is all it has to do: the interpreter runs its own h
 the loop's batched read engine (``read_engine.py``), and its bytes reach
 ``_SignalWakeup._on_batched_read`` after ``uv_run`` returns, with the stream reads of the
 turn. The wake-up socket exists from the loop's creation, as asyncio's self-pipe does: a
-descriptor the user closed without ``remove_reader`` cannot be reused by it (``sock.py``).
+descriptor the user closed without ``remove_reader`` cannot be reused by it (``fds.py``).
 
 Outside the signal handlers, a loop running in the main thread points the wake-up fd at its
 socket for the length of each run (``Signals.run_starts``): libuv's poll restarts

@@ -11,7 +11,7 @@
    it is written once too.
 
    C reaches Python only through cffi's extern "Python" functions (src/uvcffi/_callbacks.py); the
-   engine calls three of them, declared at the end. */
+   engine calls two of them, declared at the end. */
 #ifndef UVCFFI_H
 #define UVCFFI_H
 
@@ -46,7 +46,7 @@
 #include "api.h"
 
 /* ---- Python, through cffi's extern "Python+C" ------------------------------------------------
-   The three callbacks the engine calls (cdef.h declares them "Python+C": not static, so each .c
+   The two callbacks the engine calls (cdef.h declares them "Python+C": not static, so each .c
    file here also compiles alone, for C tools). cffi defines them after this code; hidden: the
    extension's own, never exported. */
 #define UVCFFI_INTERNAL __attribute__((visibility("hidden")))
