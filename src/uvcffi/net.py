@@ -299,9 +299,8 @@ class NetMixin(SockMixin):
         conmade_cb = self.call_soon(ssl_protocol.connection_made, transport)
         resume_cb = self.call_soon(transport.resume_reading)
         try:
-            await waiter
+            await _started(transport, waiter)  # closes the transport on failure
         except BaseException:
-            transport.close()
             conmade_cb.cancel()
             resume_cb.cancel()
             raise
@@ -581,12 +580,27 @@ class NetMixin(SockMixin):
     async def _sendfile_fallback(self, transport, file, offset, count) -> int:
         from asyncio.base_events import _SendfileFallbackProtocol
 
+        proto = _SendfileFallbackProtocol(transport)
+
+        async def send(data) -> None:
+            await proto.drain()
+            transport.write(data)
+
+        try:
+            return await self._read_and_send(file, offset, count, 16384, send)
+        finally:
+            await proto.restore()
+
+    async def _read_and_send(self, file, offset, count, blocksize, send) -> int:
+        """The read-and-send fallback of ``sendfile`` and ``sock_sendfile``, as asyncio's:
+        read ``file`` from ``offset`` (``count`` bytes, or up to EOF) in the default
+        executor, ``blocksize`` at a time, and ``await send(block)`` each block. Returns the
+        bytes sent; the file position is left after them, whatever ends the copy."""
         if offset:
             file.seek(offset)
-        blocksize = min(count, 16384) if count else 16384
+        blocksize = min(count, blocksize) if count else blocksize
         buf = bytearray(blocksize)
         total = 0
-        proto = _SendfileFallbackProtocol(transport)
         try:
             while True:
                 if count:
@@ -597,13 +611,11 @@ class NetMixin(SockMixin):
                 read = await self.run_in_executor(None, file.readinto, view)
                 if not read:
                     return total
-                await proto.drain()
-                transport.write(view[:read])
+                await send(view[:read])
                 total += read
         finally:
             if total > 0 and hasattr(file, "seek"):
                 file.seek(offset + total)
-            await proto.restore()
 
     async def sock_sendfile(self, sock, file, offset=0, count=None, *, fallback=True):
         """Send ``file`` over non-blocking stream socket ``sock`` (``os.sendfile`` when the
@@ -618,26 +630,9 @@ class NetMixin(SockMixin):
         except exceptions.SendfileNotAvailableError:
             if not fallback:
                 raise
-        if offset:
-            file.seek(offset)
-        blocksize = min(count, constants.SENDFILE_FALLBACK_READBUFFER_SIZE) if count \
-            else constants.SENDFILE_FALLBACK_READBUFFER_SIZE
-        buf = bytearray(blocksize)
-        total = 0
-        try:
-            while True:
-                if count:
-                    blocksize = min(count - total, blocksize)
-                    if blocksize <= 0:
-                        break
-                view = memoryview(buf)[:blocksize]
-                read = await self.run_in_executor(None, file.readinto, view)
-                if not read:
-                    break
-                await self.sock_sendall(sock, view[:read])
-                total += read
-            return total
-        finally:
-            if total > 0 and hasattr(file, "seek"):
-                file.seek(offset + total)
 
+        async def send(data) -> None:
+            await self.sock_sendall(sock, data)
+
+        return await self._read_and_send(file, offset, count,
+                                         constants.SENDFILE_FALLBACK_READBUFFER_SIZE, send)
