@@ -33,10 +33,12 @@ from .worlds import (
     BUFFER_KINDS,
     KINDS,
     LATER_VALUES,
+    SENDS,
     SIDES,
     SIGNALS,
     SLOWDOWN,
     SP_ACTIONS,
+    SSIZES,
     STEP_BOUND,
     STREAMS,
 )
@@ -50,7 +52,7 @@ STEP_LIMIT = float(os.environ.get("FUZZ_STEP_LIMIT", "0") or 0) * SLOWDOWN or 6 
 # a loaded machine or under AddressSanitizer, and not what the step limit is about
 START_LIMIT = 60 * SLOWDOWN
 
-STATS = {"sequences": 0, "steps": 0, "child steps": 0, "workers": 0}
+STATS = {"sequences": 0, "steps": 0, "child steps": 0, "stream steps": 0, "workers": 0}
 
 
 class WorkerFailed(AssertionError):
@@ -171,6 +173,8 @@ class LoopMachine(RuleBasedStateMachine):
         STATS["steps"] += 1
         if name.startswith("child_"):
             STATS["child steps"] += 1
+        if name.startswith("s_"):
+            STATS["stream steps"] += 1
         self.counter += 1
         what = f"step {self.counter} ({name})"
         (a, av), (u, uv) = self.call(what, ("step", name, self.counter, kwargs))
@@ -270,6 +274,38 @@ class LoopMachine(RuleBasedStateMachine):
           new=st.booleans())
     def child_arm(self, trigger, action, new):
         self.both("child_arm", trigger=trigger, action=action, new=new)
+
+    # -- asyncio streams (worlds.SENDS) ---------------------------------------------------
+
+    @rule(kind=st.sampled_from(("tcp", "unix")))
+    def s_open(self, kind):
+        self.both("s_open", kind=kind)
+
+    @rule(end=st.sampled_from(SENDS), size=st.sampled_from(SSIZES), lines=st.booleans(),
+          drain=st.booleans(), new=st.booleans())
+    def s_write(self, end, size, lines, drain, new):
+        self.both("s_write", end=end, size=size, lines=lines, drain=drain, new=new)
+
+    @rule(end=st.sampled_from(SENDS),
+          how=st.sampled_from(("read", "read_all", "readexactly", "readline", "readuntil")),
+          size=st.sampled_from((0, 1, 50, 700, 5000)))
+    def s_read(self, end, how, size):
+        self.both("s_read", end=end, how=how, size=size)
+
+    @rule(end=st.sampled_from(SENDS),
+          how=st.sampled_from(("at_eof", "exception", "write_eof", "can_write_eof", "close",
+                               "is_closing", "wait_closed", "peername")))
+    def s_call(self, end, how):
+        self.both("s_call", end=end, how=how)
+
+    @rule(kind=st.sampled_from(("tcp", "unix")), side=st.sampled_from(("c", "s")))
+    def s_bulk(self, kind, side):
+        self.both("s_bulk", kind=kind, side=side)
+
+    @rule(how=st.sampled_from(("kill", "terminate", "wait", "signal0", "pid", "returncode")),
+          new=st.booleans())
+    def s_child(self, how, new):
+        self.both("s_child", how=how, new=new)
 
     # -- timers ----------------------------------------------------------------------------
 

@@ -30,6 +30,19 @@ bytes that came back, never chunk boundaries. Between "surely running" (stdin op
 to end it) and "finished" (waited for), the child is "exiting" and nothing of it is compared;
 every child step first waits for the finish of an exiting child, and a write waits for its echo.
 
+The streams layer (asyncio.streams on either loop's transports) has rules of its own (``s_*``):
+a TCP and a unix connection made with ``open_connection``/``start_server`` (``limit`` 512: long
+lines overrun, buffers pause their transport) and an echo child made with
+``create_subprocess_exec`` (stdin and stdout pipes): write/writelines with or without drain,
+read/read(-1)/readexactly/readline/readuntil, at_eof, write_eof, close, wait_closed, exception,
+a 512 KiB write drained while the peer reads exactly that (flow control both ways), and the
+child's kill/terminate/wait/returncode. An operation that has not finished once the world settled
+is "blocked" (and cancelled): between steps nothing is in flight (at most 12 KiB are unread per
+direction, so both loops read what the kernel holds at once; the child's echo is waited for, and
+so is its end). Compared: each operation's result (bytes as length and digest, exception type and
+its numbers), and per end the bytes its reader was fed and holds, EOF, at_eof(), exception() and
+whether its transport is closing; the child's return code.
+
 The suite runs a short derandomized budget (``FUZZ_EXAMPLES``, default 40 sequences of at most
 ``FUZZ_STEPS``, default 25, steps); ``make fuzz`` runs a longer one, with fresh seeds if asked;
 ``FUZZ_SEEDS="1 2 3"`` runs ``FUZZ_EXAMPLES`` sequences for each of a fixed seed set (what
@@ -74,7 +87,8 @@ def test_loop_matches_asyncio(seed):
         stop_workers()
         took = time.monotonic() - start
         line = (f"fuzz: {STATS['sequences']} sequences, {STATS['steps']} steps "
-                f"({STATS['child steps']} on the child), {took:.1f} s, {STATS['workers']} worker processes"
+                f"({STATS['child steps']} on the child, {STATS['stream steps']} on asyncio streams), "
+                f"{took:.1f} s, {STATS['workers']} worker processes"
                 f"{'' if seed is None else f', seed {seed}'}")
         print("\n" + line)
         if os.environ.get("FUZZ_STATS"):  # a file for a run that captures the output

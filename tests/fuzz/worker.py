@@ -29,6 +29,9 @@ def serve(loop_name: str, conn: Connection) -> None:
     import worlds
 
     world = None
+    # FUZZ_LOG=path: every step's name, arguments and outcome appended there (what a budget
+    # exercised: e.g. how many reads found bytes, how many were "blocked")
+    log = open(os.environ["FUZZ_LOG"], "a") if os.environ.get("FUZZ_LOG") else None  # noqa: SIM115
     while True:
         try:
             request = conn.recv()
@@ -45,6 +48,8 @@ def serve(loop_name: str, conn: Connection) -> None:
                     result = ("closed",)
                 else:
                     result = worlds.STEPS[name](world, n, **kwargs)
+                    if log is not None:
+                        print(loop_name, name, kwargs, result, file=log, flush=True)
                     world.settle()
                 world.self_check()
                 reply = (result, world.view())

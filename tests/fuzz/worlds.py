@@ -247,6 +247,45 @@ class ChildEnd(asyncio.SubprocessProtocol):
         self.events.append(f"act:{trigger}:{action}:{self.world.child_act(action, trigger)}")
 
 
+# asyncio streams: the limit of every StreamReader of a connection (a line longer than it is an
+# overrun; more than twice it buffered pauses the transport); at most SCAP bytes are written and
+# not yet taken by the reading end's application, per direction (a step that would pass it says
+# "full"): both loops then read everything the kernel holds in one read (uvcffi sizes a read by
+# FIONREAD below 16 KiB), so buffers hold the same bytes at every step. SBULK: one write with a
+# concurrent drain and readexactly on the other end (flow control both ways).
+SLIMIT = 512
+SCAP = 12 * 1024
+SBULK = 512 * 1024
+SSIZES = (0, 1, 9, 100, 600, 1500, 5000)
+
+
+class SEnd:
+    """One end of the streams layer: a StreamReader and a StreamWriter (for the child: its
+    stdout and its stdin), what its writer wrote and its reader was fed, in bytes."""
+
+    def __init__(self, reader, writer, peer):
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer  # the end that reads what this one writes
+        self.written = 0  # bytes this end's peer should be fed (the child: echoed back)
+        self.fed = 0
+        feed = reader.feed_data
+
+        def feed_data(data):
+            self.fed += len(data)
+            feed(data)
+
+        reader.feed_data = feed_data
+
+
+def stream_data(n, size):
+    """``size`` bytes that depend on ``n``, a newline every 37 bytes or so, and a "!" now and then."""
+    line = bytes(97 + (n + i) % 26 for i in range(36)) + b"\n"
+    if n % 3 == 0:
+        line = line[:20] + b"!" + line[21:]
+    return (line * (size // len(line) + 1))[:size]
+
+
 class World:
     """One loop and everything a sequence made on it."""
 
@@ -283,6 +322,11 @@ class World:
         self.decided = set()  # indices of the timers whose run or not is defined (see settle)
         self.child = None  # ChildEnd of the current echo child
         self.children = []  # every ChildEnd of the sequence, in order
+        self.sends = {}  # asyncio streams: end name -> SEnd (see the streams layer below)
+        self.sservers = []
+        self.sproc = None  # the asyncio.subprocess.Process of the streams' echo child
+        self.sproc_alive = False  # surely running (stdin open, nothing sent to end it)
+        self.sops = []  # tasks of stream operations, each settled or cancelled by its step
         self.child_in = bytearray()  # what the current child's stdin took, in order
         # The child's state is known to both worlds alike only at two points: alive for sure
         # (its stdin open, nothing sent to end it) and finished (exit and every pipe reported,
@@ -339,6 +383,8 @@ class World:
             [p.transport.get_write_buffer_size() for p in self.all_ends
              if isinstance(p, StreamEnd) and p.transport is not None
              and hasattr(p.transport, "get_write_buffer_size") and not p.transport.is_closing()],
+            [(e.fed, len(e.reader._buffer), e.reader._eof) for e in self.sends.values()],
+            [t.done() for t in self.sops],
         )
 
     def settle(self):
@@ -645,7 +691,16 @@ class World:
                     assert hi.when() <= hj.when(), f"{self.name}: timer {i} ran before {j}"
 
     def streams_view(self):
-        return None
+        """The streams layer's state, compared: per end the bytes its reader was fed, what its
+        buffer holds, EOF seen, at_eof(), the reader's exception and whether its transport is
+        closing; the streams child's return code (None while it surely runs)."""
+        ends = {name: (e.fed, len(e.reader._buffer), e.reader._eof, e.reader.at_eof(),
+                       exc_name(e.reader.exception()), e.writer.transport.is_closing())
+                for name, e in sorted(self.sends.items())}
+        proc = None
+        if self.sproc is not None:
+            proc = "running" if self.sproc_alive else self.sproc.returncode
+        return ends, proc
 
     def view(self):
         """Everything of this world that is compared with the other's, picklable and small
@@ -669,6 +724,122 @@ class World:
             "streams": self.streams_view(),
         }
 
+    # -- asyncio streams ---------------------------------------------------------------------
+
+    def sopen(self, kind):
+        """A client and a server end of asyncio.open_connection/start_server (or their unix
+        twins) with a small ``limit`` (lines longer than it overrun; a buffer past twice it
+        pauses the transport)."""
+        loop = self.loop
+        accepted = loop.create_future()
+
+        def on_client(reader, writer):
+            if not accepted.done():
+                accepted.set_result((reader, writer))
+
+        async def setup():
+            if kind == "tcp":
+                server = await asyncio.start_server(on_client, "127.0.0.1", 0, limit=SLIMIT)
+                self.sservers.append(server)
+                port = server.sockets[0].getsockname()[1]
+                client = await asyncio.open_connection("127.0.0.1", port, limit=SLIMIT)
+            else:
+                path = os.path.join(self.tmpdir, f"{self.name}-s{len(self.sservers)}.sock")
+                server = await asyncio.start_unix_server(on_client, path, limit=SLIMIT)
+                self.sservers.append(server)
+                client = await asyncio.open_unix_connection(path, limit=SLIMIT)
+            return client, await accepted
+
+        (cr, cw), (sr, sw) = self.run(setup())
+        self.sends[f"{kind}:c"] = SEnd(cr, cw, f"{kind}:s")
+        self.sends[f"{kind}:s"] = SEnd(sr, sw, f"{kind}:c")
+        self.settle()
+
+    def sproc_open(self):
+        async def spawn():
+            return await asyncio.create_subprocess_exec(
+                sys.executable, "-c", CHILD, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+        self.sproc = self.run(spawn())
+        self.sproc_alive = True
+        self.sends["child"] = SEnd(self.sproc.stdout, self.sproc.stdin, "child")
+        self.settle()
+
+    def sproc_finish(self):
+        """The streams child was told to end: wait for its exit and its stdout's EOF (bounded),
+        so that nothing of it is in flight between steps."""
+        proc, end = self.sproc, self.sends["child"]
+        start = time.monotonic()
+        while proc.returncode is None or not end.reader._eof:
+            assert time.monotonic() - start < 2 * STEP_BOUND, f"{self.name}: the streams child never ended"
+            if self.loop.is_closed():
+                return
+            self.turn(0.005)
+        self.settle()
+
+    def sproc_catch_up(self):
+        """While the streams child surely runs: wait until its stdout was fed everything its
+        stdin took (the reader never pauses: at most SCAP bytes are out, below its limit)."""
+        end = self.sends["child"]
+        start = time.monotonic()
+        while self.sproc_alive and end.fed < end.written and not end.writer.transport.is_closing():
+            assert time.monotonic() - start < 2 * STEP_BOUND, f"{self.name}: the streams child never echoed"
+            self.turn(0.005)
+
+    def soutstanding(self, name):
+        """Bytes written toward the reader of ``name`` and not yet taken by its application."""
+        e = self.sends[name]
+        return self.sends[e.peer].written - e.fed + len(e.reader._buffer)
+
+    def sop(self, coro):
+        """A stream operation as a task: its outcome once the world settled, or "blocked" (then
+        cancelled): with nothing in flight between steps, an operation that has not finished
+        then never would without another step."""
+        t = self.loop.create_task(coro)
+        self.sops.append(t)
+        self.settle()
+        if not t.done():
+            t.cancel()
+            self.settle()
+            return "blocked"
+        if t.cancelled():
+            return ("cancelled",)
+        exc = t.exception()
+        if exc is None:
+            res = t.result()
+            return ("ok", digest(res) if isinstance(res, bytes) else res)
+        extra = None
+        if isinstance(exc, asyncio.IncompleteReadError):
+            extra = (len(exc.partial), exc.expected)
+        elif isinstance(exc, asyncio.LimitOverrunError):
+            extra = exc.consumed
+        return ("raised", exc_name(exc), extra)
+
+    def streams_teardown(self):
+        if self.sproc is not None and self.sproc.returncode is None:
+            if self.loop.is_closed():
+                try:
+                    os.kill(self.sproc.pid, signal.SIGKILL)
+                    os.waitpid(self.sproc.pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+            else:
+                try:
+                    self.sproc.kill()
+                except ProcessLookupError:
+                    pass
+                self.sproc_alive = False
+                self.sproc_finish()
+        if self.loop.is_closed():
+            return
+        for t in self.sops:
+            t.cancel()
+        for e in self.sends.values():
+            e.writer.close()
+        for server in self.sservers:
+            server.close()
+        self.settle()
+
     # -- timers ------------------------------------------------------------------------------
 
     def timer_cb(self, index):
@@ -680,6 +851,7 @@ class World:
         loop = self.loop
         try:
             self.child_teardown()
+            self.streams_teardown()
             if not loop.is_closed():
                 for h, _ in self.timers:
                     if h is not None:
@@ -1139,6 +1311,141 @@ def cancel_task(w, n, index, msg, twice):
     first = outcome(t.cancel, *args)[0]
     second = outcome(t.cancel, *args)[0] if twice else None
     return first, second, t.done()
+
+
+# -- asyncio streams ---------------------------------------------------------------------------
+# ends: "tcp:c"/"tcp:s" and "unix:c"/"unix:s" (open_connection/start_server), "child" (the echo
+# child of create_subprocess_exec: its stdin written, its stdout read).
+
+SENDS = ("tcp:c", "tcp:s", "unix:c", "unix:s", "child")
+
+
+def sready(w, name, new=False):
+    """The end ``name``: a connection is opened if it is not (most steps then act on
+    something); the streams child that was told to end is waited for first, one is started if
+    there is none, and with ``new`` a new one replaces a finished one."""
+    if name == "child":
+        if w.sproc is not None and not w.sproc_alive:
+            w.sproc_finish()
+        if w.sproc is None or (new and w.sproc.returncode is not None):
+            w.sproc_open()
+    elif name not in w.sends:
+        w.sopen(name.split(":")[0])
+    return w.sends[name]
+
+
+@step
+def s_open(w, n, kind):
+    if f"{kind}:c" in w.sends:
+        return "open already"
+    w.sopen(kind)
+    return "opened"
+
+
+@step
+def s_write(w, n, end, size, lines, drain, new):
+    e = sready(w, end, new)
+    if e is None:
+        return "absent"
+    if w.soutstanding(e.peer) + size > SCAP:
+        return "full"
+    data = stream_data(n, size)
+    closing = e.writer.transport.is_closing()
+    if lines:
+        res = outcome(e.writer.writelines, [data[:size // 2], data[size // 2:]])[0]
+    else:
+        res = outcome(e.writer.write, data)[0]
+    if res[0] == "ok" and not closing:  # a closing transport drops what it is given
+        e.written += size
+    if end == "child":
+        w.sproc_catch_up()
+    drained = w.sop(e.writer.drain()) if drain else None
+    return res, closing, drained
+
+
+@step
+def s_read(w, n, end, how, size):
+    e = sready(w, end)
+    if e is None:
+        return "absent"
+    r = e.reader
+    coro = {
+        "read": lambda: r.read(size),
+        "read_all": lambda: r.read(-1),
+        "readexactly": lambda: r.readexactly(size),
+        "readline": r.readline,
+        "readuntil": lambda: r.readuntil(b"!"),
+    }[how]()
+    return w.sop(coro)
+
+
+@step
+def s_call(w, n, end, how):
+    e = sready(w, end)
+    if e is None:
+        return "absent"
+    if how == "wait_closed":
+        return w.sop(e.writer.wait_closed())
+    ends_child = how in ("write_eof", "close") and end == "child" and w.sproc_alive
+    fn = {
+        "at_eof": e.reader.at_eof,
+        "exception": lambda: exc_name(e.reader.exception()),
+        "write_eof": e.writer.write_eof,
+        "can_write_eof": e.writer.can_write_eof,
+        "close": e.writer.close,
+        "is_closing": e.writer.is_closing,
+        "peername": lambda: type(e.writer.get_extra_info("peername")).__name__,
+    }[how]
+    res = outcome(fn)[0]
+    if ends_child:
+        w.sproc_alive = False  # its stdin ends: the child exits; waited for
+        w.sproc_finish()
+    return res
+
+
+@step
+def s_bulk(w, n, kind, side):
+    """SBULK bytes written by one end of a connection and drained while the other end reads
+    exactly that many (only from a quiet, open connection: nothing outstanding either way)."""
+    name, peer = f"{kind}:{side}", f"{kind}:{'s' if side == 'c' else 'c'}"
+    if name not in w.sends:
+        return "absent"
+    e, p = w.sends[name], w.sends[peer]
+    if (w.soutstanding(name) or w.soutstanding(peer) or e.writer.transport.is_closing()
+            or p.writer.transport.is_closing() or p.reader._eof or e.reader._eof):
+        return "not quiet"
+    data = stream_data(n, SBULK)
+
+    async def bulk():
+        e.writer.write(data)
+        e.written += SBULK
+        got, _ = await asyncio.gather(p.reader.readexactly(SBULK), e.writer.drain())
+        return digest(got) == digest(data)
+
+    return w.sop(bulk())
+
+
+@step
+def s_child(w, n, how, new):
+    e = sready(w, "child", new)
+    if e is None:
+        return "absent"
+    proc = w.sproc
+    if how in ("kill", "terminate"):
+        res = outcome(getattr(proc, how))[0]
+        if res[0] == "ok" and w.sproc_alive:
+            w.sproc_alive = False
+            w.sproc_finish()
+        return res
+    if how == "wait":
+        if w.sproc_alive:
+            return "would block"  # the child echoes until its stdin ends
+        return w.sop(proc.wait())
+    if how == "signal0":
+        return outcome(proc.send_signal, 0)[0]
+    if how == "pid":
+        return type(proc.pid).__name__
+    return proc.returncode
 
 
 # -- faults injected on purpose (test_fuzz_faults.py only: no rule of LoopMachine draws it) ----
