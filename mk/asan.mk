@@ -33,7 +33,8 @@ ASAN_TESTS ?= tests/transports tests/handles tests/test_tcp.py tests/test_unix.p
 	tests/test_transport_faults.py tests/test_faults.py tests/fuzz
 # The fuzz runs a fixed seed set (ASAN_FUZZ_SEEDS; FUZZ_SEEDS in tests/fuzz/test_loop_fuzz.py):
 # the same ASAN_FUZZ_EXAMPLES sequences per seed on every run, no example database, no deadline;
-# its children (the echo subprocess) inherit the preload and options from the environment.
+# its children (the two worker processes that run the worlds, and the echo subprocess) inherit
+# the preload and options from the environment: a report aborts a worker, which fails the step.
 # UVCFFI_TEST_SLOWDOWN=$(ASAN_SLOWDOWN) tells the tests the build is that many times slower: the
 # fuzz's step, settle and hang bounds are that many times longer (a slow step is not a hang), and
 # the spawn-many test of tests/test_subprocess.py makes that many times fewer children. 8: the

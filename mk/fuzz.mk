@@ -1,7 +1,9 @@
 # make fuzz - stateful fuzzing of uvcffi's loop against asyncio's (tests/fuzz/, issue 17), longer
 # than the short derandomized run that the normal suite makes. Every sequence of steps runs on
-# both loops in lockstep and compares what each observed; a mismatch fails with the shrunk
-# sequence printed.
+# both loops in lockstep, each loop in a worker process of its own, and compares what each
+# observed; a mismatch, a crashed worker (a signal, a sanitizer report) or a hung one (no answer
+# within FUZZ_STEP_LIMIT seconds, default 30) fails with the shrunk sequence printed. (The proof
+# that a crash or hang is caught, tests/fuzz/test_fuzz_faults.py, runs in make test.)
 #   FUZZ_EXAMPLES  sequences (default 500)         FUZZ_STEPS  steps per sequence at most (50)
 #   FUZZ_SEED      a fresh seed: unset = Hypothesis's fixed derandomized seed, "random" = a new
 #                  one each run (printed), a number = that seed again
@@ -20,4 +22,4 @@ fuzz: build
 	seed="$(FUZZ_SEED)"; if [ "$$seed" = random ]; then seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); fi; \
 	echo "make fuzz: $(FUZZ_EXAMPLES) sequences of <= $(FUZZ_STEPS) steps, seed $${seed:-derandomized}"; \
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STEPS=$(FUZZ_STEPS) FUZZ_SEED="$$seed" FUZZ_TIMEOUT=7200 \
-		$(FUZZ_PY) -m pytest -q -s -p no:cacheprovider tests/fuzz $${seed:+--hypothesis-seed=$$seed} $(PYTEST_ARGS)
+		$(FUZZ_PY) -m pytest -q -s -p no:cacheprovider tests/fuzz/test_loop_fuzz.py tests/fuzz/test_regressions.py $${seed:+--hypothesis-seed=$$seed} $(PYTEST_ARGS)
