@@ -41,8 +41,9 @@ heap push does. A ``Decimal``
 orders with floats but cannot be subtracted from one: it fails when the loop computes how
 long to sleep, on every run until it is cancelled -- asyncio's behaviour too.
 
-Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop's
-``uv_async_t``, whose C callback does nothing: waking ``uv_run`` is all it has to do.
+Threads. ``call_soon_threadsafe`` appends to the ready deque and, when the loop may be blocked
+in ``uv_run`` (``_may_block``: one send per blocking poll), sends the loop's ``uv_async_t``,
+whose C callback does nothing: waking ``uv_run`` is all it has to do.
 
 Signals. Python's C-level signal handler writes each signal's number to the loop's wake-up
 socket (``signal.set_wakeup_fd``), which libuv watches: ``uv_run`` returns, the interpreter runs
