@@ -55,7 +55,7 @@ C_DIR = BENCH_DIR / "c"
 BIN_DIR = BENCH_DIR / "bin"
 
 #: The C tools the runner compiles: name -> source file.
-C_TOOLS = {"echo_client": "echo_client.c", "epoll_echo": "epoll_echo.c"}
+C_TOOLS = {"echo_client": "echo_client.c", "epoll_echo": "epoll_echo.c", "http_client": "http_client.c"}
 
 #: How long a load client may run past its own time limit before it is killed.
 HARD_TIMEOUT_SLACK = 10.0

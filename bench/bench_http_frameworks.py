@@ -7,7 +7,10 @@ core: the number users of uvicorn + Starlette and of aiohttp choose a loop by.
 * ``http_aiohttp``: an ``aiohttp.web`` app (``AppRunner`` without access log) whose handler
   returns ``web.json_response(PAYLOAD)``.
 
-Both serialize the payload per request, as apps do. A workload whose framework is not installed
+Both serialize the payload per request, as apps do. The runner calls them with ``n == 1``: wrk,
+bounded by time. ``python -m bench.instructions`` calls them with a request count ``n > 1``: the
+load is then bench/c/http_client (the same keep-alive GETs on 10 connections), which stops after
+exactly ``n`` answers, as a server slowed some 50 times by callgrind needs. A workload whose framework is not installed
 is skipped with the reason (``pip install -r tests/integration/requirements.txt``, or the bench
 extra, brings them).
 """
@@ -35,6 +38,7 @@ assert len(json.dumps(PAYLOAD)) == 1024, len(json.dumps(PAYLOAD))
 _REQUESTS = re.compile(r"(\d+) requests in")
 _RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
 _NON2XX = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_COUNTED = re.compile(r"requests=(\d+) seconds=([0-9.]+)")
 
 
 def _need(module: str):
@@ -47,7 +51,14 @@ def _need(module: str):
                             "tests/integration/requirements.txt") from None
 
 
-def _wrk(loop: asyncio.AbstractEventLoop, port: int) -> Dict[str, Any]:
+def _wrk(loop: asyncio.AbstractEventLoop, port: int, n: int) -> Dict[str, Any]:
+    if n > 1:  # bench.instructions: exactly n requests, no clock
+        argv = [_harness.tool("http_client"), "-t", f"127.0.0.1:{port}", "-c", "10", "-n", str(n)]
+        load = _harness.run_load(loop, argv, _harness.duration() + _harness.HARD_TIMEOUT_SLACK)
+        counted = _COUNTED.search(load.out)
+        if not counted or int(counted.group(1)) != n:
+            raise RuntimeError(f"http_client did not finish {n} requests: {load.out.strip()[-300:]}")
+        return load.result(n, float(counted.group(2)))
     wrk = _harness.tool("wrk")
     seconds = max(1, math.ceil(_harness.duration() - 0.05))
     argv = [wrk, "-t1", "-c10", f"-d{seconds}s", "--timeout", "5s", f"http://127.0.0.1:{port}/"]
@@ -86,7 +97,7 @@ def http_uvicorn_starlette(loop: asyncio.AbstractEventLoop, n: int) -> Dict[str,
             raise RuntimeError("uvicorn did not start in 10 s")
         if task.done():
             task.result()
-        return _wrk(loop, sock.getsockname()[1])
+        return _wrk(loop, sock.getsockname()[1], n)
     finally:
         server.should_exit = True
         loop.run_until_complete(asyncio.wait_for(task, 10))
@@ -110,12 +121,12 @@ def http_aiohttp(loop: asyncio.AbstractEventLoop, n: int) -> Dict[str, Any]:
 
     runner, port = loop.run_until_complete(start())
     try:
-        return _wrk(loop, port)
+        return _wrk(loop, port, n)
     finally:
         loop.run_until_complete(asyncio.wait_for(runner.cleanup(), 10))
 
 
-# n is unused: wrk is bounded by time only
+# n: 1 under the runner (wrk, bounded by time); a request count under bench.instructions
 WORKLOADS = {
     "http_uvicorn_starlette": (http_uvicorn_starlette, 1, {"tasks": False}),
     "http_aiohttp": (http_aiohttp, 1, {"tasks": False}),

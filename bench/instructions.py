@@ -4,7 +4,11 @@
     .venv/bin/python -m bench.instructions tcp_streams_1k --loops uvcffi,asyncio
     .venv/bin/python -m bench.instructions task_create_gather --small 2000 --large 8000
 
-A server workload counts the requests it served; a counted workload (``bench_loop``,
+A server workload counts the requests it served; the framework rows (``http_uvicorn_starlette``,
+``http_aiohttp``: the app on the loop under test, in the counted process) are loaded by
+bench/c/http_client, which sends exactly the ``--small``/``--large`` requests (wrk, bounded by
+time, cannot); their cost is some 350,000 instructions a request, so ``--small 1000 --large 3000``
+is plenty and takes a few minutes a loop. A counted workload (``bench_loop``,
 ``bench_tasks``: ``fn(loop, n)`` runs ``n`` operations) counts ``n``.
 
 On a shared or virtual machine, timings of one loop against another move by 10-20% from run to
@@ -86,7 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n")[0])
     p.add_argument("workload", nargs="?", default="unix_proto_1k",
                    help="a workload, e.g. unix_proto_1k, tcp_streams_1k, call_later_cancel, "
-                        "task_create_gather")
+                        "task_create_gather, http_uvicorn_starlette, http_aiohttp")
     p.add_argument("--loops", default="uvcffi,uvloop,asyncio",
                    help="comma-separated built-in loops or MODULE:FACTORY (default uvcffi,uvloop,asyncio)")
     p.add_argument("--small", type=int, default=10_000, help="requests of the first run (default 10000)")

@@ -37,3 +37,21 @@ def test_workload_serves_wrk(loop, workload):
     finally:
         _harness.set_duration(saved)
     assert result["ops"] > 0 and result["seconds"] > 0 and result["cpu"] > 0
+
+
+@pytest.mark.parametrize("workload", sorted(bench_http_frameworks.WORKLOADS))
+def test_workload_serves_a_counted_load(loop, workload):
+    # bench.instructions' way: n > 1 is a request count, served by bench/c/http_client exactly
+    failures = _harness.build_tools()
+    if "http_client" in failures:
+        pytest.skip(failures["http_client"])
+    fn, _, _ = bench_http_frameworks.WORKLOADS[workload]
+    saved = _harness.duration()
+    _harness.set_duration(30.0)
+    try:
+        result = fn(loop, 300)
+    except _harness.Skip as e:
+        pytest.skip(str(e))
+    finally:
+        _harness.set_duration(saved)
+    assert result["ops"] == 300 and result["seconds"] > 0
