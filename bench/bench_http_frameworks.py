@@ -10,9 +10,9 @@ core: the number users of uvicorn + Starlette and of aiohttp choose a loop by.
 Both serialize the payload per request, as apps do. The runner calls them with ``n == 1``: wrk,
 bounded by time. ``python -m bench.instructions`` calls them with a request count ``n > 1``: the
 load is then bench/c/http_client (the same keep-alive GETs on 10 connections), which stops after
-exactly ``n`` answers, as a server slowed some 50 times by callgrind needs. A workload whose framework is not installed
-is skipped with the reason (``pip install -r tests/integration/requirements.txt``, or the bench
-extra, brings them).
+exactly ``n`` answers, as a server slowed some 50 times by callgrind needs. A workload whose
+framework is not installed is skipped with the reason (``pip install -r
+tests/integration/requirements.txt``, or the bench extra, brings them).
 """
 
 from __future__ import annotations
