@@ -293,7 +293,7 @@ def test_fallback_current_task_functions() -> None:
         with pytest.raises(RuntimeError):
             _compat._fallback_leave_task(loop, other)
         _compat._fallback_leave_task(loop, task)
-        assert _compat._swap_current_task(loop, None) is None
+        assert asyncio.current_task(loop) is None
     finally:
         _compat._swap_current_task = real
 
