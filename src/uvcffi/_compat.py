@@ -64,9 +64,9 @@ __all__ = [
 ]
 
 # name here -> (asyncio module, attribute) it is taken from when the running asyncio has it
-ORIGINS: dict = {}
+ORIGINS: dict[str, tuple[str, str]] = {}
 # name here -> what stands in for it when the running asyncio lacks it
-FALLBACKS: dict = {}
+FALLBACKS: dict[str, Any] = {}
 _REQUIRED = object()
 
 
@@ -285,9 +285,11 @@ class _fallback_SSLProtocol:
         raise RuntimeError("TLS needs asyncio.sslproto.SSLProtocol, which this Python lacks")
 
 
-async def _fallback_staggered_race(coro_fns: Any, delay: Any, *, loop: Any = None) -> tuple:
+async def _fallback_staggered_race(
+    coro_fns: Any, delay: Any, *, loop: Any = None
+) -> tuple[Any, Optional[int], list[Optional[BaseException]]]:
     """The coroutines one after another (no overlap, ``delay`` unused): the first to return wins."""
-    errors: list = []
+    errors: list[Optional[BaseException]] = []
     for index, coro_fn in enumerate(coro_fns):
         errors.append(None)
         try:
@@ -306,6 +308,7 @@ class _fallback_FlowControlMixin(transports.Transport):
     below the low one (asyncio's defaults: 64 KiB high, a quarter of it low)."""
 
     __slots__ = ("_loop", "_protocol_paused", "_high_water", "_low_water")
+    _protocol: Any  # the concrete transport's
 
     def __init__(self, extra: Any = None, loop: Any = None) -> None:
         super().__init__(extra)
@@ -332,7 +335,7 @@ class _fallback_FlowControlMixin(transports.Transport):
             self._protocol_paused = False
             self._call_protocol("resume_writing")
 
-    def get_write_buffer_limits(self) -> tuple:
+    def get_write_buffer_limits(self) -> tuple[int, int]:
         return (self._low_water, self._high_water)
 
     def _set_write_buffer_limits(self, high: Optional[int] = None, low: Optional[int] = None) -> None:
