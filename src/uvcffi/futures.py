@@ -82,18 +82,9 @@ import sys
 from types import GenericAlias
 from typing import Any, Callable, Optional
 
+from ._compat import _format_callback_source, extract_stack
+
 __all__ = ("Future", "wrap_future", "isfuture")
-
-try:  # the helpers asyncio uses for its own reprs and debug tracebacks (3.9 .. 3.13)
-    from asyncio.format_helpers import _format_callback_source, extract_stack
-except ImportError:  # pragma: no cover - a future CPython that moved them
-    import traceback
-
-    def _format_callback_source(func: Any, args: Any) -> str:
-        return repr(func)
-
-    def extract_stack(f: Any = None, limit: Any = None) -> Any:
-        return traceback.StackSummary.extract(traceback.walk_stack(f), limit=limit, lookup_lines=False)
 
 
 CancelledError = asyncio.CancelledError

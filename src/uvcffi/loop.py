@@ -84,10 +84,17 @@ import time
 import traceback
 import warnings
 import weakref
-from asyncio import events, format_helpers
+from asyncio import events
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
+from ._compat import (
+    DEBUG_STACK_DEPTH,
+    _format_callback_source,
+    _get_running_loop,
+    _set_running_loop,
+    extract_stack,
+)
 from .dns import Resolver
 from .fds import FdWatches
 from .futures import _PENDING, _PYPY
@@ -190,7 +197,7 @@ class Handle(events.Handle):
         self._cancelled = False
         self._repr = None
         # In debug mode: where the call_soon* caller stands (two frames up).
-        self._source_traceback = format_helpers.extract_stack(sys._getframe(2)) if loop._debug else None
+        self._source_traceback = extract_stack(sys._getframe(2)) if loop._debug else None
 
     def cancel(self) -> None:
         # asyncio's, reading the loop's flag instead of calling get_debug().
@@ -215,7 +222,7 @@ class TimerHandle(events.TimerHandle):
         self._cancelled = False
         self._repr = None
         if loop._debug:
-            self._source_traceback = format_helpers.extract_stack(sys._getframe(2))
+            self._source_traceback = extract_stack(sys._getframe(2))
         else:
             self._source_traceback = None
         self._when = when
@@ -348,7 +355,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
     def _check_running(self) -> None:
         if self.is_running():
             raise RuntimeError("This event loop is already running")
-        if events._get_running_loop() is not None:
+        if _get_running_loop() is not None:
             raise RuntimeError("Cannot run the event loop while another loop is running")
 
     def _check_thread(self) -> None:
@@ -402,7 +409,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
             self._check_closed()
             self._check_thread()
             self._check_callback(callback, "call_later")
-            tb = format_helpers.extract_stack(sys._getframe(1))
+            tb = extract_stack(sys._getframe(1))
         else:
             tb = None
         when = _monotonic() + delay
@@ -450,7 +457,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         try:  # from here on, the finally below undoes whatever the start did
             self._set_coroutine_origin_tracking(self._debug)
             old_wakeup_fd = self._signals.run_starts()
-            events._set_running_loop(self)
+            _set_running_loop(self)
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
             run_once = self._run_once
@@ -461,7 +468,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         finally:
             self._stopping = False
             self._thread_id = None
-            events._set_running_loop(None)
+            _set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
             self._signals.run_ends(old_wakeup_fd)
@@ -618,7 +625,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
 
     def _report_callback_error(self, handle, exc: BaseException) -> None:
         # What asyncio's Handle._run reports for a failing callback.
-        cb = format_helpers._format_callback_source(handle._callback, handle._args)
+        cb = _format_callback_source(handle._callback, handle._args)
         context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
         if handle._source_traceback:
             context["source_traceback"] = handle._source_traceback
@@ -1033,9 +1040,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         if not hasattr(sys, "set_coroutine_origin_tracking_depth"):
             return
         if enabled:
-            sys.set_coroutine_origin_tracking_depth(asyncio.coroutines._DEBUG_STACK_DEPTH
-                                                    if hasattr(asyncio.coroutines, "_DEBUG_STACK_DEPTH")
-                                                    else 10)
+            sys.set_coroutine_origin_tracking_depth(DEBUG_STACK_DEPTH)
         else:
             sys.set_coroutine_origin_tracking_depth(0)
 

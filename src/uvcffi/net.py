@@ -25,9 +25,16 @@ import os
 import socket
 import stat
 import sys
-from asyncio import constants, exceptions, sslproto, staggered, tasks
+from asyncio import exceptions, tasks
 
 from . import server as _server
+from ._compat import (
+    SENDFILE_FALLBACK_READBUFFER_SIZE,
+    SSLProtocol,
+    _SendfileFallbackProtocol,
+    _SendfileMode,
+    staggered_race,
+)
 from .sock import SockMixin, _check_ssl_socket, set_reuseport, unlink_stale
 from .transports import started as _started
 from .transports.stream import StreamTransport
@@ -132,8 +139,7 @@ class NetMixin(SockMixin):
                   "call_connection_made": call_connection_made}
         if _HAS_SHUTDOWN_TIMEOUT:
             kwargs["ssl_shutdown_timeout"] = ssl_shutdown_timeout
-        return sslproto.SSLProtocol(self, protocol, sslcontext, waiter, server_side, server_hostname,
-                                    **kwargs)
+        return SSLProtocol(self, protocol, sslcontext, waiter, server_side, server_hostname, **kwargs)
 
     async def _create_connection_transport(self, sock, protocol_factory, ssl, server_hostname,
                                            server_side=False, ssl_handshake_timeout=None,
@@ -238,7 +244,7 @@ class NetMixin(SockMixin):
                     except OSError:
                         continue
             else:
-                sock, _, _ = await staggered.staggered_race(
+                sock, _, _ = await staggered_race(
                     (lambda ai=ai: self._connect_sock(errors, ai, laddr_infos) for ai in infos),
                     happy_eyeballs_delay, loop=self)
             if sock is None:
@@ -497,11 +503,11 @@ class NetMixin(SockMixin):
         socket transports, read-and-write otherwise (``fallback``). Returns bytes sent."""
         if transport.is_closing():
             raise RuntimeError("Transport is closing")
-        mode = getattr(transport, "_sendfile_compatible", constants._SendfileMode.UNSUPPORTED)
-        if mode is constants._SendfileMode.UNSUPPORTED:
+        mode = getattr(transport, "_sendfile_compatible", _SendfileMode.UNSUPPORTED)
+        if mode is _SendfileMode.UNSUPPORTED:
             raise RuntimeError(f"sendfile is not supported for transport {transport!r}")
         _check_sendfile_params(None, file, offset, count)
-        if mode is constants._SendfileMode.TRY_NATIVE:
+        if mode is _SendfileMode.TRY_NATIVE:
             try:
                 return await self._sendfile_native(transport, file, offset, count)
             except exceptions.SendfileNotAvailableError:
@@ -578,8 +584,6 @@ class NetMixin(SockMixin):
         return total
 
     async def _sendfile_fallback(self, transport, file, offset, count) -> int:
-        from asyncio.base_events import _SendfileFallbackProtocol
-
         proto = _SendfileFallbackProtocol(transport)
 
         async def send(data) -> None:
@@ -635,4 +639,4 @@ class NetMixin(SockMixin):
             await self.sock_sendall(sock, data)
 
         return await self._read_and_send(file, offset, count,
-                                         constants.SENDFILE_FALLBACK_READBUFFER_SIZE, send)
+                                         SENDFILE_FALLBACK_READBUFFER_SIZE, send)

@@ -11,11 +11,10 @@ import asyncio
 import sys
 import warnings
 
+from ._compat import _DefaultEventLoopPolicy as _BasePolicy
 from .loop import Loop
 
 __all__ = ["EventLoopPolicy", "install"]
-
-_BasePolicy = getattr(asyncio, "DefaultEventLoopPolicy", None) or asyncio.events.BaseDefaultEventLoopPolicy
 
 
 class EventLoopPolicy(_BasePolicy):  # type: ignore[misc, valid-type]

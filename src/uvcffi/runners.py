@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 
+from ._compat import _get_running_loop
 from .loop import Loop, new_event_loop
 
 __all__ = ["Runner", "run"]
@@ -74,7 +75,7 @@ class Runner:
         """Run ``coro`` to completion on the runner's loop and return its result."""
         if not asyncio.iscoroutine(coro):
             raise ValueError(f"a coroutine was expected, got {coro!r}")
-        if asyncio._get_running_loop() is not None:
+        if _get_running_loop() is not None:
             raise RuntimeError("Runner.run() cannot be called from a running event loop")
         self._lazy_init()
         if context is None:
@@ -136,7 +137,7 @@ def run(main, *, debug=None, loop_factory=None):
     on Ctrl-C after the main task was cancelled; leftover tasks are cancelled before the
     loop closes.
     """
-    if asyncio._get_running_loop() is not None:
+    if _get_running_loop() is not None:
         raise RuntimeError("asyncio.run() cannot be called from a running event loop")
     with Runner(debug=debug, loop_factory=loop_factory) as runner:
         return runner.run(main)

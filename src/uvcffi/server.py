@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextvars
 import errno
 import logging
-from asyncio import constants, events, exceptions, tasks, trsock
+from asyncio import events, exceptions, tasks
 
+from ._compat import ACCEPT_RETRY_DELAY, TransportSocket
 from .transports import started as _started
 from .transports.stream import StreamTransport
 
@@ -95,11 +96,11 @@ class Server(events.AbstractServer):
                 loop.call_exception_handler({
                     "message": "socket.accept() out of system resource",
                     "exception": exc,
-                    "socket": trsock.TransportSocket(sock),
+                    "socket": TransportSocket(sock),
                 })
                 loop._fds.remove(sock.fileno(), True)
                 self._retry_handles.append(
-                    loop.call_later(constants.ACCEPT_RETRY_DELAY, self._retry, sock))
+                    loop.call_later(ACCEPT_RETRY_DELAY, self._retry, sock))
                 return
             extra = {"peername": addr}
             if self._ssl_context is not None:
@@ -167,7 +168,7 @@ class Server(events.AbstractServer):
     def sockets(self):
         if self._sockets is None:
             return ()
-        return tuple(trsock.TransportSocket(s) for s in self._sockets)
+        return tuple(TransportSocket(s) for s in self._sockets)
 
     def close(self) -> None:
         """Stop listening and close the listening sockets; connected clients stay open."""

@@ -51,7 +51,6 @@ import concurrent.futures
 import contextvars
 import functools
 import inspect
-import itertools
 import linecache
 import math
 import sys
@@ -61,6 +60,18 @@ import warnings
 from collections import deque
 from typing import Any, Optional
 
+from ._compat import (
+    _enter_task,
+    _format_coroutine,
+    _is_coroutine,
+    _leave_task,
+    _register_eager_task,
+    _register_task,
+    _swap_current_task,
+    _task_name_counter,
+    _unregister_eager_task,
+    extract_stack,
+)
 from ._future_helpers import set_result_unless_cancelled as _set_result_unless_cancelled
 from .futures import (
     _FINISHED,
@@ -80,7 +91,6 @@ from .futures import (
     _schedule_callbacks,
     _setup,
     _StepHandle,
-    extract_stack,
     isfuture,
 )
 
@@ -117,42 +127,7 @@ TimeoutError = asyncio.TimeoutError  # the builtin on 3.11+, asyncio's own class
 # -- registration with asyncio -------------------------------------------------------------------
 # asyncio keeps "all tasks" and "the current task of each loop" in module state (C or Python).
 # We use its functions, so both kinds of tasks share one registry. Python 3.12 added eager tasks
-# and _swap_current_task; on older Pythons we build the same on the current-task dict.
-
-_atasks = asyncio.tasks
-_register_task = _atasks._register_task
-_enter_task = _atasks._enter_task
-_leave_task = _atasks._leave_task
-_register_eager_task = getattr(_atasks, "_register_eager_task", _register_task)
-_unregister_eager_task = getattr(_atasks, "_unregister_eager_task", None)
-_swap_current_task = getattr(_atasks, "_swap_current_task", None)
-_task_name_counter = getattr(_atasks, "_task_name_counter", None) or itertools.count(1).__next__
-
-if _unregister_eager_task is None:  # < 3.12: eager tasks sit in the (weak) all-tasks set
-
-    def _unregister_eager_task(task: Any) -> None:
-        pass
-
-
-if _swap_current_task is None:  # < 3.12
-    _current_tasks = _atasks._current_tasks
-
-    def _swap_current_task(loop: Any, task: Any) -> Any:
-        prev = _current_tasks.get(loop)
-        if task is None:
-            _current_tasks.pop(loop, None)
-        else:
-            _current_tasks[loop] = task
-        return prev
-
-
-try:
-    from asyncio.coroutines import _format_coroutine
-except ImportError:  # pragma: no cover
-
-    def _format_coroutine(coro: Any) -> str:
-        return repr(coro)
-
+# and _swap_current_task; on older Pythons ``_compat`` builds the same on the current-task dict.
 
 _copy_context = contextvars.copy_context
 _FOREIGN = object()  # getattr default: the loop is not a uvcffi loop
@@ -177,7 +152,6 @@ def _get_loop_any() -> Any:
 
 # -- coroutine introspection ---------------------------------------------------------------------
 
-_is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None) or object()
 # Generators: until 3.11 asyncio's iscoroutine() is true for every generator (generator-based
 # coroutines); from 3.12 (the @coroutine decorator gone) for none. We follow the interpreter,
 # and from 3.12 still accept the generators that :func:`coroutine` (types.coroutine) marked,

@@ -54,15 +54,12 @@ import warnings
 from asyncio import transports
 
 from .._binding import convert_error, lib
+from .._compat import LOG_THRESHOLD_FOR_CONNLOST_WRITES as _LOG_THRESHOLD_FOR_CONNLOST_WRITES
+from .._compat import TransportSocket, _FlowControlMixin
 from .._future_helpers import set_result_unless_cancelled as _set_result_unless_cancelled
 from ..handles.poll import DatagramPoll, Poll
 from ..sock import set_reuseport, unlink_stale
 from . import started
-
-try:  # asyncio's read-only view of a transport's socket (3.8+)
-    from asyncio.trsock import TransportSocket as _TransportSocket
-except ImportError:  # pragma: no cover
-    _TransportSocket = None
 
 __all__ = ["DatagramTransport"]
 
@@ -71,7 +68,6 @@ logger = logging.getLogger("asyncio")
 _READABLE = lib.UV_READABLE
 _WRITABLE = lib.UV_WRITABLE
 _EBADF = lib.UV_EBADF
-_LOG_THRESHOLD_FOR_CONNLOST_WRITES = 5  # asyncio.constants
 _MAX_SIZE = 256 * 1024  # largest datagram read at once (asyncio's max_size)
 # IPv4/IPv6 datagrams are read by C into the loop's read batch (at most 64 KiB each: no UDP
 # datagram is larger); each sits after a slot holding its sender's struct sockaddr
@@ -93,7 +89,7 @@ _SENDS_EMPTY = sys.version_info >= (3, 13)
 _PAUSES_READING = sys.version_info >= (3, 11)
 
 
-class DatagramTransport(transports._FlowControlMixin, transports.DatagramTransport):
+class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
     """``asyncio.DatagramTransport`` over a non-blocking datagram socket watched by libuv."""
 
     _max_size = _MAX_SIZE
@@ -135,7 +131,7 @@ class DatagramTransport(transports._FlowControlMixin, transports.DatagramTranspo
 
     def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None) -> None:
         super().__init__(extra, loop)
-        self._extra["socket"] = _TransportSocket(sock) if _TransportSocket is not None else sock
+        self._extra["socket"] = TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
         except OSError:

@@ -46,11 +46,18 @@ import select
 import socket
 import stat
 import sys
-from asyncio import BufferedProtocol, constants, format_helpers, trsock
+from asyncio import BufferedProtocol
 from asyncio import transports as _transports
 from typing import Optional
 
 from .._binding import convert_error, lib
+from .._compat import (
+    LOG_THRESHOLD_FOR_CONNLOST_WRITES,
+    TransportSocket,
+    _FlowControlMixin,
+    _format_callback_source,
+    _SendfileMode,
+)
 from .._future_helpers import set_result_unless_cancelled as _set_result_unless_cancelled
 from ..handles.pipe import Pipe
 from ..handles.poll import Poll
@@ -83,7 +90,7 @@ _GUESS_MAX = 126 * 1024
 # write request and its completion cost about what copying ~200 KiB does.
 _VECTOR_MIN = 256 * 1024
 _DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
-_LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
+_LOG_THRESHOLD = LOG_THRESHOLD_FOR_CONNLOST_WRITES
 
 
 class _Base:
@@ -753,7 +760,7 @@ class _Writer(_Base):
 
 
 # --------------------------------------------------------------------------------- sockets
-class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
+class StreamTransport(_Reader, _Writer, _FlowControlMixin):
     """A connected stream socket (TCP or unix) on a libuv stream handle.
 
     Built from a connected, non-blocking ``socket.socket``; libuv takes over its descriptor
@@ -761,7 +768,7 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
     """
 
     _start_tls_compatible = True
-    _sendfile_compatible = constants._SendfileMode.TRY_NATIVE
+    _sendfile_compatible = _SendfileMode.TRY_NATIVE
     _sock = None
 
     def _watch_state(self) -> list:
@@ -774,10 +781,10 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
                 f"write=<{'polling' if size else 'idle'}, bufsize={size}>"]
 
     def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None) -> None:
-        _transports._FlowControlMixin.__init__(self, extra, loop)
+        _FlowControlMixin.__init__(self, extra, loop)
         self._init_writer()
         extra = self._extra
-        extra["socket"] = trsock.TransportSocket(sock)
+        extra["socket"] = TransportSocket(sock)
         try:
             extra["sockname"] = sock.getsockname()
         except OSError:
@@ -964,7 +971,7 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
     def _data_received_failed(self, exc) -> None:
         # asyncio's read pipe calls data_received from its reader callback unguarded: the error
         # reaches the exception handler as that callback's, and the pipe reads on.
-        cb = format_helpers._format_callback_source(self._data_received, ())
+        cb = _format_callback_source(self._data_received, ())
         self._loop.call_exception_handler({
             "message": f"Exception in callback {cb}",
             "exception": exc,
@@ -998,7 +1005,7 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
             self._close(None)
 
 
-class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _transports.WriteTransport):
+class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.WriteTransport):
     """The write end of a pipe. When the reader goes away, ``connection_lost`` follows (at once
     if nothing is queued, with ``BrokenPipeError`` otherwise), as asyncio does: a poll on a
     duplicate of the descriptor sees the hang-up."""
@@ -1012,7 +1019,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _transports._FlowControlMixin, _tr
     def from_handle(cls, loop, handle, protocol, waiter=None, extra=None):
         """Wrap an open ``handles.pipe.Pipe`` (e.g. a child's stdin after ``uv_spawn``)."""
         self = cls.__new__(cls)
-        _transports._FlowControlMixin.__init__(self, extra, loop)
+        _FlowControlMixin.__init__(self, extra, loop)
         self._init_writer()
         self._init_base(loop, handle, protocol, self._extra)
         self._set_wready()
