@@ -21,8 +21,11 @@ this module reads the numbers from C once and is the only Python code that decod
 
 Component. The loop makes its engine in ``Loop.__init__`` (``Loop._reads``) and closes it in
 ``Loop.close()`` after libuv has closed every handle. Readers register when they start
-(stream transports, datagram transports, the signal wake-up pipe) and are forgotten when their
-handle closes (``handles.base.BatchReadHandle.close``).
+(stream transports, datagram transports, the signal wake-up pipe), through their handle
+(``handles.base.BatchReadHandle.register_reads``, which keeps the key in C next to the
+handle), and are forgotten when that handle closes (``BatchReadHandle.close``). The engine's
+tables (``readers``, ``fast``, ``ctxs``) are written by its own methods only: a transport
+changes its entries with ``set_fast`` and ``set_context``.
 """
 
 from __future__ import annotations
@@ -158,9 +161,9 @@ class ReadEngine:
             buf = self._python_buffer = memoryview(bytearray(size))
         return buf
 
-    def register(self, handle, transport, ctx) -> None:
-        """``transport`` reads ``handle`` (a ``handles.base.BatchReadHandle``) in the context
-        ``ctx``: give it a key."""
+    def register(self, transport, ctx) -> int:
+        """A new key for ``transport``, whose read callbacks run in the context ``ctx``
+        (``BatchReadHandle.register_reads`` keeps it next to the handle C reads)."""
         if self._free:
             key = self._free.pop()
             self.readers[key] = transport
@@ -170,12 +173,20 @@ class ReadEngine:
             self.readers.append(transport)
             self.fast.append(None)
             self.ctxs.append(ctx)
-        handle.key = key
+        return key
 
-    def forget(self, handle) -> None:
-        """``handle`` is closing: drop its registration and its waiting events; free its key."""
-        key = handle.key
-        handle.key = 0
+    def set_fast(self, key: int, data_received) -> None:
+        """What ``dispatch`` calls straight for reader ``key``'s bytes: its protocol's
+        ``data_received`` while bytes may go straight to it, else None (see the class)."""
+        self.fast[key] = data_received
+
+    def set_context(self, key: int, ctx) -> None:
+        """The context reader ``key``'s callbacks run in from now on."""
+        self.ctxs[key] = ctx
+
+    def forget(self, key: int) -> None:
+        """The handle of reader ``key`` is closing: drop its registration and its waiting
+        events; free the key."""
         self.readers[key] = _GONE
         self.fast[key] = None
         self.ctxs[key] = None
