@@ -1,8 +1,8 @@
 """The loop's read engine: the stream and datagram reads of a turn, handed over in one loop.
 
 Why. A C->Python callback costs about 0.37 µs under cffi, a large share of a small message's
-budget. So during ``uv_run`` no Python runs for a read: C (build_ffi.py, "Stream reads,
-batched"; the datagram poll callback) reads into one per-loop arena and records an event per
+budget. So during ``uv_run`` no Python runs for a read: C (_c/reads.c: the
+stream read callbacks and ``uvcffi_dgram_poll_cb``) reads into one per-loop arena and records an event per
 read in an ``int64`` array. After ``uv_run`` returns, ``Loop._run_once`` calls
 ``ReadEngine.dispatch`` (or queues its ``marker`` behind the callbacks that were ready before
 the poll), which walks the events in one Python loop and calls each protocol. C dispatches
@@ -20,8 +20,9 @@ a closed reader's waiting events are rewritten to it (``forget``). C defines the
 this module reads the numbers from C once and is the only Python code that decodes them.
 
 Component. The loop makes its engine in ``Loop.__init__`` (``Loop._reads``) and closes it in
-``Loop.close()`` after libuv has closed every handle. Readers register when they start
-(stream transports, datagram transports, the signal wake-up pipe), through their handle
+``Loop.close()`` after libuv has closed every handle. Readers register when they are
+made (stream and datagram transports, in their constructors; the signal wake-up pipe, at the
+first signal handler), through their handle
 (``handles.base.BatchReadHandle.register_reads``, which keeps the key in C next to the
 handle), and are forgotten when that handle closes (``BatchReadHandle.close``). The engine's
 tables (``readers``, ``fast``, ``ctxs``) are written by its own methods only: a transport
@@ -97,7 +98,7 @@ class _Statuses:
 class ReadEngine:
     """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
 
-    C (build_ffi.py, "Stream reads, batched") reads into this arena, front to back, and
+    C (_c/reads.c) reads into this arena, front to back, and
     records each read as an event ``(key, end)``: the stream's bytes run from the previous
     read's end to ``end``. EOF and errors are events of key ``KEY_STATUS`` that name the
     stream (``_Statuses``); datagram polls add their own events (transports/datagram.py).

@@ -1,9 +1,11 @@
 """``uv_poll_t``: readiness of a file descriptor libuv does not own.
 
-Two uses: the loop's signal wake-up socket (``start_drain``: a C callback empties the socket,
-no Python involved, so that ``uv_run`` returns and the interpreter runs its signal handlers),
-and ``add_reader``/``add_writer`` (``start``: events reach the callback given to ``start``
-through ``_callbacks.py``).
+Uses: the loop's signal wake-up socket (``start_drain``: a C callback empties the socket, no
+Python involved, so that ``uv_run`` returns and the interpreter runs its signal handlers), and
+every readiness watch in Python (``start``: events reach the callback given to ``start``
+through ``_callbacks.py``): ``add_reader``/``add_writer`` and the ``sock_*`` waits
+(``fds.py``), datagram sockets (``DatagramPoll`` reads IPv4/IPv6 datagrams in C), a write
+pipe's hang-up, a child's pidfd.
 
 The callback is a field of the poll (``_callback``), written by ``start`` and ``close`` only:
 ``_callbacks._uvcffi_on_poll`` calls it with no forwarding frame in between.

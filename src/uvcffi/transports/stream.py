@@ -87,11 +87,8 @@ _SELF_READ_BELOW = 16 * 1024
 # (128 KiB, less the bytes object's header); larger reads are sized by FIONREAD
 _GUESS_MAX = 126 * 1024
 # writelines() joins its buffers below this many bytes in all, and hands them to one vectored
-# uv_write from here on. Measured 2026-12-07: writelines of two equal buffers (plus 100 bytes)
-# over a socketpair to a separate process that only reads, high-water mark 0, one loop turn
-# per call; this process's CPU (os.times) per call, median of 3 runs of 300+ calls: 64 KiB in
-# all 46 us joined / 39 vectored, 128 KiB 79 / 92, 512 KiB 233 / 167, 2 MiB 800 / 733. The
-# write request and its completion cost about what copying ~200 KiB does.
+# uv_write from here on. Below it, joining costs less than a write request and its completion
+# (bench/README.md, "Lab notes": writelines).
 _VECTOR_MIN = 256 * 1024
 _DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
 _LOG_THRESHOLD = constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES
@@ -255,16 +252,14 @@ class _Reader(_Base):
 
     libuv reads into the loop's arena (up to 256 KiB a read, asyncio's ``max_size``) and
     ``ReadEngine.dispatch`` slices it into ``bytes`` for ``data_received``: a copy that costs
-    nothing at small sizes and a few µs per 100 KiB (measured in one process, 100 KiB echo:
-    4.4-6.8 µs of server user time per message against 3.1-3.6 without it). So a stream whose
+    nothing at small sizes and a few µs per 100 KiB (bench/README.md, "Lab notes"). So a stream whose
     read reached 64 KiB is read by ``_read_self`` instead: C offers it no arena space, and
     Python reads what waits with ``os.read`` straight into a ``bytes`` of about that size (the
     last read's, or FIONREAD's count), until a read under 16 KiB hands it back to the arena.
     Sized, unlike asyncio's ``recv(256 KiB)``: a fresh 256 KiB ``bytes`` per read is a fresh
     ``mmap`` (glibc serves it so), shrunk by ``mremap`` and ``munmap``-ed after use, and its
-    pages fault in one by one on every read until glibc raises its mmap threshold -- measured
-    on a 100 KiB echo in a fresh process, 100-130 µs of server CPU per message against 30 µs
-    through the arena. A ``BufferedProtocol``'s stream is always read by Python, straight into
+    pages fault in one by one on every read until glibc raises its mmap threshold
+    (bench/README.md, "Lab notes"). A ``BufferedProtocol``'s stream is always read by Python, straight into
     the protocol's buffer (``_read_into_protocol``).
     """
 
@@ -390,10 +385,9 @@ class _Reader(_Base):
         count and one byte, or what it was if larger (a guess does not shrink on a read that
         caught half a message). One byte: a stream of same-size messages then never fills its
         guess, and trimming one byte off leaves glibc's chunk as it is (it splits off no
-        remainder under 32 bytes), so the heap sees the exact sizes FIONREAD gave. (With an
-        eighth of slack, a free remainder was left behind every read, and in three in-process
-        A/B runs of tcp_streams_100k the server's user time per request rose by 4-10 µs, in
-        asyncio's StreamReader copies.) A guess that came back full is remembered
+        remainder under 32 bytes), so the heap sees the exact sizes FIONREAD gave. (An eighth
+        of slack left a free remainder behind every read and cost more: bench/README.md, "Lab
+        notes".) A guess that came back full is remembered
         half as large again (negative: ask next time; what is left is read on the next turn).
         No guess above ``_GUESS_MAX``."""
         if self._paused or self._stash is not None:
@@ -858,9 +852,6 @@ class StreamTransport(_Reader, _Writer, _transports._FlowControlMixin):
         self._set_wready()
         if not self._wbuf:
             self._shutdown()
-
-    def __del__(self) -> None:
-        pass  # the handle keeps the transport alive until closed; Loop.close() closes it
 
 
 # --------------------------------------------------------------------------------- pipes
