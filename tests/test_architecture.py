@@ -261,12 +261,6 @@ KNOWN_WRITES = {
     ("uvcffi.handles.base", "_registered", "self._loop._live_handles"): "handle lifetime rule 3",
     ("uvcffi.handles.base", "_on_closed", "self._loop._live_handles"): "handle lifetime rule 3",
     ("uvcffi.handles.process", "__init__", "loop._live_handles"): "handle lifetime rule 3 (uv_spawn)",
-    # the stream transport writes its handle's state (issue #16: one owner per handle; branch owner)
-    ("uvcffi.transports.stream", "_read_ended", "self._handle._reading"): "owner branch removes it",
-    ("uvcffi.transports.stream", "_on_shutdown", "self._handle._shutdown_req"):
-        "owner branch removes it",
-    ("uvcffi.transports.stream", "_init_base", "handle._detach_fd"):
-        "a transport method grafted onto its handle; owner branch removes it",
 }
 
 

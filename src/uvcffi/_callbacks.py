@@ -80,11 +80,11 @@ def _uvcffi_on_poll(poll, status, events) -> None:
     # Every readiness event of a uv_poll_t that C does not handle itself: add_reader/add_writer
     # and the sock_* waits (fds.py), a datagram socket's writability and errors and a unix
     # datagram socket's reads (IPv4/IPv6 datagrams are read by C, _c/reads.c), a write pipe's
-    # hang-up watch, a child's pidfd. ``Poll.start`` stores its callback as the handle's
-    # ``_on_poll``, so this lands directly in the watcher's method.
+    # hang-up watch, a child's pidfd. ``Poll.start`` keeps its callback in the poll's
+    # ``_callback`` field, so this lands directly in the watcher's method.
     owner = _from_handle(poll.data)
     try:
-        owner._on_poll(status, events)
+        owner._callback(status, events)
     except BaseException as exc:
         _dispatch_error(owner, exc)
 

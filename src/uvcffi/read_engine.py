@@ -1,8 +1,8 @@
 """The loop's read engine: the stream and datagram reads of a turn, handed over in one loop.
 
 Why. A C->Python callback costs about 0.37 µs under cffi, a large share of a small message's
-budget. So during ``uv_run`` no Python runs for a read: C (build_ffi.py, "Stream reads,
-batched"; the datagram poll callback) reads into one per-loop arena and records an event per
+budget. So during ``uv_run`` no Python runs for a read: C (_c/reads.c: the
+stream read callbacks and ``uvcffi_dgram_poll_cb``) reads into one per-loop arena and records an event per
 read in an ``int64`` array. After ``uv_run`` returns, ``Loop._run_once`` calls
 ``ReadEngine.dispatch`` (or queues its ``marker`` behind the callbacks that were ready before
 the poll), which walks the events in one Python loop and calls each protocol. C dispatches
@@ -20,9 +20,13 @@ a closed reader's waiting events are rewritten to it (``forget``). C defines the
 this module reads the numbers from C once and is the only Python code that decodes them.
 
 Component. The loop makes its engine in ``Loop.__init__`` (``Loop._reads``) and closes it in
-``Loop.close()`` after libuv has closed every handle. Readers register when they start
-(stream transports, datagram transports, the signal wake-up pipe) and are forgotten when their
-handle closes (``handles.base.BatchReadHandle.close``).
+``Loop.close()`` after libuv has closed every handle. Readers register when they are
+made (stream and datagram transports, in their constructors; the signal wake-up pipe, at the
+first signal handler), through their handle
+(``handles.base.BatchReadHandle.register_reads``, which keeps the key in C next to the
+handle), and are forgotten when that handle closes (``BatchReadHandle.close``). The engine's
+tables (``readers``, ``fast``, ``ctxs``) are written by its own methods only: a transport
+changes its entries with ``set_fast`` and ``set_context``.
 """
 
 from __future__ import annotations
@@ -94,7 +98,7 @@ class _Statuses:
 class ReadEngine:
     """The stream reads of one ``uv_run`` turn, for every stream transport of a loop.
 
-    C (build_ffi.py, "Stream reads, batched") reads into this arena, front to back, and
+    C (_c/reads.c) reads into this arena, front to back, and
     records each read as an event ``(key, end)``: the stream's bytes run from the previous
     read's end to ``end``. EOF and errors are events of key ``KEY_STATUS`` that name the
     stream (``_Statuses``); datagram polls add their own events (transports/datagram.py).
@@ -158,9 +162,9 @@ class ReadEngine:
             buf = self._python_buffer = memoryview(bytearray(size))
         return buf
 
-    def register(self, handle, transport, ctx) -> None:
-        """``transport`` reads ``handle`` (a ``handles.base.BatchReadHandle``) in the context
-        ``ctx``: give it a key."""
+    def register(self, transport, ctx) -> int:
+        """A new key for ``transport``, whose read callbacks run in the context ``ctx``
+        (``BatchReadHandle.register_reads`` keeps it next to the handle C reads)."""
         if self._free:
             key = self._free.pop()
             self.readers[key] = transport
@@ -170,12 +174,20 @@ class ReadEngine:
             self.readers.append(transport)
             self.fast.append(None)
             self.ctxs.append(ctx)
-        handle.key = key
+        return key
 
-    def forget(self, handle) -> None:
-        """``handle`` is closing: drop its registration and its waiting events; free its key."""
-        key = handle.key
-        handle.key = 0
+    def set_fast(self, key: int, data_received) -> None:
+        """What ``dispatch`` calls straight for reader ``key``'s bytes: its protocol's
+        ``data_received`` while bytes may go straight to it, else None (see the class)."""
+        self.fast[key] = data_received
+
+    def set_context(self, key: int, ctx) -> None:
+        """The context reader ``key``'s callbacks run in from now on."""
+        self.ctxs[key] = ctx
+
+    def forget(self, key: int) -> None:
+        """The handle of reader ``key`` is closing: drop its registration and its waiting
+        events; free the key."""
         self.readers[key] = _GONE
         self.fast[key] = None
         self.ctxs[key] = None

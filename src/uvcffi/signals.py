@@ -117,15 +117,14 @@ class _SignalWakeup:
         if self._pipe is not None:
             return
         loop = self._loop
-        batch = loop._reads
         self._poll.close()  # libuv forgets the descriptor at once: the pipe may take it
         self._poll = None
         fd = self._rsock.fileno()
         pipe = Pipe(loop, fd=fd)  # libuv owns the descriptor from here on
         self._rsock.detach()
         self._pipe = pipe
-        batch.register(pipe, self, None)
-        pipe.read_start(False)
+        pipe.register_reads(self, None)
+        pipe.start_reading(False)
         pipe.unref()
 
     def _on_batched_read(self, start: int, end: int) -> None:
@@ -141,7 +140,7 @@ class _SignalWakeup:
         # a read of 64 KiB or more switched the stream to reading it ourselves (ReadEngine):
         # read what waits, and hand the stream back to C
         pipe = self._pipe
-        pipe.self_read = 0
+        pipe.read_to_arena()
         fd = pipe.fileno()
         while True:
             try:

@@ -4,9 +4,12 @@
 and then calls ``send()``, which makes a blocked ``uv_run`` return. libuv coalesces sends, and
 the callback is a C no-op: the loop drains its ready queue after ``uv_run`` returns anyway.
 
-``send()`` may run on any thread while the loop thread closes the handle, and cffi releases
-the GIL during the call, so sending and closing take one lock: a send after close is a no-op
-(the caller has already been told the loop is closed, or is racing with close).
+``send()`` may run on any thread while the loop thread closes the handle. The GIL is held
+during every cffi call of this extension (``_c/gil.h``), but the interpreter may hand it to the loop thread
+between ``send()``'s test of ``_closing`` and its ``uv_async_send``, and a send to a closed
+handle writes to the loop's wake-up descriptor after libuv let it go. So sending and closing
+take one lock: a send after close is a no-op (the caller has already been told the loop is
+closed, or is racing with close).
 """
 
 from __future__ import annotations

@@ -92,21 +92,16 @@ class UVHandle:
         return f"<{type(self).__name__} {state}>"
 
 
-def box_field(name: str, doc: str) -> property:
-    """A property over field ``name`` of the handle's ``uvcffi_reader_t`` (``_box``): state C
-    reads next to the handle, set and read from Python."""
-    return property(lambda self: getattr(self._box, name),
-                    lambda self, value: setattr(self._box, name, value), doc=doc)
-
-
 class BatchReadHandle(UVHandle):
     """A handle whose reads C records in the loop's read engine (``read_engine.py``) under a
     small-integer ``key``: stream handles and datagram polls.
 
     The key lives in C next to the handle: the handle's memory is a ``uvcffi_reader_t`` (the
-    handle first, then ``key``), so C finds the key from the handle pointer libuv passes. It is
-    0 until a transport registers (``ReadEngine.register``); closing the handle forgets it and
-    its waiting events (``ReadEngine.forget``), so no read reaches whoever reuses the key."""
+    handle first, then ``key``, then what else C reads there), so C finds the key from the
+    handle pointer libuv passes. This object alone writes that memory. The key is 0 until
+    ``register_reads`` asks the engine for one; closing the handle gives it back
+    (``ReadEngine.forget``, which drops its waiting events), so no read reaches whoever reuses
+    the key."""
 
     _box = None  # the uvcffi_reader_t that owns the handle's memory
 
@@ -114,12 +109,25 @@ class BatchReadHandle(UVHandle):
         self._box = ffi.new("uvcffi_reader_t*")
         return ffi.cast(self.CTYPE, self._box)
 
-    key = box_field("key", "The stream's slot in the loop's read batch; 0 while unregistered.")
-    self_read = box_field("self_read", "1 while Python reads this stream itself "
-                          "(transports/stream.py, ``_read_self``).")
+    @property
+    def key(self) -> int:
+        """The handle's slot in the loop's read engine; 0 while unregistered."""
+        box = self._box
+        return 0 if box is None else box.key
+
+    def register_reads(self, reader, ctx) -> int:
+        """From now until this handle closes, the loop's read engine hands this handle's reads
+        to ``reader`` (``_on_batched_read``, ``_on_status``), in the context ``ctx`` (None:
+        the reader's calls run in the engine's). Returns the key; registers once."""
+        if self._box.key:
+            raise RuntimeError(f"{self!r} is registered already")
+        key = self._box.key = self._loop._reads.register(reader, ctx)
+        return key
 
     def close(self) -> None:
         super().close()
-        if self._box is not None and self._box.key:
-            self._loop._reads.forget(self)  # a key is given only by the loop's read engine
-
+        box = self._box
+        if box is not None and box.key:
+            key = box.key
+            box.key = 0
+            self._loop._reads.forget(key)  # and its waiting events

@@ -1,18 +1,13 @@
 """``uv_pipe_t``: unix-domain sockets, pipes and character devices as a libuv stream.
 
-Two ways in:
-
-* ``Pipe(loop, fd=fd)``: libuv takes ownership of an open descriptor (``uv_pipe_open``) and
-  closes it in ``uv_close``.
-* ``Pipe(loop)``: an initialized but unopened handle, for ``uv_spawn``'s ``UV_CREATE_PIPE``
-  stdio containers (pass ``pipe._ptr`` cast to ``uv_stream_t*``); after the spawn the handle
-  is open and ``transports.stream.ReadPipeTransport.from_handle`` /
-  ``WritePipeTransport.from_handle`` wrap it.
+``Pipe(loop, fd)``: libuv takes ownership of an open descriptor (``uv_pipe_open``) and closes
+it in ``uv_close``. Every caller opens one this way: unix socket transports
+(``transports/stream.py``), ``connect_read_pipe``/``connect_write_pipe`` (on a duplicate of
+the user's descriptor), a child's stdio (``transports/subprocess.py``: the parent's end of an
+``os.pipe()``) and the loop's signal wake-up pipe (``signals.py``).
 """
 
 from __future__ import annotations
-
-from typing import Optional
 
 from .._binding import check, lib
 from .stream import Stream
@@ -23,11 +18,11 @@ __all__ = ["Pipe"]
 class Pipe(Stream):
     CTYPE = "uv_pipe_t*"
 
-    def __init__(self, loop, fd: Optional[int] = None, ipc: bool = False) -> None:
+    def __init__(self, loop, fd: int) -> None:
         super().__init__(loop)
-        self._registered(lib.uv_pipe_init(loop._uv, self._ptr, 1 if ipc else 0))
-        if fd is not None:
-            status = lib.uv_pipe_open(self._ptr, fd)
-            if status < 0:
-                self.close()
-                check(status)
+        self._registered(lib.uv_pipe_init(loop._uv, self._ptr, 0))
+        status = lib.uv_pipe_open(self._ptr, fd)
+        if status < 0:
+            # libuv did not take the descriptor: the caller still owns it
+            self.close()
+            check(status)

@@ -1,21 +1,31 @@
 """``uv_poll_t``: readiness of a file descriptor libuv does not own.
 
-Two uses: the loop's signal wake-up socket (``start_drain``: a C callback empties the socket,
-no Python involved, so that ``uv_run`` returns and the interpreter runs its signal handlers),
-and ``add_reader``/``add_writer`` (``start``: events reach ``_on_poll`` through
-``_callbacks.py``).
+Uses: the loop's signal wake-up socket (``start_drain``: a C callback empties the socket, no
+Python involved, so that ``uv_run`` returns and the interpreter runs its signal handlers), and
+every readiness watch in Python (``start``: events reach the callback given to ``start``
+through ``_callbacks.py``): ``add_reader``/``add_writer`` and the ``sock_*`` waits
+(``fds.py``), datagram sockets (``DatagramPoll`` reads IPv4/IPv6 datagrams in C), a write
+pipe's hang-up, a child's pidfd.
+
+The callback is a field of the poll (``_callback``), written by ``start`` and ``close`` only:
+``_callbacks._uvcffi_on_poll`` calls it with no forwarding frame in between.
 """
 
 from __future__ import annotations
 
 from .._binding import DGRAM_POLL_CB, DRAIN_POLL_CB, check, lib
-from .base import BatchReadHandle, UVHandle, box_field
+from .base import BatchReadHandle, UVHandle
 
 __all__ = ["Poll", "DatagramPoll"]
 
 
+def _ignore(status: int, events: int) -> None:
+    """A ``Poll``'s callback while nothing is started, or once closed: a late event is dropped."""
+
+
 class Poll(UVHandle):
     CTYPE = "uv_poll_t*"
+    _callback = staticmethod(_ignore)  # called as _callback(status, events) on readiness
 
     def __init__(self, loop, fd: int) -> None:
         super().__init__(loop)
@@ -29,21 +39,16 @@ class Poll(UVHandle):
 
     def start(self, events: int, callback) -> None:
         """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error.
-
-        The callback becomes this handle's ``_on_poll`` (an instance attribute), so the C
-        callback calls it with no forwarding frame in between."""
-        self.__dict__["_on_poll"] = callback
+        ``OSError`` if libuv refuses."""
+        self._callback = callback
         check(lib.uv_poll_start(self._ptr, events, self._C_CALLBACK))
 
     def stop(self) -> None:
         if not self._closing:
             check(lib.uv_poll_stop(self._ptr))
 
-    def _on_poll(self, status: int, events: int) -> None:
-        pass  # nothing started, or closed: a late event is dropped
-
     def close(self) -> None:
-        self.__dict__.pop("_on_poll", None)
+        self._callback = _ignore
         super().close()
 
 
@@ -51,13 +56,15 @@ class DatagramPoll(BatchReadHandle, Poll):
     """The poll of an IPv4/IPv6 datagram socket: once a transport registers it in the loop's
     read batch, C reads the datagrams itself when the socket is readable (_c/reads.c,
     ``uvcffi_dgram_poll_cb``), up to ``max_size`` bytes each; every other event reaches
-    ``_on_poll`` as with ``Poll``."""
+    the callback given to ``start``, as with ``Poll``."""
 
     _C_CALLBACK = DGRAM_POLL_CB
 
     def __init__(self, loop, fd: int, max_size: int) -> None:
         super().__init__(loop, fd)
-        self.dgram_max = max_size
+        self._box.dgram_max = max_size
 
-    dgram_max = box_field("dgram_max", "The most bytes C reads of one datagram.")
+    def set_max_size(self, max_size: int) -> None:
+        """The most bytes C reads of one datagram from now on."""
+        self._box.dgram_max = max_size
 

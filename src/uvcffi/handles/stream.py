@@ -1,18 +1,30 @@
 """``uv_stream_t``: the libuv half of every byte-stream transport (TCP, unix sockets, pipes).
 
-What this layer does, and nothing more: start/stop reading, try a write, queue a vectored
-write, shut the write side down. Protocol logic (flow control, EOF, closing order) lives in
-``transports/stream.py``; ``tcp.py`` and ``pipe.py`` only know how to open their handle.
+One owner. A ``Stream`` alone holds the handle's pointer and alone calls libuv on it: start and
+stop reading, try a write, queue a vectored write, shut the write side down, close. Its state
+(``_reading``, the requests in flight, what C reads next to the handle) is written by its own
+methods only. Protocol logic (flow control, EOF, closing order) lives in the transport
+(``transports/stream.py``), which calls these methods; ``tcp.py`` and ``pipe.py`` only know how
+to open their handle.
+
+The owner's side. ``attach(owner)`` names the one object the handle reports to, through two
+methods every owner has: ``owner._on_write_done(status)`` when a ``write`` completes, and
+``owner._detach_fd()`` when the handle closes (libuv closes the descriptor then, maybe from
+``Loop.close()``: the owner forgets it at that moment). The reference is dropped when libuv's
+close callback has run, which breaks the cycle handle <-> owner.
 
 Routing. Reads into the loop's arena do not come through this object: C records them under
-the stream's ``key`` and the loop's ``ReadEngine`` (read_engine.py) hands them to the
-transport registered under it. The key lives in C next to the handle (``BatchReadHandle``).
-Every other callback (write done, shutdown) does: ``_callbacks.py`` calls e.g.
-``owner._owner_write_done(status)`` on the object behind ``handle->data``, which is this
-handle. ``attach(transport)`` stores the transport's bound
-methods as *instance attributes* named like the callbacks, so the C callback lands directly
-in the transport's method: no forwarding frame on the hot path. The cycle handle <-> transport
-is broken when the handle's close callback runs.
+the stream's ``key`` and the loop's ``ReadEngine`` (read_engine.py) hands them to the reader
+registered under it (``register_reads``, ``handles/base.py``). Write and shutdown completions
+do: ``_callbacks.py`` calls ``_on_write``/``_on_shutdown`` on the object behind
+``req->data``, which is this handle.
+
+The write fast path. A transport's ``write()`` with nothing queued is a few thousand
+instructions in all, and calling ``try_write`` (a Python frame) costs some 500 more on
+CPython 3.11 (a ``functools.partial`` over the C function costs more still: cffi's functions
+have no vectorcall). So ``_Writer.write`` in ``transports/stream.py`` keeps an inline copy of
+``try_write``'s body, the one place outside this class that passes the pointer to C, and only
+while its ``_wready`` says the handle is open.
 
 Request lifetime. ``uv_write_t``/``uv_shutdown_t`` memory and every buffer a write points at
 must outlive the request: ``write()`` keeps ``(req, uv_buf_t[], buffers)`` in
@@ -29,9 +41,9 @@ from .base import BatchReadHandle
 __all__ = ["Stream"]
 
 _new = ffi.new
-# (attribute on this handle, method of the owner) for each callback attach() routes
-_HOOKS = (("_owner_write_done", "_on_write_done"), ("_on_shutdown", "_on_shutdown"))
 _from_buffer = ffi.from_buffer
+_try_write = lib.uvcffi_try_write
+_UV_EBADF = lib.UV_EBADF
 
 
 class Stream(BatchReadHandle):
@@ -40,54 +52,71 @@ class Stream(BatchReadHandle):
     CTYPE = "uv_stream_t*"
 
     _sptr = None  # the handle as uv_stream_t*
+    _owner = None  # what attach() named: told of write completions and of the close
     _write_req = None  # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
     _shutdown_req = None  # uv_shutdown_t* while a shutdown is in flight
-    _reading = False
-    _buffered = False  # reading for a BufferedProtocol: self_read stays 1 (read_start)
+    _reading = False  # uv_read_start is in effect (libuv stops by itself at EOF: read_ended)
+    _buffered = False  # reading for a BufferedProtocol: C's self_read stays 1 (start_reading)
 
     def __init__(self, loop) -> None:
         super().__init__(loop)
         self._sptr = ffi.cast("uv_stream_t*", self._ptr)
 
     def attach(self, owner) -> None:
-        """Route libuv's callbacks to ``owner``'s ``_on_write_done``/``_on_shutdown``: those
-        it has (a pipe transport has one direction's); the others keep
-        this class's do-nothing defaults."""
-        d = self.__dict__
-        for mine, theirs in _HOOKS:
-            method = getattr(owner, theirs, None)
-            if method is not None:
-                d[mine] = method
+        """Report write completions and the close to ``owner`` (see the module docstring)."""
+        self._owner = owner
 
     # -- reading --------------------------------------------------------------------------
-    def read_start(self, buffered: bool) -> None:
+    def start_reading(self, buffered: bool) -> None:
         """Read into the loop's read arena, the events dispatched in batches
         (``read_engine.py``). ``buffered`` (a ``BufferedProtocol``'s stream): C offers
         libuv no arena space (``self_read``), so a readable stream is a ``UV_ENOBUFS`` event in
         the batch, dispatched in turn, and the transport reads into the protocol's buffer
-        itself then, as asyncio's ``recv_into`` (``_Reader._read_into_protocol``)."""
+        itself then, as asyncio's ``recv_into`` (``_Reader._read_into_protocol``).
+        ``OSError`` if libuv refuses; nothing once closing."""
         if self._closing:
             return
         if buffered != self._buffered:
             self._buffered = buffered
-            self.self_read = 1 if buffered else 0
+            self._box.self_read = 1 if buffered else 0
         if not self._reading:
             check(lib.uv_read_start(self._sptr, STREAM_ALLOC_CB, STREAM_READ_CB))
             self._reading = True
 
-    def read_stop(self) -> None:
+    def stop_reading(self) -> None:
         if self._reading:
             self._reading = False
             if not self._closing:
                 lib.uv_read_stop(self._sptr)
 
+    def read_ended(self) -> None:
+        """An EOF came from libuv's read callback: libuv has stopped reading by itself."""
+        self._reading = False
+
+    def read_to_arena(self) -> None:
+        """Hand the reads back to C's arena after C left a large one to Python (_c/reads.c,
+        "Large reads", which sets ``self_read``)."""
+        self._box.self_read = 0
+
+    def is_reading(self) -> bool:
+        return self._reading
+
     # -- writing --------------------------------------------------------------------------
+    def try_write(self, data: bytes) -> int:
+        """Hand ``data`` to the kernel now if it takes it (``uv_try_write``, no request): the
+        number of bytes it did *not* take (0: all sent), or a negative libuv error;
+        ``UV_EBADF`` once closing, without asking libuv. (``_Writer.write`` inlines this: see
+        the module docstring.)"""
+        if self._closing:
+            return _UV_EBADF
+        return _try_write(self._sptr, data, len(data))
+
     def write(self, buffers: list, skip: int = 0) -> int:
         """Queue one vectored ``uv_write`` of ``buffers`` (bytes-like, kept alive until it
-        completes), less the first ``skip`` bytes of the first one; ``_on_write_done(status)``
-        follows. Returns 0 or a negative libuv error. (``skip`` instead of a memoryview slice: a
-        from_buffer cdata of a memoryview, caught in a garbage cycle, crashes CPython's
-        collector.)
+        completes), less the first ``skip`` bytes of the first one; the owner's
+        ``_on_write_done(status)`` follows. Returns 0 or a negative libuv error. (``skip``
+        instead of a memoryview slice: a from_buffer cdata of a memoryview, caught in a garbage
+        cycle, crashes CPython's collector.)
 
         One write in flight at a time (the transport queues the rest): a second one would
         release the first one's buffers while libuv still reads them, so it is refused."""
@@ -114,10 +143,13 @@ class Stream(BatchReadHandle):
 
     def _on_write(self, req, status: int) -> None:
         self._write_req = None  # libuv is done with the request and its buffers
-        self._owner_write_done(status)
+        owner = self._owner
+        if owner is not None:
+            owner._on_write_done(status)
 
     def shutdown(self) -> int:
-        """``uv_shutdown``: after the queued writes, close the write side. ``_on_shutdown`` follows."""
+        """``uv_shutdown``: after the queued writes, close the write side. Returns 0 or a
+        negative libuv error; the request is released when it completes (``_on_shutdown``)."""
         req = _new("uv_shutdown_t*")
         req.data = self._cself
         status = lib.uv_shutdown(req, self._sptr, lib._uvcffi_on_shutdown)
@@ -125,30 +157,26 @@ class Stream(BatchReadHandle):
             self._shutdown_req = req
         return status
 
+    def _on_shutdown(self, status: int) -> None:
+        self._shutdown_req = None
+
     @property
     def write_queue_size(self) -> int:
         return 0 if self._closed else self._sptr.write_queue_size
 
     # -- closing --------------------------------------------------------------------------
     def close(self) -> None:
-        """``uv_close``: libuv closes the descriptor now; the owner's ``_detach_fd`` hook (if
-        set) lets it forget the descriptor at the same moment. Memory lives until ``_on_closed``."""
+        """``uv_close``: libuv closes the descriptor now, and the owner's ``_detach_fd()`` lets
+        it forget the descriptor at the same moment. Memory lives until ``_on_closed``.
+        Idempotent."""
+        if self._closing:
+            return
         super().close()  # forgets the key and its waiting reads (BatchReadHandle)
-        hook = self.__dict__.pop("_detach_fd", None)
-        if hook is not None:
-            hook()
+        owner = self._owner
+        if owner is not None:
+            owner._detach_fd()
 
     def _on_closed(self) -> None:
         super()._on_closed()
         # libuv has run (or cancelled) every request: release them, break the cycle.
-        self._write_req = self._shutdown_req = None
-        d = self.__dict__
-        for mine, _ in _HOOKS:
-            d.pop(mine, None)
-
-    # Defaults while nothing is attached: a late callback is dropped, never an AttributeError.
-    def _owner_write_done(self, status: int) -> None:
-        pass
-
-    def _on_shutdown(self, status: int) -> None:
-        self._shutdown_req = None
+        self._write_req = self._shutdown_req = self._owner = None

@@ -109,7 +109,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         self._max_size = value
         poll = self._poll
         if isinstance(poll, DatagramPoll):
-            poll.dgram_max = min(value, _IP_MAX_DATAGRAM)
+            poll.set_max_size(min(value, _IP_MAX_DATAGRAM))
 
     # Class attributes as defaults: a half-built transport still reprs and finalizes.
     _sock = None  # the socket; None once connection_lost has run (closed)
@@ -151,9 +151,8 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         if sock.family in _BATCHED_FAMILIES:
             # C reads the datagrams into the loop's read engine (see the module docstring)
             self._poll = DatagramPoll(loop, self._sock_fd, min(self._max_size, _IP_MAX_DATAGRAM))
-            batch = loop._reads
-            batch.register(self._poll, self, self._read_ctx)
-            self._arena = batch.view
+            self._poll.register_reads(self, self._read_ctx)  # until the poll closes
+            self._arena = loop._reads.view
             self._addrs: dict = {}
         else:
             self._poll = Poll(loop, self._sock_fd)
@@ -180,7 +179,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         if self._sock is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             poll = self._poll
-            if poll is not None and not poll._loop.is_closed():
+            if poll is not None and not self._loop.is_closed():
                 poll.close()
             self._sock.close()
 
@@ -288,7 +287,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
     def _set_events(self, events: int) -> None:
         """Make the poll watch ``events`` (0: stop). The only place the poll is (re)armed."""
         poll = self._poll
-        if poll is None or poll._closing:
+        if poll is None or poll.is_closing():
             self._events = 0
             return
         if events == self._events:

@@ -15,8 +15,9 @@ The per-message path, and what it costs (``C>`` a C->Python callback, ``>C`` a P
   Python loop: per read, one copy into ``bytes`` (a slice of the arena) and
   ``protocol.data_received``, called straight from that loop -- no C->Python callback and no
   ready-queue round trip per message.
-* write: with nothing queued, ``>C uvcffi_try_write`` hands the bytes object's own storage to
-  ``uv_try_write``; usually the kernel takes it all and that is the whole write. What it does
+* write: with nothing queued, ``>C uvcffi_try_write`` (``Stream.try_write``, inlined in
+  ``write()``) hands the bytes object's own storage to ``uv_try_write``; usually the kernel
+  takes it all and that is the whole write. What it does
   not take goes out in one ``uv_write``; writes arriving while that is in flight are queued
   in a Python list and leave as *one* vectored ``uv_write`` when it completes.
 
@@ -29,11 +30,21 @@ Write-side states: ``_wbuf`` (Python queue) non-empty implies a ``uv_write`` in 
 (``_inflight``): whatever is queued leaves when that request completes. ``close()`` waits for
 both to drain; ``abort()`` and fatal errors drop them (closing the handle cancels the request).
 
-Subprocess stdio (note for ``transports/subprocess.py``): create ``handles.pipe.Pipe(loop)``,
-pass ``ffi.cast("uv_stream_t*", pipe._ptr)`` in a ``UV_CREATE_PIPE`` stdio container, and after
-``uv_spawn`` wrap it with ``ReadPipeTransport.from_handle(loop, pipe, protocol, waiter)`` (child
-stdout/stderr) or ``WritePipeTransport.from_handle(...)`` (child stdin). The transport then owns
-the handle and closes it.
+Who owns what. The libuv handle (``handles.stream.Stream``) alone holds its pointer and calls
+libuv on it; a transport calls its methods (``try_write``, ``write``, ``start_reading``,
+``stop_reading``, ``shutdown``, ``close``) and hears back through two of its own
+(``_on_write_done``, ``_detach_fd``: ``Stream.attach``). The transport owns the handle: it
+makes it, and closes it once ``connection_lost`` has run (``_release``). The loop's read
+engine's entries for the transport are changed through the engine's methods.
+
+Transitions, each in one method: ``_begin_closing`` (every way into closing: the flag, and
+the read engine's fast path dropped with it), ``_set_fast`` (whether reads may go straight to
+``data_received``), ``_set_wready`` (whether ``write()`` may try the kernel at once).
+
+Pipes other than unix sockets: ``ReadPipeTransport``/``WritePipeTransport.open`` for
+``connect_read_pipe``/``connect_write_pipe``, and ``from_handle(loop, Pipe(loop, fd),
+protocol)`` for a child's stdio (``transports/subprocess.py``). The transport then owns the
+handle and closes it.
 """
 
 from __future__ import annotations
@@ -69,7 +80,7 @@ logger = logging.getLogger("asyncio")
 
 _UV_EOF = lib.UV_EOF
 _UV_ECANCELED = lib.UV_ECANCELED
-_try_write = lib.uvcffi_try_write
+_try_write = lib.uvcffi_try_write  # write()'s inline copy of handles.stream.Stream.try_write
 _UV_ENOBUFS = lib.UV_ENOBUFS
 _readable = lib.uvcffi_readable
 _os_read = os.read
@@ -83,11 +94,8 @@ _SELF_READ_BELOW = 16 * 1024
 # (128 KiB, less the bytes object's header); larger reads are sized by FIONREAD
 _GUESS_MAX = 126 * 1024
 # writelines() joins its buffers below this many bytes in all, and hands them to one vectored
-# uv_write from here on. Measured 2026-12-07: writelines of two equal buffers (plus 100 bytes)
-# over a socketpair to a separate process that only reads, high-water mark 0, one loop turn
-# per call; this process's CPU (os.times) per call, median of 3 runs of 300+ calls: 64 KiB in
-# all 46 us joined / 39 vectored, 128 KiB 79 / 92, 512 KiB 233 / 167, 2 MiB 800 / 733. The
-# write request and its completion cost about what copying ~200 KiB does.
+# uv_write from here on. Below it, joining costs less than a write request and its completion
+# (bench/README.md, "Lab notes": writelines).
 _VECTOR_MIN = 256 * 1024
 _DATA_RECEIVED_FAILED = "Fatal error: protocol.data_received() call failed."
 _LOG_THRESHOLD = LOG_THRESHOLD_FOR_CONNLOST_WRITES
@@ -109,25 +117,12 @@ class _Base:
     _buffered = False  # the protocol is a BufferedProtocol
 
     def _init_base(self, loop, handle, protocol, extra) -> None:
+        """Take ``handle`` over (a ``handles.stream.Stream``); ``_Reader`` extends this."""
         self._loop = loop
         self._handle = handle
-        self._sptr = handle._sptr
         self._extra = extra
         handle.attach(self)
-        handle._detach_fd = self._detach_fd
         self._closing = False
-        if isinstance(self, _Reader):
-            self._paused = False
-            self._stash = None
-            self._fast_dr = None
-            batch = loop._reads
-            # asyncio's reader handle is made by a call_soon of this constructor: its context
-            # is a copy of this one (see _Reader._read_ctx)
-            self._read_ctx = _copy_context()
-            batch.register(handle, self, self._read_ctx)  # until the handle closes (Stream.close)
-            self._rview = batch.view
-            self._fast = batch.fast
-            self._ctxs = batch.ctxs
         self._fd = handle.fileno()
         loop._fds.transports[self._fd] = self  # add_reader refuses it (fds.py)
         self.set_protocol(protocol)
@@ -155,8 +150,9 @@ class _Base:
         self._set_fast()
         if buffered != self._buffered:
             self._buffered = buffered
-            if self._handle is not None and self._handle._reading:
-                self._handle.read_stop()
+            handle = self._handle
+            if handle is not None and handle.is_reading():
+                handle.stop_reading()
                 self._start_reading()
 
     def get_protocol(self):
@@ -170,6 +166,17 @@ class _Base:
 
     def _set_fast(self) -> None:  # overridden by _Reader
         pass
+
+    def _set_wready(self) -> None:  # overridden by _Writer
+        pass
+
+    def _begin_closing(self) -> None:
+        """The one way into closing (``close()``, ``abort()``, a fatal error, a pipe's EOF):
+        from here on no read reaches the protocol and no write is accepted, so the read
+        engine's fast path is dropped with the flag. What else stops (reading, the peer
+        watch) and when ``connection_lost`` comes is the caller's rule."""
+        self._closing = True
+        self._set_fast()
 
     def _fatal_error(self, exc, message="Fatal error on transport") -> None:
         """asyncio's rule for sockets: an ``OSError`` is the peer's business (debug log only),
@@ -198,8 +205,7 @@ class _Base:
             return
         self._drop_writes()
         if not self._closing:
-            self._closing = True
-            self._fast_dr = None
+            self._begin_closing()
             self._stop_reading()
         self._schedule_lost(exc)
 
@@ -208,7 +214,7 @@ class _Base:
             return
         self._lost_scheduled = True
         self._conn_lost += 1
-        self._wready = False
+        self._set_wready()
         self._loop.call_soon(self._call_connection_lost, exc)
 
     def _drop_writes(self) -> None:
@@ -216,7 +222,7 @@ class _Base:
 
     def _stop_reading(self) -> None:
         if self._handle is not None:
-            self._handle.read_stop()
+            self._handle.stop_reading()
 
     def _call_connection_lost(self, exc) -> None:
         try:
@@ -236,15 +242,16 @@ class _Base:
         handle = self._handle
         if handle is not None:
             self._handle = None
-            self._wready = False
+            self._set_wready()
             fds = self._loop._fds.transports
             if fds.get(self._fd) is self:
                 del fds[self._fd]
             handle.close()
 
     def _detach_fd(self) -> None:
-        """libuv has just closed the descriptor (``uv_close``, maybe from ``Loop.close()``)."""
-        self._wready = False
+        """The handle is closing (``Stream.close``, maybe from ``Loop.close()``): libuv has
+        just closed the descriptor."""
+        self._set_wready()
 
 
 class _Reader(_Base):
@@ -252,47 +259,49 @@ class _Reader(_Base):
 
     libuv reads into the loop's arena (up to 256 KiB a read, asyncio's ``max_size``) and
     ``ReadEngine.dispatch`` slices it into ``bytes`` for ``data_received``: a copy that costs
-    nothing at small sizes and a few µs per 100 KiB (measured in one process, 100 KiB echo:
-    4.4-6.8 µs of server user time per message against 3.1-3.6 without it). So a stream whose
+    nothing at small sizes and a few µs per 100 KiB (bench/README.md, "Lab notes"). So a stream whose
     read reached 64 KiB is read by ``_read_self`` instead: C offers it no arena space, and
     Python reads what waits with ``os.read`` straight into a ``bytes`` of about that size (the
     last read's, or FIONREAD's count), until a read under 16 KiB hands it back to the arena.
     Sized, unlike asyncio's ``recv(256 KiB)``: a fresh 256 KiB ``bytes`` per read is a fresh
     ``mmap`` (glibc serves it so), shrunk by ``mremap`` and ``munmap``-ed after use, and its
-    pages fault in one by one on every read until glibc raises its mmap threshold -- measured
-    on a 100 KiB echo in a fresh process, 100-130 µs of server CPU per message against 30 µs
-    through the arena. A ``BufferedProtocol``'s stream is always read by Python, straight into
+    pages fault in one by one on every read until glibc raises its mmap threshold
+    (bench/README.md, "Lab notes"). A ``BufferedProtocol``'s stream is always read by Python, straight into
     the protocol's buffer (``_read_into_protocol``).
     """
 
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
     _stash = None
-    _rview = None  # the loop's read arena (ReadEngine.view)
+    _reads = None  # the loop's read engine (read_engine.ReadEngine)
+    _rview = None  # its read arena (ReadEngine.view)
     # The context every read callback (data_received, get_buffer, buffer_updated,
     # eof_received, and what they schedule) runs in: asyncio's reader handle's. A copy of the
     # constructor's context, replaced by a copy of the caller's at every resume_reading (as
     # asyncio registers a new reader handle then). ReadEngine.ctxs holds it for dispatch.
     _read_ctx = None
     _read_guess = 0  # the size _read_self reads next; 0 or -(a size to keep): ask FIONREAD
-    @property
-    def _fast_dr(self):
-        """What ReadEngine.dispatch tests (its ``fast`` list holds it): data_received while bytes
-        may go straight to it (not paused, not closing, nothing stashed, not buffered), else
-        None. Recomputed (_set_fast) wherever one of those changes; every ``_closing = True``
-        clears it."""
-        h = self._handle
-        return self._fast[h.key] if h is not None and h.key else None
 
-    @_fast_dr.setter
-    def _fast_dr(self, data_received) -> None:
-        h = self._handle
-        if h is not None and h.key:  # else: not registered (yet, or any more)
-            self._fast[h.key] = data_received
+    def _init_base(self, loop, handle, protocol, extra) -> None:
+        self._paused = False
+        self._stash = None
+        reads = self._reads = loop._reads
+        self._rview = reads.view
+        # asyncio's reader handle is made by a call_soon of this constructor: its context
+        # is a copy of this one (see _read_ctx)
+        self._read_ctx = _copy_context()
+        handle.register_reads(self, self._read_ctx)  # until the handle closes
+        super()._init_base(loop, handle, protocol, extra)
 
     def _set_fast(self) -> None:
-        self._fast_dr = (self._data_received if not self._paused and not self._closing
-                         and self._stash is None else None)
+        """The one place that says what ``ReadEngine.dispatch`` does with this stream's bytes
+        (the engine's ``fast`` entry): call ``data_received`` straight while bytes may go to
+        it (not paused, not closing, nothing stashed, not buffered), else hand them to
+        ``_on_batched_read``. Called wherever one of those changes."""
+        h = self._handle
+        if h is not None and h.key:  # else: not registered (yet, or any more)
+            self._reads.set_fast(h.key, self._data_received if not self._paused
+                                 and not self._closing and self._stash is None else None)
 
     def is_reading(self) -> bool:
         return not self._paused and not self._closing
@@ -302,8 +311,8 @@ class _Reader(_Base):
         if not self.is_reading():
             return
         self._paused = True
-        self._fast_dr = None
-        self._handle.read_stop()
+        self._set_fast()
+        self._handle.stop_reading()
         if self._loop.get_debug():
             logger.debug("%r pauses reading", self)
 
@@ -315,7 +324,7 @@ class _Reader(_Base):
         ctx = self._read_ctx = _copy_context()
         h = self._handle
         if h is not None and h.key:
-            self._ctxs[h.key] = ctx
+            self._reads.set_context(h.key, ctx)
         self._set_fast()
         if self._stash:
             # reading restarts once the stash is delivered
@@ -334,13 +343,13 @@ class _Reader(_Base):
         if not self._started or self._paused or self._closing or self._handle is None:
             return
         try:
-            self._handle.read_start(self._buffered)
+            self._handle.start_reading(self._buffered)
         except OSError as exc:
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
 
     def _read_ended(self, nread) -> None:
         if nread == _UV_EOF:
-            self._handle._reading = False  # libuv stopped reading at EOF
+            self._handle.read_ended()  # libuv stopped reading at EOF
             self._on_eof()
         else:
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
@@ -383,10 +392,9 @@ class _Reader(_Base):
         count and one byte, or what it was if larger (a guess does not shrink on a read that
         caught half a message). One byte: a stream of same-size messages then never fills its
         guess, and trimming one byte off leaves glibc's chunk as it is (it splits off no
-        remainder under 32 bytes), so the heap sees the exact sizes FIONREAD gave. (With an
-        eighth of slack, a free remainder was left behind every read, and in three in-process
-        A/B runs of tcp_streams_100k the server's user time per request rose by 4-10 µs, in
-        asyncio's StreamReader copies.) A guess that came back full is remembered
+        remainder under 32 bytes), so the heap sees the exact sizes FIONREAD gave. (An eighth
+        of slack left a free remainder behind every read and cost more: bench/README.md, "Lab
+        notes".) A guess that came back full is remembered
         half as large again (negative: ask next time; what is left is read on the next turn).
         No guess above ``_GUESS_MAX``."""
         if self._paused or self._stash is not None:
@@ -407,11 +415,11 @@ class _Reader(_Base):
             return
         n = len(data)
         if not n:
-            self._handle.read_stop()
+            self._handle.stop_reading()
             self._on_eof()
             return
         if n < _SELF_READ_BELOW:
-            self._handle.self_read = 0
+            self._handle.read_to_arena()
             self._read_guess = 0
         elif guess > 0:
             if n == guess:
@@ -423,7 +431,7 @@ class _Reader(_Base):
 
     def _read_into_protocol(self) -> None:
         """A ``BufferedProtocol``'s stream is readable (its reads are always Python's,
-        ``Stream.read_start``): read straight into ``get_buffer(-1)``, then ``buffer_updated``,
+        ``Stream.start_reading``): read straight into ``get_buffer(-1)``, then ``buffer_updated``,
         as asyncio's transports do with ``recv_into`` -- in turn, after the callbacks that were
         ready before the poll."""
         if self._paused or self._stash is not None:
@@ -445,7 +453,7 @@ class _Reader(_Base):
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
             return
         if not n:
-            self._handle.read_stop()
+            self._handle.stop_reading()
             self._on_eof()
             return
         try:
@@ -468,7 +476,7 @@ class _Reader(_Base):
         if self._paused or self._stash is not None:
             if self._stash is None:
                 self._stash = []
-                self._fast_dr = None
+                self._set_fast()
             self._stash.append(item)
             return
         self._deliver(item)
@@ -514,7 +522,7 @@ class _Reader(_Base):
                 if self._paused:  # first in line: anything stashed was read after it
                     if self._stash is None:
                         self._stash = []
-                        self._fast_dr = None
+                        self._set_fast()
                     self._stash.insert(0, rest)
                 else:
                     self._deliver(rest)
@@ -571,12 +579,21 @@ class _Writer(_Base):
     # transport before 3.12 and by pipes always; a memoryview of each by sockets from 3.12.
     _WRITELINES_JOINS = sys.version_info < (3, 12)
 
+    _sptr = None  # the handle's pointer, for write()'s inline copy of Stream.try_write only
+
     def _init_writer(self) -> None:
         self._wbuf: list = []
 
+    def _init_base(self, loop, handle, protocol, extra) -> None:
+        self._sptr = handle._sptr
+        super()._init_base(loop, handle, protocol, extra)
+
     def _set_wready(self) -> None:
+        """The one place that computes ``_wready``. True only while the handle is open, which
+        is what lets ``write()`` pass its pointer to C."""
+        h = self._handle
         self._wready = (not self._inflight and not self._conn_lost and not self._eof
-                        and self._empty_waiter is None and self._handle is not None)
+                        and self._empty_waiter is None and h is not None and not h.is_closing())
 
     def get_write_buffer_size(self) -> int:
         """Bytes accepted by ``write()`` and not yet taken by the kernel."""
@@ -588,6 +605,8 @@ class _Writer(_Base):
     def write(self, data) -> None:
         """Send ``data`` (bytes-like); never blocks. See the module docstring for the path taken."""
         if self._wready and type(data) is bytes:
+            # Stream.try_write(data), inlined: the call costs ~500 instructions per write on
+            # CPython 3.11 (~8% of a 1 KiB unix echo's request); _wready holds the handle open
             left = _try_write(self._sptr, data, len(data))
             if left:
                 self._write_rest(data, left)
@@ -623,7 +642,7 @@ class _Writer(_Base):
             self._wbuf_size += len(data)
             self._maybe_pause_protocol()
             return
-        left = _try_write(self._sptr, data, len(data))
+        left = self._handle.try_write(data)
         if left:
             self._write_rest(data, left)
 
@@ -645,7 +664,7 @@ class _Writer(_Base):
             self._fatal_error(convert_error(status), f"Fatal write error on {self._KIND} transport")
             return False
         self._inflight = size
-        self._wready = False
+        self._set_wready()
         return True
 
     def writelines(self, list_of_data) -> None:
@@ -693,7 +712,7 @@ class _Writer(_Base):
 
     def _write_done(self, status: int) -> None:
         self._inflight = 0
-        if self._handle is None or self._handle._closing:
+        if self._gone():
             return  # cancelled by our own close
         self._set_wready()
         if status < 0:
@@ -730,7 +749,7 @@ class _Writer(_Base):
         libuv any more. asyncio's transport outlives its loop with its socket open, so a write
         there raises nothing; here the bytes are dropped, silently too."""
         h = self._handle
-        return h is None or h._closing
+        return h is None or h.is_closing()
 
     def _shutdown(self) -> None:
         if self._gone():
@@ -740,16 +759,12 @@ class _Writer(_Base):
         if status < 0 and status != lib.UV_ENOTCONN:
             raise convert_error(status)
 
-    def _on_shutdown(self, status: int) -> None:
-        if self._handle is not None:
-            self._handle._shutdown_req = None
-
     # -- loop.sendfile support -------------------------------------------------------------
     def _make_empty_waiter(self):
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
-        self._wready = False
+        self._set_wready()
         if self._drained():
             self._empty_waiter.set_result(None)
         return self._empty_waiter
@@ -818,7 +833,7 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
         return self._sock.recv_into(buf)
 
     def _detach_fd(self) -> None:
-        self._wready = False
+        self._set_wready()
         sock = self._sock
         if sock is not None:
             self._sock = None
@@ -828,8 +843,7 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
         """Stop reading; once queued writes are sent, close and call ``connection_lost(None)``."""
         if self._closing:
             return
-        self._closing = True
-        self._fast_dr = None
+        self._begin_closing()
         self._stop_reading()
         if self._drained():
             self._schedule_lost(None)
@@ -842,12 +856,9 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
         if self._closing or self._eof:
             return
         self._eof = True
-        self._wready = False
+        self._set_wready()
         if not self._wbuf:
             self._shutdown()
-
-    def __del__(self) -> None:
-        pass  # the handle keeps the transport alive until closed; Loop.close() closes it
 
 
 # --------------------------------------------------------------------------------- pipes
@@ -911,8 +922,7 @@ class _PipeMixin(_Base):
     def _close(self, exc=None) -> None:
         if self._lost_scheduled:
             return
-        self._closing = True
-        self._fast_dr = None
+        self._begin_closing()
         self._drop_writes()
         self._stop_reading()
         self._schedule_lost(exc)
@@ -995,8 +1005,7 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
         # asyncio's pipe rule: eof_received's answer is ignored, the transport closes.
         if self._loop.get_debug():
             logger.info("%r was closed by peer", self)
-        self._closing = True
-        self._fast_dr = None
+        self._begin_closing()
         self._loop.call_soon(self._protocol.eof_received)
         self._schedule_lost(None)
 
@@ -1097,8 +1106,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.Wri
         """Close the pipe once queued data is written (a pipe has no half-close)."""
         if self._closing:
             return
-        self._closing = True
-        self._fast_dr = None
+        self._begin_closing()
         if self._drained():
             self._unwatch()
             self._schedule_lost(None)
