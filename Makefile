@@ -53,11 +53,21 @@ $(BUILD_STAMP): $(STAMP_DEPS) $(LIBUV_STAMP) build_ffi.py $(wildcard src/uvcffi/
 
 # ruff pinned: a newer ruff adds rules, and lint runs in CI
 RUFF_VERSION := 0.17.6
+# mypy pinned too (a newer one finds new errors): mypy --strict on src/ with pyproject's [tool.mypy]
+# (checked as Python 3.9, the oldest supported; 1.20 is the last mypy that checks 3.9 code). The
+# exceptiongroup backport is what src/ imports before 3.11: its types are checked with it.
+MYPY_VERSION := 1.20.2
+EXCEPTIONGROUP_VERSION := 1.3.2
 
 lint: $(STAMP_DEPS)
 	@$(PY) -m ruff --version 2>/dev/null | grep -qx "ruff $(RUFF_VERSION)" || \
 		$(PY) -m pip install -q --disable-pip-version-check "ruff==$(RUFF_VERSION)"
+	@$(PY) -m mypy --version 2>/dev/null | grep -q "^mypy $(MYPY_VERSION) " && \
+		$(PY) -c 'import exceptiongroup' 2>/dev/null || \
+		$(PY) -m pip install -q --disable-pip-version-check "mypy==$(MYPY_VERSION)" \
+			"exceptiongroup==$(EXCEPTIONGROUP_VERSION)"
 	$(PY) -m ruff check src tests bench build_ffi.py
+	$(PY) -m mypy
 
 # make test-cpython - CPython's own test.test_asyncio on stock asyncio and on uvcffi, compared test by
 # test (tests/cpython/run.py; not part of make test). CPYTHON_PYTHONS names the interpreters

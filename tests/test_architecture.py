@@ -4,7 +4,9 @@
    functions too: an import moved into a function to dodge a cycle at import time is still a
    cycle in the design. The implicit import of a parent package (``uvcffi.transports`` runs
    before ``uvcffi.transports.stream``) is not an edge: ``uvcffi/__init__.py`` re-exports the
-   public API, so every module would otherwise close a circle through it.
+   public API, so every module would otherwise close a circle through it. An import under
+   ``if TYPE_CHECKING:`` is not an edge either: it is never executed, and only names a type
+   for an annotation (a component's ``loop: Loop``), which mypy reads and Python does not.
 
 2. No module writes another module's private attributes. A *write* is an assignment,
    augmented assignment or ``del`` of ``x._name`` or of ``x._name[...]``, or a call of a
@@ -62,11 +64,26 @@ def _scopes(tree: ast.AST) -> Iterator[Tuple[ast.AST, str]]:
         stack.extend((child, inner) for child in ast.iter_child_nodes(node))
 
 
+def _type_checking_only(tree: ast.AST) -> Set[int]:
+    """The ids of the nodes under ``if TYPE_CHECKING:`` (the body, not an ``else``)."""
+    out: Set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and (
+                (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+                or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")):
+            out.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return out
+
+
 def import_edges(sources: Dict[str, Tuple[str, bool]], top: str = "uvcffi"):
     """``{(importer, imported): [(line, function or "")]}`` for imports between the modules."""
     edges: Dict[Tuple[str, str], List[Tuple[int, str]]] = {}
     for mod, (text, is_pkg) in sources.items():
-        for node, func in _scopes(ast.parse(text)):
+        tree = ast.parse(text)
+        typing_only = _type_checking_only(tree)
+        for node, func in _scopes(tree):
+            if id(node) in typing_only:
+                continue  # an annotation's import: never executed
             targets = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names if a.name.split(".")[0] == top]
@@ -139,12 +156,18 @@ def test_cycle_checker_fails_on_a_cycle():
         "pkg.d": ("from .sub import e\n", False),
         "pkg.sub": ("", True),
         "pkg.sub.e": ("from .. import d\n", False),
+        # for annotations only: not an edge (but the else branch runs, and is one)
+        "pkg.f": ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .g import G\n"
+                  "else:\n    from . import a\n", False),
+        "pkg.g": ("from . import f\n", False),
     }
     edges = import_edges(sources, top="pkg")
     assert edges[("pkg.b", "pkg.c")] == [(2, "f")]
+    assert ("pkg.f", "pkg.g") not in edges and ("pkg.f", "pkg.a") in edges
     cycles = import_cycles(edges)
     assert ["pkg.a", "pkg.b", "pkg.c", "pkg.a"] in cycles
     assert ["pkg.d", "pkg.sub.e", "pkg.d"] in cycles
+    assert not any("pkg.g" in cycle for cycle in cycles)
 
 
 # --------------------------------------------------------------------------------- private writes

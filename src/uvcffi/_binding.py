@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import socket
+from typing import Any
 
 from ._version import __version__
 
@@ -28,6 +29,10 @@ if _built != __version__:  # pragma: no cover - depends on the build
         f"{__version__}: the build is stale. Rebuild it with `make build` (or `pip install -e .`)."
     )
 
+# A cffi object (a pointer, a struct, a handle from ffi.new_handle): cffi gives them no types, so
+# this is Any, named for what it holds. The extension's stub (_uvcffi.pyi) is the other Any.
+CData = Any
+
 __all__ = ["ffi", "lib", "libuv_version", "convert_error", "uv_error_name", "check",
            "NOOP_ASYNC_CB", "DRAIN_POLL_CB", "STREAM_ALLOC_CB", "STREAM_READ_CB", "DGRAM_POLL_CB"]
 
@@ -43,11 +48,13 @@ DGRAM_POLL_CB = ffi.addressof(lib, "uvcffi_dgram_poll_cb")
 
 def libuv_version() -> str:
     """The version of the libuv in use (bundled, or the system's with UVCFFI_USE_SYSTEM_LIBUV=1)."""
-    return ffi.string(lib.uv_version_string()).decode()
+    version: str = ffi.string(lib.uv_version_string()).decode()
+    return version
 
 
 def uv_error_name(code: int) -> str:
-    return ffi.string(lib.uv_err_name(code)).decode()
+    name: str = ffi.string(lib.uv_err_name(code)).decode()
+    return name
 
 
 # libuv's getaddrinfo errors (UV_EAI_*) have no errno; map them to socket's EAI_* numbers.

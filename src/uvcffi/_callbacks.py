@@ -16,15 +16,27 @@ per callback, and is what PyPy's JIT handles well.
 from __future__ import annotations
 
 import sys
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Type, TypeVar
 
-from ._binding import ffi, lib
+from ._binding import CData, ffi, lib
 
-__all__: list = []
+__all__: List[str] = []
+
+_F = TypeVar("_F", bound=Callable[..., None])
+
+if TYPE_CHECKING:
+    # cffi's decorator (ffi is untyped): registers the function as its extern "Python" and
+    # returns it unchanged.
+    def _def_extern(*, onerror: Callable[..., None], name: Optional[str] = None) -> Callable[[_F], _F]: ...
+else:
+    _def_extern = ffi.def_extern
 
 _from_handle = ffi.from_handle
 
 
-def _last_resort(exc_type, exc_value, tb) -> None:
+def _last_resort(exc_type: Type[BaseException], exc_value: BaseException,
+                 tb: Optional[TracebackType]) -> None:
     # Reached only if handing the error to the loop failed itself.
     import traceback
 
@@ -32,7 +44,7 @@ def _last_resort(exc_type, exc_value, tb) -> None:
     traceback.print_exception(exc_type, exc_value, tb)
 
 
-def _dispatch_error(owner, exc: BaseException) -> None:
+def _dispatch_error(owner: Any, exc: BaseException) -> None:
     loop = getattr(owner, "_loop", None)
     if loop is None:
         raise exc
@@ -41,8 +53,8 @@ def _dispatch_error(owner, exc: BaseException) -> None:
 
 # The per-message callbacks, written out: no getattr, no *args on the hot path.
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_read_batch(data) -> None:
+@_def_extern(onerror=_last_resort)
+def _uvcffi_on_read_batch(data: CData) -> None:
     # The loop's read arena or event array filled up during uv_run (_c/reads.c): the read
     # engine (read_engine.py) dispatches now.
     batch = _from_handle(data)
@@ -54,8 +66,8 @@ def _uvcffi_on_read_batch(data) -> None:
         _dispatch_error(batch, exc)
 
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_write(req, status) -> None:
+@_def_extern(onerror=_last_resort)
+def _uvcffi_on_write(req: CData, status: int) -> None:
     owner = _from_handle(req.data)
     try:
         owner._on_write(req, status)
@@ -63,8 +75,8 @@ def _uvcffi_on_write(req, status) -> None:
         _dispatch_error(owner, exc)
 
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_getaddrinfo(req, status, res) -> None:
+@_def_extern(onerror=_last_resort)
+def _uvcffi_on_getaddrinfo(req: CData, status: int, res: CData) -> None:
     owner = _from_handle(req.data)
     try:
         owner._on_getaddrinfo(status, res)
@@ -75,8 +87,8 @@ def _uvcffi_on_getaddrinfo(req, status, res) -> None:
             lib.uv_freeaddrinfo(res)
 
 
-@ffi.def_extern(onerror=_last_resort)
-def _uvcffi_on_poll(poll, status, events) -> None:
+@_def_extern(onerror=_last_resort)
+def _uvcffi_on_poll(poll: CData, status: int, events: int) -> None:
     # Every readiness event of a uv_poll_t that C does not handle itself: add_reader/add_writer
     # and the sock_* waits (fds.py), a datagram socket's writability and errors and a unix
     # datagram socket's reads (IPv4/IPv6 datagrams are read by C, _c/reads.c), a write pipe's
@@ -93,7 +105,7 @@ def _forward(extern_name: str, method: str) -> None:
     """Implement ``extern_name`` as: find the owner of the handle/request passed first, call
     ``owner.<method>(*rest)``."""
 
-    def callback(ptr, *args):
+    def callback(ptr: CData, *args: Any) -> None:
         owner = _from_handle(ptr.data)
         try:
             getattr(owner, method)(*args)
@@ -101,7 +113,7 @@ def _forward(extern_name: str, method: str) -> None:
             _dispatch_error(owner, exc)
 
     callback.__name__ = extern_name
-    ffi.def_extern(name=extern_name, onerror=_last_resort)(callback)
+    _def_extern(name=extern_name, onerror=_last_resort)(callback)
 
 
 # The rest: once per connection, request, signal or process at most.

@@ -37,8 +37,21 @@ from __future__ import annotations
 
 import operator
 import socket
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Set, Tuple, Union
 
-from ._binding import convert_error, ffi, lib
+from ._binding import CData, convert_error, ffi, lib
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from .loop import Loop
+
+    # the socket module's address of an IPv4 / IPv6 socket
+    Sockaddr = Union[Tuple[str, int], Tuple[str, int, int, int]]
+    # one entry of getaddrinfo's answer, as typeshed types socket.getaddrinfo's
+    AddrInfo = Tuple[socket.AddressFamily, socket.SocketKind, int, str, Sockaddr]
+    # one address to connect or bind to: getaddrinfo's, or an IP as written (_ipaddr_info)
+    Resolved = Tuple[int, int, int, str, Sockaddr]
 
 __all__ = ["Resolver"]
 
@@ -57,7 +70,7 @@ def _zone_in_host() -> bool:
                                    socket.AI_NUMERICHOST)
     except OSError:
         return False
-    return "%" in infos[0][4][0]
+    return "%" in infos[0][4][0]  # type: ignore[operator]  # an AF_INET6 address: a str
 
 
 _ZONE_IN_HOST = _zone_in_host()
@@ -69,41 +82,42 @@ def _c_int(value: int) -> int:
     return (value + 0x80000000) % 0x100000000 - 0x80000000
 
 
-def _family(af: int):
+def _family(af: int) -> socket.AddressFamily:
     try:
         return socket.AddressFamily(af)
     except ValueError:
-        return af
+        return af  # type: ignore[return-value]  # as socket.getaddrinfo: a number it has no name for
 
 
-def _socktype(t: int):
+def _socktype(t: int) -> socket.SocketKind:
     try:
         return socket.SocketKind(t)
     except ValueError:
-        return t
+        return t  # type: ignore[return-value]  # as socket.getaddrinfo: a number it has no name for
 
 
-def _sockaddr_to_tuple(sa):
+def _sockaddr_to_tuple(sa: CData) -> Optional[Sockaddr]:
     """A ``struct sockaddr*`` as the socket module's address tuple."""
     fam = sa.sa_family
     if fam == socket.AF_INET:
         sin = ffi.cast("struct sockaddr_in*", sa)
         buf = ffi.new("char[64]")
         lib.uv_ip4_name(sin, buf, 64)
-        return (ffi.string(buf).decode(), socket.ntohs(sin.sin_port))
+        host: str = ffi.string(buf).decode()
+        return (host, socket.ntohs(sin.sin_port))
     if fam == socket.AF_INET6:
         sin6 = ffi.cast("struct sockaddr_in6*", sa)
         buf = ffi.new("char[64]")
         lib.uv_ip6_name(sin6, buf, 64)
         host = ffi.string(buf).decode()
-        scope_id = sin6.sin6_scope_id
+        scope_id: int = sin6.sin6_scope_id
         if scope_id and _ZONE_IN_HOST:
             host = socket.getnameinfo((host, 0, 0, scope_id), _NUMERIC_NAME)[0]
         return (host, socket.ntohs(sin6.sin6_port), socket.ntohl(sin6.sin6_flowinfo), scope_id)
     return None
 
 
-def _is_ip(host) -> bool:
+def _is_ip(host: str) -> bool:
     """True if ``host`` (str) is an IPv4 or IPv6 address in a form ``inet_pton`` takes."""
     for af in (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,):
         try:
@@ -114,7 +128,7 @@ def _is_ip(host) -> bool:
     return False
 
 
-def _is_numeric(host, port) -> bool:
+def _is_numeric(host: object, port: object) -> bool:
     """True if the C library resolves ``(host, port)`` without a lookup of any kind: an IP
     literal without zone id and a port that is absent, an int or all digits."""
     if isinstance(host, (bytes, bytearray)):
@@ -135,7 +149,8 @@ def _is_numeric(host, port) -> bool:
     return _is_ip(host)
 
 
-def _ipaddr_info(host, port, family, type, proto, flowinfo=0, scopeid=0):
+def _ipaddr_info(host: Union[str, bytes, None], port: Union[str, bytes, int, None], family: int, type: int,
+                 proto: int, flowinfo: int = 0, scopeid: int = 0) -> Optional[Resolved]:
     """The one addrinfo entry for an address that is already an IP, or None to resolve it
     (the rule of asyncio's ``_ensure_resolved``: only for stream/datagram sockets, any port
     ``int()`` takes, the host kept as written)."""
@@ -159,7 +174,7 @@ def _ipaddr_info(host, port, family, type, proto, flowinfo=0, scopeid=0):
     if "%" in host:
         return None  # inet_pton takes no zone id
     if family == socket.AF_UNSPEC:
-        families = (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,)
+        families: Tuple[int, ...] = (socket.AF_INET, socket.AF_INET6) if _HAS_IPV6 else (socket.AF_INET,)
     else:
         families = (family,)
     for af in families:
@@ -173,7 +188,7 @@ def _ipaddr_info(host, port, family, type, proto, flowinfo=0, scopeid=0):
     return None
 
 
-def _parse_sockaddr(sockaddr, flags):
+def _parse_sockaddr(sockaddr: Sockaddr, flags: int) -> Tuple[int, Tuple[Any, ...]]:
     """Check ``getnameinfo``'s arguments as the socket module does; the numeric
     ``(family, address)`` to hand to libuv. The same ``TypeError``/``OverflowError``/
     ``OSError``/``socket.gaierror`` as ``socket.getnameinfo`` for a bad one.
@@ -211,7 +226,7 @@ def _parse_sockaddr(sockaddr, flags):
     raise OSError("unknown family")  # pragma: no cover
 
 
-def _check_arguments(host, port, family, type, proto, flags) -> None:
+def _check_arguments(host: Any, port: Any, family: int, type: int, proto: int, flags: int) -> None:
     """Raise what ``socket.getaddrinfo`` raises for arguments it refuses before it asks the C
     library, in its order: the four numbers, then the host's type, then its IDNA encoding,
     then the port.
@@ -256,8 +271,8 @@ class _Request:
         self.req = ffi.new(ctype)
         self.cself = ffi.new_handle(self)
         self.req.data = self.cself
-        self.fut = loop.create_future()
-        self.keep = None
+        self.fut: asyncio.Future[Any] = loop.create_future()
+        self.keep: object = None  # what C reads until the callback: hints, strings, sockaddr
         self.done = False
 
     def submitted(self, status: int) -> None:
@@ -266,7 +281,7 @@ class _Request:
         self._resolver._requests.add(self)
         self.fut.add_done_callback(self._fut_done)
 
-    def _fut_done(self, fut) -> None:
+    def _fut_done(self, fut: asyncio.Future[Any]) -> None:
         if fut.cancelled() and not self.done:
             self.cancel()
 
@@ -274,7 +289,7 @@ class _Request:
         if not self.done:
             lib.uv_cancel(ffi.cast("uv_req_t*", self.req))
 
-    def _finish(self, status: int):
+    def _finish(self, status: int) -> Optional[asyncio.Future[Any]]:
         """libuv answered with ``status``: the request leaves the resolver. Returns the future
         to set the result of, or None: a failure is set here, and a future already done
         (cancelled) or a closed loop's takes nothing."""
@@ -288,11 +303,11 @@ class _Request:
             return None
         return fut
 
-    def _on_getaddrinfo(self, status: int, res) -> None:
+    def _on_getaddrinfo(self, status: int, res: CData) -> None:
         fut = self._finish(status)
         if fut is None:
             return
-        out = []
+        out: List[AddrInfo] = []
         ai = res
         while ai != ffi.NULL:
             addr = _sockaddr_to_tuple(ai.ai_addr) if ai.ai_addr != ffi.NULL else None
@@ -302,7 +317,7 @@ class _Request:
             ai = ai.ai_next
         fut.set_result(out)
 
-    def _on_getnameinfo(self, status: int, host, service) -> None:
+    def _on_getnameinfo(self, status: int, host: CData, service: CData) -> None:
         fut = self._finish(status)
         if fut is not None:
             fut.set_result((ffi.string(host).decode(), ffi.string(service).decode()))
@@ -316,13 +331,14 @@ class Resolver:
 
     __slots__ = ("_loop", "_requests")
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         self._loop = loop
         # _Request objects between submission and libuv's callback: their C memory and
         # handle must live until then (see "Request lifetime" above)
-        self._requests: set = set()
+        self._requests: Set[_Request] = set()
 
-    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+    async def getaddrinfo(self, host: Union[str, bytes, None], port: Union[str, bytes, int, None], *,
+                          family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> List[AddrInfo]:
         """Resolve ``(host, port)`` like ``socket.getaddrinfo``; a list of
         ``(family, type, proto, canonname, sockaddr)``. ``socket.gaierror`` on failure, and the
         socket module's own error for an argument it refuses (``_check_arguments``); if
@@ -331,7 +347,8 @@ class Resolver:
         loop._check_closed()
         if _is_numeric(host, port) and not (isinstance(port, int) and port < 0):
             # no lookup can happen: the C library's exact answer, on this thread
-            return socket.getaddrinfo(host, port, family, type, proto, flags)
+            # (an IP: no (int, bytes) address of AF_PACKET's here)
+            return socket.getaddrinfo(host, port, family, type, proto, flags)  # type: ignore[return-value]
         _check_arguments(host, port, family, type, proto, flags)
         family, type_, proto, flags = (_c_int(int(x)) for x in (family, type, proto, flags))
         if host is None:
@@ -359,9 +376,10 @@ class Resolver:
         r = _Request(self, "uv_getaddrinfo_t*")
         r.keep = (hints, node, service)
         r.submitted(lib.uv_getaddrinfo(loop._uv, r.req, lib._uvcffi_on_getaddrinfo, node, service, hints))
-        return await r.fut
+        infos: List[AddrInfo] = await r.fut
+        return infos
 
-    async def getnameinfo(self, sockaddr, flags=0):
+    async def getnameinfo(self, sockaddr: Sockaddr, flags: int = 0) -> Tuple[str, str]:
         """``socket.getnameinfo`` on libuv's threadpool: ``(host, service)``. The socket
         module's errors for a bad ``sockaddr``; ``socket.gaierror`` if the lookup fails; if
         cancelled, the libuv request is cancelled too."""
@@ -381,9 +399,12 @@ class Resolver:
         r.keep = sin
         r.submitted(lib.uv_getnameinfo(loop._uv, r.req, lib._uvcffi_on_getnameinfo,
                                        ffi.cast("struct sockaddr*", sin), _c_int(int(flags))))
-        return await r.fut
+        names: Tuple[str, str] = await r.fut
+        return names
 
-    async def ensure_resolved(self, address, *, family=0, type=socket.SOCK_STREAM, proto=0, flags=0):
+    async def ensure_resolved(self, address: Tuple[Any, ...], *, family: int = 0,
+                              type: int = socket.SOCK_STREAM, proto: int = 0,
+                              flags: int = 0) -> Sequence[Resolved]:
         """``address`` as addrinfo entries: as written if it is already an IP (asyncio's
         rule), else through ``loop.getaddrinfo`` (which a subclass or test may replace).
         Ends as that call does."""

@@ -41,9 +41,18 @@ import os
 import stat
 import weakref
 from asyncio import events
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from ._binding import lib
 from .handles.poll import Poll
+
+if TYPE_CHECKING:
+    import socket
+
+    from _typeshed import FileDescriptorLike
+
+    from .loop import Loop
+    from .transports.stream import _Base
 
 __all__ = ["FdWatches"]
 
@@ -51,7 +60,7 @@ _READABLE = lib.UV_READABLE
 _WRITABLE = lib.UV_WRITABLE
 
 
-def _fileobj_to_fd(fileobj) -> int:
+def _fileobj_to_fd(fileobj: FileDescriptorLike) -> int:
     if isinstance(fileobj, int):
         fd = fileobj
     else:
@@ -77,13 +86,13 @@ class _FdWatch:
 
     __slots__ = ("fds", "fd", "fileobj", "poll", "reader", "writer", "mask")
 
-    def __init__(self, fds: FdWatches, fd: int, fileobj) -> None:
+    def __init__(self, fds: FdWatches, fd: int, fileobj: FileDescriptorLike) -> None:
         self.fds = fds
         self.fd = fd
         self.fileobj = fileobj  # what it was registered with: an int, or an object with fileno()
         self.poll = Poll(fds._loop, fd)
-        self.reader = None
-        self.writer = None
+        self.reader: Optional[events.Handle] = None
+        self.writer: Optional[events.Handle] = None
         self.mask = 0  # the started poll's events; 0 while not started (or closed by check_fresh)
 
     def is_stale(self) -> bool:
@@ -136,18 +145,18 @@ class FdWatches:
 
     __slots__ = ("_loop", "watches", "fresh", "transports", "unix_inodes")
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         self._loop = loop
-        self.watches: dict = {}  # fd -> _FdWatch: one per descriptor, one poll each
-        self.fresh: list = []  # watches whose poll started since the last turn (check_fresh)
+        self.watches: Dict[int, _FdWatch] = {}  # fd -> _FdWatch: one per descriptor, one poll each
+        self.fresh: List[_FdWatch] = []  # watches whose poll started since the last turn (check_fresh)
         # fd -> the stream transport whose descriptor libuv owns (transports/stream.py):
         # add_reader refuses these
-        self.transports: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.transports: weakref.WeakValueDictionary[int, _Base] = weakref.WeakValueDictionary()
         # a listening unix socket -> the inode of its path when made (net.py): unlinked at
         # close only if still the same file
-        self.unix_inodes: dict = {}
+        self.unix_inodes: Dict[socket.socket, int] = {}
 
-    def ensure_no_transport(self, fd) -> None:
+    def ensure_no_transport(self, fd: FileDescriptorLike) -> None:
         """``RuntimeError`` if a stream transport that is not closing owns ``fd`` (a descriptor
         or an object with ``fileno()``; ``ValueError`` for anything else)."""
         # As asyncio: only the file-object conversion is checked here; a negative number is
@@ -162,7 +171,7 @@ class FdWatches:
         if transport is not None and not transport.is_closing():
             raise RuntimeError(f"File descriptor {fd!r} is used by transport {transport!r}")
 
-    def find(self, fileobj):
+    def find(self, fileobj: FileDescriptorLike) -> Optional[_FdWatch]:
         """The watch of ``fileobj`` (a descriptor or an object with ``fileno()``), or None.
         A closed socket is found by the object it was registered with, as asyncio's selector
         does; ``ValueError`` for a bad descriptor or object that was never registered."""
@@ -175,7 +184,8 @@ class FdWatches:
             raise
         return self.watches.get(fd)
 
-    def add(self, fileobj, callback, args, read: bool) -> events.Handle:
+    def add(self, fileobj: FileDescriptorLike, callback: Callable[..., object], args: Sequence[Any],
+            read: bool) -> events.Handle:
         """Register ``callback(*args)`` as the reader (``read``) or writer of ``fileobj``,
         replacing (and cancelling) the one before; returns its handle. ``RuntimeError`` if
         the loop is closed, ``ValueError`` for a bad descriptor, ``OSError`` if libuv refuses
@@ -235,7 +245,7 @@ class FdWatches:
         old.cancel()
         return True
 
-    def remove(self, fileobj, read: bool) -> bool:
+    def remove(self, fileobj: FileDescriptorLike, read: bool) -> bool:
         """``remove_reader``/``remove_writer`` without the transport check: False on a closed
         loop or when nothing was registered."""
         if self._loop.is_closed():
@@ -243,7 +253,7 @@ class FdWatches:
         w = self.find(fileobj)
         return w is not None and self.drop(w, read)
 
-    def remove_handle(self, fd: int, handle, read: bool) -> None:
+    def remove_handle(self, fd: int, handle: events.Handle, read: bool) -> None:
         """The end of a one-shot wait (``sock_*``, ``sendfile``): remove the reader/writer of
         ``fd`` if it is still ``handle`` (and the loop is open)."""
         if self._loop.is_closed():

@@ -80,7 +80,11 @@ import gc
 import reprlib
 import sys
 from types import GenericAlias
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, List, Optional, Tuple
+
+if TYPE_CHECKING:
+    from contextvars import Context
+    from traceback import StackSummary
 
 from ._compat import _format_callback_source, extract_stack
 
@@ -123,6 +127,12 @@ class _StepHandle(asyncio.events.Handle):
     """
 
     __slots__ = ()
+    # asyncio's slots, which typeshed leaves out (declarations only: no class attributes)
+    _context: Context
+    _loop: Any
+    _callback: Callable[[], None]
+    _repr: Optional[str]
+    _source_traceback: Optional[StackSummary]
 
 
 class _ExceptionLogger:
@@ -142,8 +152,8 @@ class _ExceptionLogger:
 
     __slots__ = ("future",)
 
-    def __init__(self, future: Future) -> None:
-        self.future = future
+    def __init__(self, future: _FutureCore) -> None:
+        self.future: Optional[_FutureCore] = future
         if not _deferral[0]:
             _install_deferral()
 
@@ -161,7 +171,7 @@ class _ExceptionLogger:
             return
         self.future = None
         fut._tb_logger = None
-        context = {
+        context: Dict[str, Any] = {
             "message": f"{fut.__class__.__name__} exception was never retrieved",
             "exception": fut._exception,
             "future": fut,
@@ -173,7 +183,7 @@ class _ExceptionLogger:
 
 # [installed, a collection is running]; the loggers finalized during the running collection.
 _deferral = [False, False]
-_deferred_reports: list = []
+_deferred_reports: List[_ExceptionLogger] = []
 
 
 def _gc_phase(phase: str, info: Any) -> None:
@@ -227,7 +237,7 @@ if _PYPY:
     # PyPy keeps five attributes in the instance and puts a sixth in an extra array made with
     # every future: there _exception, set only on failure, is a class default (_FutureCore) and
     # never written for a new future. gather_1k_futures: 3.3-3.8% fewer PyPy instructions.
-    _FUTURE_SLOTS = tuple(name for name in _FUTURE_SLOTS if name != "_exception")
+    _FUTURE_SLOTS = tuple(name for name in _FUTURE_SLOTS if name != "_exception")  # type: ignore[assignment]
 
 
 class _FutureCore:
@@ -238,17 +248,27 @@ class _FutureCore:
     method lives here once.
     """
 
-    __slots__ = ()
+    if TYPE_CHECKING:
+        # The fields, as the concrete classes hold them (slots and __dict__): the checker reads
+        # them here, with no __slots__ of the mixin's own to hold them to.
+        _state: str
+        _result: Any
+        _exception: Optional[BaseException]
+        _loop: Any  # the loop (uvcffi's, or any asyncio loop)
+        _callbacks: List[Tuple[Any, Context]]  # (callback, context), or (_StepHandle, context)
+        _asyncio_future_blocking: bool
 
     # Defaults of the fields kept in __dict__ (see _FUTURE_SLOTS); as class attributes here
     # they also shadow the C base's descriptors of the same names.
-    _source_traceback: Optional[list] = None
+    _source_traceback: Optional[StackSummary] = None
     _tb_logger: Any = None
     _exception_tb: Any = None
     _cancel_message: Any = None
     _cancelled_exc: Optional[BaseException] = None
-    if _PYPY:
-        _exception: Optional[BaseException] = None  # a slot elsewhere: see _FUTURE_SLOTS
+    if _PYPY and not TYPE_CHECKING:
+        _exception = None  # a slot elsewhere: see _FUTURE_SLOTS
+    if not TYPE_CHECKING:  # (the checker: see the fields above)
+        __slots__ = ()
 
     def _setup(self, loop: Any) -> None:
         # The initial value of every slot: the one place they are written for a new future
@@ -279,11 +299,11 @@ class _FutureCore:
             logger.future = None
             self._tb_logger = None
 
-    __class_getitem__ = classmethod(GenericAlias)  # Future[int] in annotations
+    __class_getitem__ = classmethod(GenericAlias)  # type: ignore[var-annotated]  # Future[int] in annotations
 
     # -- repr ------------------------------------------------------------------------------------
 
-    def _repr_info(self) -> list:
+    def _repr_info(self) -> List[str]:
         info = [self._state.lower()]
         if self._state is _FINISHED:
             if self._exception is not None:
@@ -293,7 +313,8 @@ class _FutureCore:
         cbs = self._callbacks
         if cbs:
             names = [
-                _format_callback_source(cb._callback if type(cb) is _StepHandle else cb, ()) for cb, _ in cbs
+                _format_callback_source(cb._callback if type(cb) is _StepHandle else cb, ())
+                for cb, _ in cbs
             ]
             if len(names) > 2:
                 names = [names[0], f"<{len(names) - 2} more>", names[-1]]
@@ -375,7 +396,7 @@ class _FutureCore:
                 finally:
                     # The traceback keeps this frame: without its locals, no cycle
                     # exception -> frame -> Future -> exception (asyncio's C Future has no frame).
-                    exc = self = None  # noqa: F841
+                    exc = self = None  # type: ignore[assignment]  # noqa: F841
             return self._result
         if state is _CANCELLED:
             raise self._make_cancelled_error()
@@ -495,7 +516,7 @@ class _FutureCore:
 
     # -- awaiting --------------------------------------------------------------------------------
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         # The one ``yield`` through which a Task waits for a Future: the Task receives the Future,
         # sees ``_asyncio_future_blocking`` and resumes us when the Future is done.
         if self._state is _PENDING:
@@ -503,7 +524,7 @@ class _FutureCore:
             try:
                 yield self
             except BaseException:  # thrown in by a Task that woke up with an exception
-                self = None  # noqa: F841 - as in result(): the traceback keeps this frame
+                self = None  # type: ignore[assignment]  # noqa: F841 - as in result(): the traceback keeps this frame
                 raise
         if self._state is _FINISHED and self._exception is None:
             return self._result
@@ -512,7 +533,7 @@ class _FutureCore:
         try:
             return self.result()  # raises: the exception, or CancelledError
         finally:
-            self = None  # noqa: F841 - as in result(): the traceback keeps this frame
+            self = None  # type: ignore[assignment]  # noqa: F841 - as in result(): the traceback keeps this frame
 
     if _PYPY:
         # The same without the ``try`` around the ``yield``: PyPy gives every generator whose
@@ -520,7 +541,7 @@ class _FutureCore:
         # version costs a register_finalizer call per await of a pending future (seen in the
         # traces, PYPYLOG=jit-log-opt), and the collector's finalizer queue a visit per future
         # awaited. The cycle the ``try`` breaks is nothing to PyPy's tracing collector.
-        def __await__(self):  # noqa: F811
+        def __await__(self) -> Generator[Any, None, Any]:  # noqa: F811
             if self._state is _PENDING:
                 self._asyncio_future_blocking = True
                 yield self
@@ -556,7 +577,8 @@ else:
     _FutureBase = asyncio.Future
 
 
-class Future(_FutureCore, _FutureBase):
+# (not generic for the type checker: asyncio.Future[Any]; the class itself takes Future[int])
+class Future(_FutureCore, _FutureBase):  # type: ignore[misc]  # asyncio.Future on every Python
     """An eventual result, awaitable by any asyncio Task; not thread-safe.
 
     Same API, states and errors as :class:`asyncio.Future`, and an instance of it.
@@ -666,7 +688,7 @@ def wrap_future(future: Any, *, loop: Any = None) -> Any:
     if loop is None:
         # asyncio.get_event_loop, looked up where asyncio's wrap_future finds it (CPython 3.9's
         # test_wrap_future_use_global_loop patches it there).
-        loop = asyncio.futures.events.get_event_loop()
+        loop = asyncio.futures.events.get_event_loop()  # type: ignore[attr-defined]
     new_future = loop.create_future()
     _chain(future, new_future)
     return new_future

@@ -41,9 +41,8 @@ heap push does. A ``Decimal``
 orders with floats but cannot be subtracted from one: it fails when the loop computes how
 long to sleep, on every run until it is cancelled -- asyncio's behaviour too.
 
-Threads. ``call_soon_threadsafe`` appends to the ready deque and, when the loop may be blocked
-in ``uv_run`` (``_may_block``: one send per blocking poll), sends the loop's ``uv_async_t``,
-whose C callback does nothing: waking ``uv_run`` is all it has to do.
+Threads. ``call_soon_threadsafe`` appends to the ready deque and sends the loop's
+``uv_async_t``, whose C callback does nothing: waking ``uv_run`` is all it has to do.
 
 Signals. Python's C-level signal handler writes each signal's number to the loop's wake-up
 socket (``signal.set_wakeup_fd``), which libuv watches: ``uv_run`` returns, the interpreter runs
@@ -85,6 +84,24 @@ import traceback
 import warnings
 import weakref
 from asyncio import events
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Dict,
+    Generator,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+)
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._binding import check, ffi, lib
@@ -109,6 +126,28 @@ from .transports import datagram as _datagram
 from .transports import started as _started
 from .transports import subprocess as _subprocess
 from .transports.stream import ReadPipeTransport, WritePipeTransport
+
+if TYPE_CHECKING:
+    import socket
+    from contextvars import Context
+
+    from typing_extensions import TypeVarTuple, Unpack
+
+    from ._binding import CData
+    from .dns import AddrInfo, Sockaddr
+    from .handles.base import UVHandle
+
+    _Ts = TypeVarTuple("_Ts")
+    # a timer as the loop's heap holds it: (deadline, sequence number, handle)
+    _Entry = Tuple[float, int, "TimerHandle"]
+    # a custom exception handler, as set_exception_handler takes it
+    _ExceptionHandler = Callable[[asyncio.AbstractEventLoop, Dict[str, Any]], object]
+    # what stdin=/stdout=/stderr= of subprocess_exec/_shell take
+    _Stdio = Union[int, IO[Any], None]
+
+_T = TypeVar("_T")
+_ProtocolT = TypeVar("_ProtocolT", bound="asyncio.BaseProtocol")
+_PipeT = TypeVar("_PipeT", "ReadPipeTransport", "WritePipeTransport")
 
 __all__ = ["Loop", "Handle", "TimerHandle", "new_event_loop"]
 
@@ -136,7 +175,13 @@ _lt = operator.lt
 _islice = itertools.islice
 
 
-class _TimerEntry(tuple):
+if TYPE_CHECKING:
+    _EntryBase = Tuple[float, int, "TimerHandle"]
+else:
+    _EntryBase = tuple
+
+
+class _TimerEntry(_EntryBase):
     """PyPy's heap entry: ``(when, seq, handle)`` ordered by a Python ``__lt__``.
 
     PyPy's ``heapq`` is pure Python and its JIT does not inline tuple comparison (a call into
@@ -147,7 +192,7 @@ class _TimerEntry(tuple):
 
     __slots__ = ()
 
-    def __lt__(self, other):
+    def __lt__(self, other: _TimerEntry) -> bool:  # type: ignore[override]  # a tuple of its kind
         a = self[0]
         b = other[0]
         if a is b or a == b:
@@ -155,12 +200,12 @@ class _TimerEntry(tuple):
         return a < b
 
 
-def _in_order_c(entries) -> bool:
+def _in_order_c(entries: List[_Entry]) -> bool:
     """Whether ``(when, seq, handle)`` entries are in heap order, compared in C (CPython)."""
     return all(map(_lt, entries, _islice(entries, 1, None)))
 
 
-def _in_order_jit(entries) -> bool:
+def _in_order_jit(entries: List[_Entry]) -> bool:
     """The same test for PyPy's JIT: deadlines compared inline, as a tuple compares them (an
     inbox is in ``seq`` order, so equal or identical deadlines are in order)."""
     a = entries[0][0]
@@ -173,6 +218,8 @@ def _in_order_jit(entries) -> bool:
 
 
 # the entry type of the heap, or None for plain tuples (CPython); how to test a batch's order
+_entry_type: Optional[Type[_TimerEntry]]
+_in_order: Callable[[List[_Entry]], bool]
 if sys.implementation.name == "pypy":
     _entry_type, _in_order = _TimerEntry, _in_order_jit
 else:
@@ -188,8 +235,15 @@ class Handle(events.Handle):
     """asyncio's ``Handle`` (same class hierarchy, repr, ``cancel``), built without a method call."""
 
     __slots__ = ()
+    # asyncio's slots, which typeshed leaves out (declarations only: no class attributes)
+    _context: Context
+    _loop: Loop
+    _callback: Optional[Callable[..., object]]
+    _repr: Optional[str]
+    _source_traceback: Optional[traceback.StackSummary]
 
-    def __init__(self, callback, args, loop, context=None) -> None:
+    def __init__(self, callback: Callable[..., object], args: Tuple[Any, ...], loop: Loop,
+                 context: Optional[Context] = None) -> None:
         self._context = _copy_context() if context is None else context
         self._loop = loop
         self._callback = callback
@@ -206,15 +260,24 @@ class Handle(events.Handle):
             if self._loop._debug:
                 self._repr = repr(self)  # keeps the callback's description for slow-callback logs
             self._callback = None
-            self._args = None
+            self._args = None  # type: ignore[assignment]  # as asyncio's
 
 
 class TimerHandle(events.TimerHandle):
     """asyncio's ``TimerHandle``; the loop's heap holds it inside a ``(when, seq, handle)`` tuple."""
 
     __slots__ = ()
+    # asyncio's slots, which typeshed leaves out (declarations only: no class attributes)
+    _context: Context
+    _loop: Loop
+    _callback: Optional[Callable[..., object]]
+    _repr: Optional[str]
+    _source_traceback: Optional[traceback.StackSummary]
+    _when: float
+    _scheduled: bool
 
-    def __init__(self, when, callback, args, loop, context=None) -> None:
+    def __init__(self, when: float, callback: Callable[..., object], args: Tuple[Any, ...], loop: Loop,
+                 context: Optional[Context] = None) -> None:
         self._context = _copy_context() if context is None else context
         self._loop = loop
         self._callback = callback
@@ -237,29 +300,32 @@ class TimerHandle(events.TimerHandle):
             if loop._debug:
                 self._repr = repr(self)
             self._callback = None
-            self._args = None
+            self._args = None  # type: ignore[assignment]  # as asyncio's
 
 
 _new_handle = Handle.__new__
 _new_timer_handle = TimerHandle.__new__
 
 
-class Loop(NetMixin, asyncio.AbstractEventLoop):
+# create_server/create_unix_server return uvcffi's Server (an asyncio.AbstractServer), not
+# asyncio.base_events.Server as typeshed says: the one incompatibility with AbstractEventLoop.
+class Loop(NetMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
     """An asyncio event loop running on libuv. Create it with ``uvcffi.new_event_loop()``."""
 
     # Class attributes as defaults: a half-built loop still reprs and finalizes.
-    _uv = None
+    # (the components and _uv: None only in a half-built loop, and after close())
+    _uv: CData = None
     _closed = False
     _stopping = False
-    _thread_id = None
+    _thread_id: Optional[int] = None
     _debug = False
-    _timer = None
-    _async = None
-    _resolver = None  # dns.Resolver
-    _signals = None  # signals.Signals
-    _fds = None  # fds.FdWatches
-    _pending_exc = None
-    _current_handle = None
+    _timer: LoopTimer = None  # type: ignore[assignment]
+    _async: Async = None  # type: ignore[assignment]
+    _resolver: Resolver = None  # type: ignore[assignment]  # dns.Resolver
+    _signals: Signals = None  # type: ignore[assignment]  # signals.Signals
+    _fds: FdWatches = None  # type: ignore[assignment]  # fds.FdWatches
+    _pending_exc: Optional[BaseException] = None
+    _current_handle: Optional[events.Handle] = None
     # True from just before the loop looks at its ready queue to decide whether uv_run may
     # block, until uv_run returns. call_soon_threadsafe appends first and reads this after,
     # so either the loop sees the new callback (and does not block) or the thread sees the
@@ -271,22 +337,22 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
     _may_block = True
     # closed or debug: the one flag the hot scheduling paths test (see _update_guarded)
     _guarded = False
-    _reads = None  # read_engine.ReadEngine
+    _reads: ReadEngine = None  # type: ignore[assignment]  # read_engine.ReadEngine
 
     def __init__(self) -> None:
-        self._live_handles: set = set()  # UVHandles between uv_*_init and their close callback
+        self._live_handles: Set[UVHandle] = set()  # UVHandles between uv_*_init and their close callback
         self._uv = ffi.new("uv_loop_t*")
         check(lib.uv_loop_init(self._uv))
-        self._ready: collections.deque = collections.deque()
-        self._scheduled: list = []  # heap of (when, seq, TimerHandle)
-        self._timer_inbox: list = []  # (when, seq, TimerHandle) scheduled during this turn
+        self._ready: collections.deque[events.Handle] = collections.deque()
+        self._scheduled: List[_Entry] = []  # heap of (when, seq, TimerHandle)
+        self._timer_inbox: List[_Entry] = []  # (when, seq, TimerHandle) scheduled during this turn
         self._timer_cancelled_count = 0
         self._next_seq = itertools.count().__next__  # tie-breaker: FIFO among equal deadlines
-        self._exception_handler = None
-        self._task_factory = None
-        self._default_executor = None
+        self._exception_handler: Optional[_ExceptionHandler] = None
+        self._task_factory: Optional[Callable[..., asyncio.Future[Any]]] = None
+        self._default_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._executor_shutdown_called = False
-        self._asyncgens: weakref.WeakSet = weakref.WeakSet()
+        self._asyncgens: weakref.WeakSet[AsyncGenerator[Any, Any]] = weakref.WeakSet()
         self._asyncgens_shutdown_called = False
         self.slow_callback_duration = 0.1
         self._debug = _is_debug_mode()
@@ -346,7 +412,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         if self._closed:
             raise RuntimeError("Event loop is closed")
 
-    def _check_callback(self, callback, method: str) -> None:
+    def _check_callback(self, callback: object, method: str) -> None:
         if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
             raise TypeError(f"coroutines cannot be used with {method}()")
         if not callable(callback):
@@ -366,7 +432,8 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                                "than the current one")
 
     # ------------------------------------------------------------------ scheduling
-    def call_soon(self, callback, *args, context=None) -> Handle:
+    def call_soon(self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
+                  context: Optional[Context] = None) -> Handle:
         """Schedule ``callback(*args)`` for the next turn of the loop (FIFO)."""
         if self._guarded:  # closed or debug
             self._check_closed()
@@ -385,7 +452,8 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         self._ready.append(handle)
         return handle
 
-    def call_soon_threadsafe(self, callback, *args, context=None) -> Handle:
+    def call_soon_threadsafe(self, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
+                             context: Optional[Context] = None) -> Handle:
         """Like ``call_soon``, from any thread: wakes the loop through its ``uv_async_t``."""
         self._check_closed()
         if self._debug:
@@ -400,7 +468,8 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
             self._async.send()
         return handle
 
-    def call_later(self, delay, callback, *args, context=None) -> TimerHandle:
+    def call_later(self, delay: float, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
+                   context: Optional[Context] = None) -> TimerHandle:
         """Schedule ``callback(*args)`` to run ``delay`` seconds from now, never earlier."""
         if delay is None:
             raise TypeError("delay must not be None")
@@ -427,7 +496,8 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         self._timer_inbox.append((when, self._next_seq(), handle))
         return handle
 
-    def call_at(self, when, callback, *args, context=None) -> TimerHandle:
+    def call_at(self, when: float, callback: Callable[[Unpack[_Ts]], object], *args: Unpack[_Ts],
+                context: Optional[Context] = None) -> TimerHandle:
         """Schedule ``callback(*args)`` to run when ``loop.time()`` reaches ``when``."""
         if when is None:
             raise _WhenNoneError("when cannot be None")
@@ -441,7 +511,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         self._timer_inbox.append((when, self._next_seq(), handle))
         return handle
 
-    def _timer_handle_cancelled(self, handle) -> None:
+    def _timer_handle_cancelled(self, handle: TimerHandle) -> None:
         if handle._scheduled:
             self._timer_cancelled_count += 1
 
@@ -452,7 +522,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         self._check_closed()
         self._check_running()
         old_agen_hooks = sys.get_asyncgen_hooks()
-        old_wakeup_fd = None
+        old_wakeup_fd: Optional[int] = None
         self._thread_id = threading.get_ident()
         try:  # from here on, the finally below undoes whatever the start did
             self._set_coroutine_origin_tracking(self._debug)
@@ -473,16 +543,16 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
             sys.set_asyncgen_hooks(*old_agen_hooks)
             self._signals.run_ends(old_wakeup_fd)
 
-    def run_until_complete(self, future):
+    def run_until_complete(self, future: Union[Awaitable[_T], Generator[Any, None, _T]]) -> _T:
         """Run until ``future`` (a future, task or coroutine) is done; return its result or
         raise its exception. ``RuntimeError`` if the loop stopped before it was done."""
         self._check_closed()
         self._check_running()
         new_task = not asyncio.isfuture(future)
-        future = asyncio.ensure_future(future, loop=self)
+        future = asyncio.ensure_future(future, loop=self)  # type: ignore[arg-type]  # a generator too
         if new_task:
             # The task is ours: an exception in it is reported by raising here, not logged.
-            future._log_destroy_pending = False
+            future._log_destroy_pending = False  # type: ignore[attr-defined]
         future.add_done_callback(_stop_when_done)
         try:
             self.run_forever()
@@ -521,7 +591,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                 # already in deadline order (the same delay each time): no heap at all
                 live.reverse()
                 run += live
-                live = None
+                live = None  # type: ignore[assignment]
             elif run:  # ascending again, a valid heap: the heap takes over (it was empty)
                 run.reverse()
                 heap += run if _entry_type is None else map(_entry_type, run)
@@ -612,23 +682,24 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         # making a range costs more than the one or two callbacks of a typical server turn.
         while ntodo:
             ntodo -= 1
-            handle = ready.popleft()  # no bound method kept: one turn often runs one callback
+            handle = ready.popleft()  # type: ignore[assignment]  # no bound method kept: one turn often runs one callback
             if handle._cancelled:
                 continue
             try:
-                handle._context.run(handle._callback, *handle._args)
+                handle._context.run(handle._callback, *handle._args)  # type: ignore[arg-type]  # not cancelled
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
-                self._report_callback_error(handle, exc)
-        handle = None  # no reference to the last callback between turns
+                self._report_callback_error(handle, exc)  # type: ignore[arg-type]
+        handle = None  # type: ignore[assignment]  # no reference to the last callback between turns
 
-    def _report_callback_error(self, handle, exc: BaseException) -> None:
+    def _report_callback_error(self, handle: events.Handle, exc: BaseException) -> None:
         # What asyncio's Handle._run reports for a failing callback.
-        cb = _format_callback_source(handle._callback, handle._args)
-        context = {"message": f"Exception in callback {cb}", "exception": exc, "handle": handle}
-        if handle._source_traceback:
-            context["source_traceback"] = handle._source_traceback
+        cb = _format_callback_source(handle._callback, handle._args)  # type: ignore[attr-defined]
+        context: Dict[str, Any] = {"message": f"Exception in callback {cb}", "exception": exc,
+                                   "handle": handle}
+        if handle._source_traceback:  # type: ignore[attr-defined]  # asyncio's private slot
+            context["source_traceback"] = handle._source_traceback  # type: ignore[attr-defined]
         self.call_exception_handler(context)
 
     def _run_ready_debug(self, ntodo: int) -> None:
@@ -656,7 +727,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         run[:] = [entry for entry in run if not entry[2]._cancelled]
         self._timer_cancelled_count = 0
 
-    def _callback_error(self, exc: BaseException, owner) -> None:
+    def _callback_error(self, exc: BaseException, owner: object) -> None:
         """An exception escaped Python code called from a libuv callback (``_callbacks.py``)."""
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             if self._pending_exc is None:
@@ -669,7 +740,8 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         })
 
     # ------------------------------------------------------------------ signals (signals.py)
-    def add_signal_handler(self, sig, callback, *args) -> None:
+    def add_signal_handler(self, sig: int, callback: Callable[[Unpack[_Ts]], object],
+                           *args: Unpack[_Ts]) -> None:
         """Run ``callback(*args)`` as a loop callback whenever signal ``sig`` arrives.
 
         Replaces a previous handler for ``sig``. ``TypeError`` for a coroutine (function) or a
@@ -677,35 +749,38 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         loop is closed, if called outside the main thread, or if ``sig`` cannot be caught."""
         self._signals.add(sig, callback, args)
 
-    def remove_signal_handler(self, sig) -> bool:
+    def remove_signal_handler(self, sig: int) -> bool:
         """Remove the handler for ``sig``; ``True`` if there was one. The signal goes back to
         its default action (``SIGINT``: ``KeyboardInterrupt``). ``TypeError``/``ValueError``
         for a bad ``sig``, as ``add_signal_handler``."""
         return self._signals.remove(sig)
 
     @property
-    def _read_batch(self):
+    def _read_batch(self) -> ReadEngine:
         """The read engine under its former name: tests/transports/test_read_order.py probes
         for it to tell this loop from asyncio's."""
         return self._reads
 
     @property
-    def _signal_handlers(self) -> dict:
+    def _signal_handlers(self) -> Dict[int, events.Handle]:
         """sig -> Handle: asyncio's unix loop's name for its table (read by tests on both loops)."""
         return self._signals.handlers
 
     # ------------------------------------------------------------------ pipes (transports/stream.py)
-    async def connect_read_pipe(self, protocol_factory, pipe):
+    async def connect_read_pipe(self, protocol_factory: Callable[[], _ProtocolT],
+                                pipe: Any) -> Tuple[asyncio.ReadTransport, _ProtocolT]:
         """Read from the file object ``pipe`` (a pipe, socket or character device; a regular
         file raises ``ValueError``); returns ``(transport, protocol)``. The transport closes
         ``pipe`` when it closes."""
         return await self._connect_pipe(ReadPipeTransport, protocol_factory, pipe)
 
-    async def connect_write_pipe(self, protocol_factory, pipe):
+    async def connect_write_pipe(self, protocol_factory: Callable[[], _ProtocolT],
+                                 pipe: Any) -> Tuple[asyncio.WriteTransport, _ProtocolT]:
         """Write to the file object ``pipe``; returns ``(transport, protocol)``."""
         return await self._connect_pipe(WritePipeTransport, protocol_factory, pipe)
 
-    async def _connect_pipe(self, transport_class, protocol_factory, pipe):
+    async def _connect_pipe(self, transport_class: Type[_PipeT], protocol_factory: Callable[[], _ProtocolT],
+                            pipe: Any) -> Tuple[_PipeT, _ProtocolT]:
         protocol = protocol_factory()
         waiter = self.create_future()
         transport = transport_class.open(self, pipe, protocol, waiter)
@@ -713,9 +788,14 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         return transport, protocol
 
     # ------------------------------------------------------------------ datagrams
-    async def create_datagram_endpoint(self, protocol_factory, local_addr=None, remote_addr=None, *,
-                                       family=0, proto=0, flags=0, reuse_address=_UNSET,
-                                       reuse_port=None, allow_broadcast=None, sock=None):
+    async def create_datagram_endpoint(
+            self, protocol_factory: Callable[[], _ProtocolT],
+            local_addr: Union[Tuple[str, int], str, None] = None,
+            remote_addr: Union[Tuple[str, int], str, None] = None, *, family: int = 0, proto: int = 0,
+            flags: int = 0, reuse_address: Optional[bool] = _UNSET,  # type: ignore[assignment]  # not given
+            reuse_port: Optional[bool] = None, allow_broadcast: Optional[bool] = None,
+            sock: Optional[socket.socket] = None,
+    ) -> Tuple[asyncio.DatagramTransport, _ProtocolT]:
         """Create a datagram endpoint; returns ``(transport, protocol)``.
 
         As asyncio: ``sock`` excludes every other socket argument (``ValueError``) and must be a
@@ -737,30 +817,39 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                                              proto, flags, reuse_port, allow_broadcast, sock)
 
     # ------------------------------------------------------------------ subprocesses
-    async def subprocess_exec(self, protocol_factory, program, *args, stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=False, shell=False, bufsize=0, encoding=None,
-                              errors=None, text=None, **kwargs):
+    async def subprocess_exec(
+            self, protocol_factory: Callable[[], _ProtocolT], program: Any, *args: Any,
+            stdin: _Stdio = subprocess.PIPE, stdout: _Stdio = subprocess.PIPE,
+            stderr: _Stdio = subprocess.PIPE,
+            universal_newlines: bool = False, shell: bool = False, bufsize: int = 0,
+            encoding: Optional[str] = None, errors: Optional[str] = None, text: Optional[bool] = None,
+            **kwargs: Any,
+    ) -> Tuple[asyncio.SubprocessTransport, _ProtocolT]:
         """Run ``program`` with ``args`` (no shell); returns ``(transport, protocol)`` once the
         pipes are connected. ``ValueError`` for text-mode/buffering/shell arguments, as
         asyncio; ``OSError`` (``FileNotFoundError``, ``PermissionError``) from a failed spawn,
         with nothing left open. Cancelled while connecting: the child is killed and reaped."""
         _subprocess.check_popen_args(universal_newlines, shell, False, bufsize, text, encoding, errors)
         protocol = protocol_factory()
-        return await _subprocess.open_subprocess(self, protocol, (program,) + args, False, stdin,
-                                                 stdout, stderr, kwargs)
+        # (the protocol: a SubprocessProtocol, as asyncio assumes)
+        return await _subprocess.open_subprocess(  # type: ignore[type-var]
+            self, protocol, (program,) + args, False, stdin, stdout, stderr, kwargs)
 
-    async def subprocess_shell(self, protocol_factory, cmd, *, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               universal_newlines=False, shell=True, bufsize=0, encoding=None,
-                               errors=None, text=None, **kwargs):
+    async def subprocess_shell(
+            self, protocol_factory: Callable[[], _ProtocolT], cmd: Union[bytes, str], *,
+            stdin: _Stdio = subprocess.PIPE, stdout: _Stdio = subprocess.PIPE,
+            stderr: _Stdio = subprocess.PIPE,
+            universal_newlines: bool = False, shell: bool = True, bufsize: int = 0,
+            encoding: Optional[str] = None, errors: Optional[str] = None, text: Optional[bool] = None,
+            **kwargs: Any,
+    ) -> Tuple[asyncio.SubprocessTransport, _ProtocolT]:
         """Run ``cmd`` with ``/bin/sh -c``; as ``subprocess_exec`` otherwise."""
         if not isinstance(cmd, (bytes, str)):
             raise ValueError("cmd must be a string")
         _subprocess.check_popen_args(universal_newlines, shell, True, bufsize, text, encoding, errors)
         protocol = protocol_factory()
-        return await _subprocess.open_subprocess(self, protocol, cmd, True, stdin, stdout, stderr,
-                                                 kwargs)
+        return await _subprocess.open_subprocess(  # type: ignore[type-var]
+            self, protocol, cmd, True, stdin, stdout, stderr, kwargs)
 
     # ------------------------------------------------------------------ closing
     def close(self) -> None:
@@ -801,7 +890,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
             self._fds.close()  # fds.py: no watches (their polls are closed), no transports
         if signals is not None:
             signals.close()  # signals.py: the wake-up sockets (their libuv handle is closed)
-        self._timer = self._async = None
+        self._timer = self._async = None  # type: ignore[assignment]
 
     def _close_uv(self) -> None:
         uv = self._uv
@@ -827,14 +916,14 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
             n = max(n, lib.uvcffi_count_handles(self._uv))
         return n
 
-    def __del__(self, _warn=warnings.warn) -> None:
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if not self._closed and self._uv is not None:
             _warn(f"unclosed event loop {self!r}", ResourceWarning, source=self)
             if not self.is_running():
                 self.close()
 
     # ------------------------------------------------------------------ futures and tasks
-    def create_future(self):
+    def create_future(self) -> _Future:
         """A uvcffi Future of this loop."""
         if self._debug:
             return _Future(loop=self)  # records where it was created
@@ -850,7 +939,9 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         fut._asyncio_future_blocking = False
         return fut
 
-    def create_task(self, coro, *, name=None, context=None, **kwargs):
+    def create_task(self, coro: Union[Coroutine[Any, Any, _T], Generator[Any, None, _T]], *,
+                    name: Optional[str] = None, context: Optional[Context] = None,
+                    **kwargs: Any) -> asyncio.Task[_T]:
         """Schedule a coroutine as a task; a task factory gets ``(loop, coro, **kwargs)``."""
         if self._closed:
             self._check_closed()  # raises
@@ -863,7 +954,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         else:
             if context is not None:
                 kwargs["context"] = context
-            task = self._task_factory(self, coro, **kwargs)
+            task = self._task_factory(self, coro, **kwargs)  # type: ignore[assignment]  # a Task, as asyncio assumes
             if name is not None:
                 try:
                     task.set_name(name)
@@ -871,31 +962,31 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                     pass
         return task
 
-    def set_task_factory(self, factory) -> None:
+    def set_task_factory(self, factory: Optional[Callable[..., asyncio.Future[Any]]]) -> None:
         if factory is not None and not callable(factory):
             raise TypeError("task factory must be a callable or None")
         self._task_factory = factory
 
-    def get_task_factory(self):
+    def get_task_factory(self) -> Optional[Callable[..., asyncio.Future[Any]]]:
         return self._task_factory
 
     # ------------------------------------------------------------------ exception handling
-    def get_exception_handler(self):
+    def get_exception_handler(self) -> Optional[_ExceptionHandler]:
         return self._exception_handler
 
-    def set_exception_handler(self, handler) -> None:
+    def set_exception_handler(self, handler: Optional[_ExceptionHandler]) -> None:
         if handler is not None and not callable(handler):
             raise TypeError(f"A callable object or None is expected, got {handler!r}")
         self._exception_handler = handler
 
-    def default_exception_handler(self, context) -> None:
+    def default_exception_handler(self, context: Dict[str, Any]) -> None:
         """Log ``context`` on the ``asyncio`` logger, as asyncio's default handler does."""
         message = context.get("message") or "Unhandled exception in event loop"
         exception = context.get("exception")
         exc_info = (type(exception), exception, exception.__traceback__) if exception is not None else False
         if ("source_traceback" not in context and self._current_handle is not None
-                and self._current_handle._source_traceback):
-            context["handle_traceback"] = self._current_handle._source_traceback
+                and self._current_handle._source_traceback):  # type: ignore[attr-defined]
+            context["handle_traceback"] = self._current_handle._source_traceback  # type: ignore[attr-defined]
         lines = [message]
         for key in sorted(context):
             if key in ("message", "exception"):
@@ -912,7 +1003,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
             lines.append(f"{key}: {value}")
         logger.error("\n".join(lines), exc_info=exc_info)
 
-    def call_exception_handler(self, context) -> None:
+    def call_exception_handler(self, context: Dict[str, Any]) -> None:
         """Send ``context`` to the handler set by ``set_exception_handler`` (or the default);
         an error in a custom handler is logged through the default handler."""
         handler = self._exception_handler
@@ -946,18 +1037,20 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                              "unexpected error in custom exception handler", exc_info=True)
 
     # ------------------------------------------------------------------ resolver (dns.py)
-    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):
+    async def getaddrinfo(self, host: Union[bytes, str, None], port: Union[bytes, str, int, None], *,
+                          family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> List[AddrInfo]:
         """``socket.getaddrinfo`` on libuv's threadpool (``Resolver.getaddrinfo``: every
         way it ends)."""
         return await self._resolver.getaddrinfo(host, port, family=family, type=type,
                                                 proto=proto, flags=flags)
 
-    async def getnameinfo(self, sockaddr, flags=0):
+    async def getnameinfo(self, sockaddr: Sockaddr, flags: int = 0) -> Tuple[str, str]:
         """``socket.getnameinfo`` on libuv's threadpool (``Resolver.getnameinfo``)."""
         return await self._resolver.getnameinfo(sockaddr, flags)
 
     # ------------------------------------------------------------------ executor
-    def run_in_executor(self, executor, func, *args):
+    def run_in_executor(self, executor: Optional[concurrent.futures.Executor],
+                        func: Callable[[Unpack[_Ts]], _T], *args: Unpack[_Ts]) -> asyncio.Future[_T]:
         """Run ``func(*args)`` in ``executor`` (the default thread pool if None); returns an
         awaitable asyncio future. ``RuntimeError`` once the default executor is shut down."""
         self._check_closed()
@@ -972,12 +1065,12 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                 self._default_executor = executor
         return asyncio.wrap_future(executor.submit(func, *args), loop=self)
 
-    def set_default_executor(self, executor) -> None:
+    def set_default_executor(self, executor: concurrent.futures.Executor) -> None:
         if not isinstance(executor, concurrent.futures.ThreadPoolExecutor):
             raise TypeError("executor must be ThreadPoolExecutor")
         self._default_executor = executor
 
-    async def shutdown_default_executor(self, timeout=None) -> None:
+    async def shutdown_default_executor(self, timeout: Optional[float] = None) -> None:
         """Wait for the default executor's threads to finish (at most ``timeout`` seconds,
         then warn and stop waiting). Later ``run_in_executor(None, ...)`` raises."""
         self._executor_shutdown_called = True
@@ -999,7 +1092,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
         else:
             thread.join()
 
-    def _do_shutdown(self, executor, future) -> None:
+    def _do_shutdown(self, executor: concurrent.futures.Executor, future: asyncio.Future[None]) -> None:
         try:
             executor.shutdown(wait=True)
             if not self.is_closed():
@@ -1009,12 +1102,12 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
                 self.call_soon_threadsafe(_set_exception_unless_done, future, exc)
 
     # ------------------------------------------------------------------ async generators
-    def _asyncgen_finalizer_hook(self, agen) -> None:
+    def _asyncgen_finalizer_hook(self, agen: AsyncGenerator[Any, Any]) -> None:
         self._asyncgens.discard(agen)
         if not self.is_closed():
             self.call_soon_threadsafe(self.create_task, agen.aclose())
 
-    def _asyncgen_firstiter_hook(self, agen) -> None:
+    def _asyncgen_firstiter_hook(self, agen: AsyncGenerator[Any, Any]) -> None:
         if self._asyncgens_shutdown_called:
             warnings.warn(f"asynchronous generator {agen!r} was scheduled after "
                           "loop.shutdown_asyncgens() call", ResourceWarning, source=self, stacklevel=1)
@@ -1049,7 +1142,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):
 _HANDLER_IN_CONTEXT = sys.version_info >= (3, 12)
 
 
-def _handler_context(context):
+def _handler_context(context: Dict[str, Any]) -> Optional[Context]:
     """The context of the report's task, else future, else handle (asyncio 3.12's order)."""
     for key in ("task", "future", "handle"):
         thing = context.get(key)
@@ -1060,26 +1153,26 @@ def _handler_context(context):
     return None
 
 
-def _format_handle(handle) -> str:
-    cb = handle._callback
+def _format_handle(handle: events.Handle) -> str:
+    cb = handle._callback  # type: ignore[attr-defined]  # asyncio's private slot
     if isinstance(getattr(cb, "__self__", None), asyncio.Task):
         return repr(cb.__self__)
     return str(handle)
 
 
-def _stop_when_done(fut) -> None:
+def _stop_when_done(fut: asyncio.Future[Any]) -> None:
     if not fut.cancelled() and fut.exception() is not None and \
             isinstance(fut.exception(), (SystemExit, KeyboardInterrupt)):
         return  # run_forever is about to raise it anyway
     fut.get_loop().stop()
 
 
-def _set_result_unless_done(fut, result) -> None:
+def _set_result_unless_done(fut: asyncio.Future[_T], result: _T) -> None:
     if not fut.done():
         fut.set_result(result)
 
 
-def _set_exception_unless_done(fut, exc) -> None:
+def _set_exception_unless_done(fut: asyncio.Future[Any], exc: BaseException) -> None:
     if not fut.done():
         fut.set_exception(exc)
 

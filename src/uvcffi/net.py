@@ -26,6 +26,20 @@ import socket
 import stat
 import sys
 from asyncio import exceptions, tasks
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from . import server as _server
 from ._compat import (
@@ -42,9 +56,22 @@ from .transports.stream import StreamTransport
 try:
     import ssl as _ssl
 except ImportError:  # pragma: no cover
-    _ssl = None
+    _ssl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+    from _typeshed import StrPath
+
+    from .dns import Resolved
+
+    # what the ssl= argument takes: a context, True for a default one, None/False for none
+    _SSLArg = Union[bool, None, ssl.SSLContext]
 
 __all__ = ["NetMixin"]
+
+_ProtocolT = TypeVar("_ProtocolT", bound="asyncio.BaseProtocol")
 
 logger = logging.getLogger("asyncio")
 
@@ -52,7 +79,7 @@ _HAS_SHUTDOWN_TIMEOUT = sys.version_info >= (3, 11)
 
 # create_connection(all_errors=True) raises one: the builtin from 3.11, the backport before
 try:
-    _ExceptionGroup = ExceptionGroup  # noqa: F821
+    _ExceptionGroup = ExceptionGroup  # type: ignore[name-defined]  # noqa: F821  (3.11+)
 except NameError:  # pragma: no cover (Python < 3.11)
     try:
         from exceptiongroup import ExceptionGroup as _ExceptionGroup
@@ -60,14 +87,15 @@ except NameError:  # pragma: no cover (Python < 3.11)
         _ExceptionGroup = None
 
 
-def _interleave_addrinfos(addrinfos, first_address_family_count=1):
+def _interleave_addrinfos(addrinfos: Sequence[Resolved],
+                          first_address_family_count: int = 1) -> List[Resolved]:
     """Reorder ``addrinfos`` to alternate address families (RFC 8305), the first family
     getting ``first_address_family_count`` entries up front."""
-    by_family = collections.OrderedDict()
+    by_family: Dict[int, List[Resolved]] = collections.OrderedDict()
     for ai in addrinfos:
         by_family.setdefault(ai[0], []).append(ai)
     lists = list(by_family.values())
-    out = []
+    out: List[Resolved] = []
     if first_address_family_count > 1 and lists:
         out.extend(lists[0][:first_address_family_count - 1])
         lists[0] = lists[0][first_address_family_count - 1:]
@@ -76,14 +104,16 @@ def _interleave_addrinfos(addrinfos, first_address_family_count=1):
     return out
 
 
-def _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout) -> None:
+def _check_ssl_args(ssl: _SSLArg, ssl_handshake_timeout: Optional[float],
+                    ssl_shutdown_timeout: Optional[float]) -> None:
     if ssl_handshake_timeout is not None and not ssl:
         raise ValueError("ssl_handshake_timeout is only meaningful with ssl")
     if ssl_shutdown_timeout is not None and not ssl:
         raise ValueError("ssl_shutdown_timeout is only meaningful with ssl")
 
 
-def _check_sendfile_params(sock_type, file, offset, count) -> None:
+def _check_sendfile_params(sock_type: Optional[int], file: IO[bytes], offset: int,
+                           count: Optional[int]) -> None:
     if "b" not in getattr(file, "mode", "b"):
         raise ValueError("file should be opened in binary mode")
     if sock_type is not None and sock_type != socket.SOCK_STREAM:
@@ -100,7 +130,7 @@ def _check_sendfile_params(sock_type, file, offset, count) -> None:
 
 
 
-def _check_stream_sock(sock, unix: bool = False) -> None:
+def _check_stream_sock(sock: socket.socket, unix: bool = False) -> None:
     """asyncio's ``ValueError`` for a ``sock=`` argument that is not a stream socket (of the
     unix family, ``unix``)."""
     if unix:
@@ -122,31 +152,47 @@ class NetMixin(SockMixin):
     """The loop's stream and socket methods."""
 
     # -- transports -----------------------------------------------------------------------
-    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
-        return StreamTransport(self, sock, protocol, waiter, extra, server)
+    def _make_socket_transport(self, sock: socket.socket, protocol: asyncio.BaseProtocol,
+                               waiter: Optional[asyncio.Future[Any]] = None, *,
+                               extra: Optional[Dict[str, Any]] = None,
+                               server: Optional[_server.Server] = None) -> StreamTransport:
+        return StreamTransport(self, sock,  # type: ignore[arg-type]  # self: the Loop
+ protocol, waiter, extra, server)
 
-    def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None, *, server_side=False,
-                            server_hostname=None, extra=None, server=None,
-                            ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    def _make_ssl_transport(self, rawsock: socket.socket, protocol: asyncio.BaseProtocol,
+                            sslcontext: Optional[ssl.SSLContext],
+                            waiter: Optional[asyncio.Future[Any]] = None,
+                            *, server_side: bool = False, server_hostname: Optional[str] = None,
+                            extra: Optional[Dict[str, Any]] = None, server: Optional[_server.Server] = None,
+                            ssl_handshake_timeout: Optional[float] = None,
+                            ssl_shutdown_timeout: Optional[float] = None) -> asyncio.Transport:
         ssl_protocol = self._ssl_protocol(protocol, sslcontext, waiter, server_side, server_hostname,
                                           ssl_handshake_timeout, ssl_shutdown_timeout)
-        StreamTransport(self, rawsock, ssl_protocol, None, extra, server)
-        return ssl_protocol._app_transport
+        StreamTransport(self, rawsock, ssl_protocol, None, extra, server)  # type: ignore[arg-type]  # self: the Loop
+        return ssl_protocol._app_transport  # type: ignore[no-any-return]
 
-    def _ssl_protocol(self, protocol, sslcontext, waiter, server_side, server_hostname,
-                      ssl_handshake_timeout, ssl_shutdown_timeout, call_connection_made=True):
-        kwargs = {"ssl_handshake_timeout": ssl_handshake_timeout,
+    def _ssl_protocol(self, protocol: asyncio.BaseProtocol, sslcontext: Optional[ssl.SSLContext],
+                      waiter: Optional[asyncio.Future[Any]], server_side: bool,
+                      server_hostname: Optional[str],
+                      ssl_handshake_timeout: Optional[float], ssl_shutdown_timeout: Optional[float],
+                      call_connection_made: bool = True) -> Any:  # (_compat's SSLProtocol)
+        kwargs: Dict[str, Any] = {"ssl_handshake_timeout": ssl_handshake_timeout,
                   "call_connection_made": call_connection_made}
         if _HAS_SHUTDOWN_TIMEOUT:
             kwargs["ssl_shutdown_timeout"] = ssl_shutdown_timeout
-        return SSLProtocol(self, protocol, sslcontext, waiter, server_side, server_hostname, **kwargs)
+        # self: the Loop; sslcontext None: asyncio's SSLProtocol makes a default one; no waiter: none told
+        return SSLProtocol(self, protocol, sslcontext, waiter,
+                           server_side, server_hostname, **kwargs)
 
-    async def _create_connection_transport(self, sock, protocol_factory, ssl, server_hostname,
-                                           server_side=False, ssl_handshake_timeout=None,
-                                           ssl_shutdown_timeout=None):
+    async def _create_connection_transport(
+            self, sock: socket.socket, protocol_factory: Callable[[], _ProtocolT], ssl: _SSLArg,
+            server_hostname: Optional[str], server_side: bool = False,
+            ssl_handshake_timeout: Optional[float] = None, ssl_shutdown_timeout: Optional[float] = None,
+    ) -> Tuple[asyncio.Transport, _ProtocolT]:
         sock.setblocking(False)
         protocol = protocol_factory()
         waiter = self.create_future()
+        transport: asyncio.Transport
         if ssl:
             sslcontext = None if isinstance(ssl, bool) else ssl
             transport = self._make_ssl_transport(
@@ -159,9 +205,10 @@ class NetMixin(SockMixin):
         return transport, protocol
 
     # -- TCP clients ------------------------------------------------------------------------
-    async def _connect_sock(self, exceptions_, addr_info, local_addr_infos=None):
+    async def _connect_sock(self, exceptions_: List[List[OSError]], addr_info: Resolved,
+                            local_addr_infos: Optional[Sequence[Resolved]] = None) -> socket.socket:
         """Create, bind and connect one socket; its errors go to ``exceptions_`` too."""
-        my_exceptions: list = []
+        my_exceptions: List[OSError] = []
         exceptions_.append(my_exceptions)
         family, type_, proto, _, address = addr_info
         sock = None
@@ -194,12 +241,17 @@ class NetMixin(SockMixin):
                 sock.close()
             raise
         finally:
-            exceptions_ = my_exceptions = None
+            exceptions_ = my_exceptions = None  # type: ignore[assignment]  # break the cycles
 
-    async def create_connection(self, protocol_factory, host=None, port=None, *, ssl=None, family=0,
-                                proto=0, flags=0, sock=None, local_addr=None, server_hostname=None,
-                                ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
-                                happy_eyeballs_delay=None, interleave=None, all_errors=False):
+    async def create_connection(
+            self, protocol_factory: Callable[[], _ProtocolT], host: Optional[str] = None,
+            port: Optional[int] = None, *, ssl: _SSLArg = None, family: int = 0, proto: int = 0,
+            flags: int = 0, sock: Optional[socket.socket] = None,
+            local_addr: Optional[Tuple[str, int]] = None,
+            server_hostname: Optional[str] = None, ssl_handshake_timeout: Optional[float] = None,
+            ssl_shutdown_timeout: Optional[float] = None, happy_eyeballs_delay: Optional[float] = None,
+            interleave: Optional[int] = None, all_errors: bool = False,
+    ) -> Tuple[asyncio.Transport, _ProtocolT]:
         """Open a stream connection to ``(host, port)`` (or over ``sock``); returns
         ``(transport, protocol)``. Raises ``socket.gaierror`` if the host does not resolve,
         ``OSError`` (``ConnectionRefusedError``...) if every address fails (an
@@ -235,7 +287,7 @@ class NetMixin(SockMixin):
                     raise OSError("getaddrinfo() returned empty list")
             if interleave:
                 infos = _interleave_addrinfos(infos, interleave)
-            errors: list = []
+            errors: List[List[OSError]] = []
             if happy_eyeballs_delay is None:
                 for addrinfo in infos:
                     try:
@@ -245,7 +297,8 @@ class NetMixin(SockMixin):
                         continue
             else:
                 sock, _, _ = await staggered_race(
-                    (lambda ai=ai: self._connect_sock(errors, ai, laddr_infos) for ai in infos),
+                    (lambda ai=ai: self._connect_sock(errors, ai, laddr_infos)
+                     for ai in infos),
                     happy_eyeballs_delay, loop=self)
             if sock is None:
                 flat = [exc for sub in errors for exc in sub]
@@ -259,7 +312,7 @@ class NetMixin(SockMixin):
                         raise flat[0]
                     raise OSError("Multiple exceptions: {}".format(", ".join(str(exc) for exc in flat)))
                 finally:
-                    flat = errors = None
+                    flat = errors = None  # type: ignore[assignment]  # break the cycles
         else:
             if sock is None:
                 raise ValueError("host and port was not specified and no sock specified")
@@ -273,8 +326,10 @@ class NetMixin(SockMixin):
             logger.debug("%r connected to %s:%r: (%r, %r)", sock, host, port, transport, protocol)
         return transport, protocol
 
-    async def connect_accepted_socket(self, protocol_factory, sock, *, ssl=None,
-                                      ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    async def connect_accepted_socket(
+            self, protocol_factory: Callable[[], _ProtocolT], sock: socket.socket, *, ssl: _SSLArg = None,
+            ssl_handshake_timeout: Optional[float] = None, ssl_shutdown_timeout: Optional[float] = None,
+    ) -> Tuple[asyncio.Transport, _ProtocolT]:
         """Wrap an already accepted/connected stream socket; returns ``(transport, protocol)``."""
         _check_stream_sock(sock)
         _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
@@ -286,8 +341,10 @@ class NetMixin(SockMixin):
             logger.debug("%r handled: (%r, %r)", sock, transport, protocol)
         return transport, protocol
 
-    async def start_tls(self, transport, protocol, sslcontext, *, server_side=False,
-                        server_hostname=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    async def start_tls(self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol,
+                        sslcontext: ssl.SSLContext, *, server_side: bool = False,
+                        server_hostname: Optional[str] = None, ssl_handshake_timeout: Optional[float] = None,
+                        ssl_shutdown_timeout: Optional[float] = None) -> Optional[asyncio.Transport]:
         """Upgrade ``transport`` to TLS; returns the new (TLS) transport. On failure or
         cancellation the transport is closed and the error propagates."""
         if _ssl is None:  # pragma: no cover
@@ -300,30 +357,38 @@ class NetMixin(SockMixin):
         ssl_protocol = self._ssl_protocol(protocol, sslcontext, waiter, server_side, server_hostname,
                                           ssl_handshake_timeout, ssl_shutdown_timeout,
                                           call_connection_made=False)
-        transport.pause_reading()
+        # _start_tls_compatible (checked above): one of ours, a read transport
+        transport.pause_reading()  # type: ignore[attr-defined]
         transport.set_protocol(ssl_protocol)
         conmade_cb = self.call_soon(ssl_protocol.connection_made, transport)
-        resume_cb = self.call_soon(transport.resume_reading)
+        resume_cb = self.call_soon(transport.resume_reading)  # type: ignore[attr-defined]
         try:
             await _started(transport, waiter)  # closes the transport on failure
         except BaseException:
             conmade_cb.cancel()
             resume_cb.cancel()
             raise
-        return ssl_protocol._app_transport
+        return ssl_protocol._app_transport  # type: ignore[no-any-return]
 
     # -- servers ---------------------------------------------------------------------------
-    async def _create_server_getaddrinfo(self, host, port, family, flags):
+    async def _create_server_getaddrinfo(self, host: Optional[str], port: Optional[int], family: int,
+                                         flags: int) -> Sequence[Resolved]:
         infos = await self._resolver.ensure_resolved((host, port), family=family,
                                                      type=socket.SOCK_STREAM, flags=flags)
         if not infos:
             raise OSError(f"getaddrinfo({host!r}) returned empty list")
         return infos
 
-    async def create_server(self, protocol_factory, host=None, port=None, *, family=socket.AF_UNSPEC,
-                            flags=socket.AI_PASSIVE, sock=None, backlog=100, ssl=None,
-                            reuse_address=None, reuse_port=None, keep_alive=None,
-                            ssl_handshake_timeout=None, ssl_shutdown_timeout=None, start_serving=True):
+    async def create_server(
+            self, protocol_factory: Callable[[], asyncio.BaseProtocol],
+            host: Union[str, Sequence[str], None] = None, port: Optional[int] = None, *,
+            family: int = socket.AF_UNSPEC, flags: int = socket.AI_PASSIVE,
+            sock: Optional[socket.socket] = None,
+            backlog: int = 100, ssl: _SSLArg = None, reuse_address: Optional[bool] = None,
+            reuse_port: Optional[bool] = None, keep_alive: Optional[bool] = None,
+            ssl_handshake_timeout: Optional[float] = None, ssl_shutdown_timeout: Optional[float] = None,
+            start_serving: bool = True,
+    ) -> _server.Server:
         """Listen on ``host``/``port`` (``None``/``""``: all interfaces; a list: each of them)
         or on ``sock``; returns a ``Server``. ``OSError`` if binding fails."""
         if isinstance(ssl, bool):
@@ -338,14 +403,13 @@ class NetMixin(SockMixin):
                 reuse_address = os.name == "posix" and sys.platform != "cygwin"
             sockets = []
             if host == "":
-                hosts = [None]
+                hosts: Sequence[Optional[str]] = [None]
             elif isinstance(host, str) or not isinstance(host, collections.abc.Iterable):
                 hosts = [host]
             else:
                 hosts = host
             fs = [self._create_server_getaddrinfo(h, port, family, flags) for h in hosts]
-            infos = await tasks.gather(*fs)
-            infos = set(itertools.chain.from_iterable(infos))
+            infos = set(itertools.chain.from_iterable(await tasks.gather(*fs)))
             completed = False
             try:
                 for res in infos:
@@ -391,7 +455,7 @@ class NetMixin(SockMixin):
             sockets = [sock]
         for s in sockets:
             s.setblocking(False)
-        server = _server.Server(self, sockets, protocol_factory, ssl, backlog,
+        server = _server.Server(self, sockets, protocol_factory, ssl, backlog,  # type: ignore[arg-type]
                                 ssl_handshake_timeout, ssl_shutdown_timeout)
         if start_serving:
             server._start_serving()
@@ -400,7 +464,7 @@ class NetMixin(SockMixin):
             logger.info("%r is serving", server)
         return server
 
-    def _stop_serving(self, sock) -> None:
+    def _stop_serving(self, sock: socket.socket) -> None:
         self._fds.remove(sock.fileno(), True)
         path = None
         inodes = self._fds.unix_inodes
@@ -421,9 +485,11 @@ class NetMixin(SockMixin):
                 logger.error("Unable to clean up listening UNIX socket %r: %r", path, err)
 
     # -- unix sockets -----------------------------------------------------------------------
-    async def create_unix_connection(self, protocol_factory, path=None, *, ssl=None, sock=None,
-                                     server_hostname=None, ssl_handshake_timeout=None,
-                                     ssl_shutdown_timeout=None):
+    async def create_unix_connection(
+            self, protocol_factory: Callable[[], _ProtocolT], path: Optional[str] = None, *,
+            ssl: _SSLArg = None, sock: Optional[socket.socket] = None, server_hostname: Optional[str] = None,
+            ssl_handshake_timeout: Optional[float] = None, ssl_shutdown_timeout: Optional[float] = None,
+    ) -> Tuple[asyncio.Transport, _ProtocolT]:
         """Connect to the unix socket ``path`` (a leading NUL: the abstract namespace) or use
         ``sock``; returns ``(transport, protocol)``."""
         assert server_hostname is None or isinstance(server_hostname, str)
@@ -454,9 +520,12 @@ class NetMixin(SockMixin):
             sock, protocol_factory, ssl, server_hostname,
             ssl_handshake_timeout=ssl_handshake_timeout, ssl_shutdown_timeout=ssl_shutdown_timeout)
 
-    async def create_unix_server(self, protocol_factory, path=None, *, sock=None, backlog=100, ssl=None,
-                                 ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
-                                 start_serving=True, cleanup_socket=True):
+    async def create_unix_server(
+            self, protocol_factory: Callable[[], asyncio.BaseProtocol], path: Optional[StrPath] = None, *,
+            sock: Optional[socket.socket] = None, backlog: int = 100, ssl: _SSLArg = None,
+            ssl_handshake_timeout: Optional[float] = None, ssl_shutdown_timeout: Optional[float] = None,
+            start_serving: bool = True, cleanup_socket: bool = True,
+    ) -> _server.Server:
         """Listen on the unix socket ``path`` (a stale socket file there is replaced) or on
         ``sock``; with ``cleanup_socket`` the file is removed when the server closes."""
         if isinstance(ssl, bool):
@@ -490,7 +559,7 @@ class NetMixin(SockMixin):
                 except FileNotFoundError:
                     pass
         sock.setblocking(False)
-        server = _server.Server(self, [sock], protocol_factory, ssl, backlog,
+        server = _server.Server(self, [sock], protocol_factory, ssl, backlog,  # type: ignore[arg-type]
                                 ssl_handshake_timeout, ssl_shutdown_timeout)
         if start_serving:
             server._start_serving()
@@ -498,7 +567,8 @@ class NetMixin(SockMixin):
         return server
 
     # -- sendfile --------------------------------------------------------------------------
-    async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
+    async def sendfile(self, transport: asyncio.WriteTransport, file: IO[bytes], offset: int = 0,
+                       count: Optional[int] = None, *, fallback: bool = True) -> int:
         """Send ``file`` over ``transport``: ``os.sendfile`` straight from the page cache on
         socket transports, read-and-write otherwise (``fallback``). Returns bytes sent."""
         if transport.is_closing():
@@ -509,7 +579,7 @@ class NetMixin(SockMixin):
         _check_sendfile_params(None, file, offset, count)
         if mode is _SendfileMode.TRY_NATIVE:
             try:
-                return await self._sendfile_native(transport, file, offset, count)
+                return await self._sendfile_native(transport, file, offset, count)  # type: ignore[arg-type]
             except exceptions.SendfileNotAvailableError:
                 if not fallback:
                     raise
@@ -518,7 +588,8 @@ class NetMixin(SockMixin):
                                f"transport {transport!r}")
         return await self._sendfile_fallback(transport, file, offset, count)
 
-    async def _sendfile_native(self, transport, file, offset, count):
+    async def _sendfile_native(self, transport: StreamTransport, file: IO[bytes], offset: int,
+                               count: Optional[int]) -> int:
         fileno = self._sendfile_fileno(file)
         resume_reading = transport.is_reading()  # a transport the user paused stays paused
         transport.pause_reading()
@@ -532,7 +603,7 @@ class NetMixin(SockMixin):
             if resume_reading:
                 transport.resume_reading()
 
-    def _sendfile_fileno(self, file) -> int:
+    def _sendfile_fileno(self, file: IO[bytes]) -> int:
         if not hasattr(os, "sendfile"):  # pragma: no cover
             raise exceptions.SendfileNotAvailableError("os.sendfile() is not available")
         try:
@@ -547,7 +618,7 @@ class NetMixin(SockMixin):
             raise exceptions.SendfileNotAvailableError("not a regular file")
         return fileno
 
-    async def _sendfile_loop(self, fd, fileno, offset, count) -> int:
+    async def _sendfile_loop(self, fd: int, fileno: int, offset: int, count: Optional[int]) -> int:
         """``os.sendfile`` from ``fileno`` to socket ``fd`` until ``count`` bytes or EOF;
         waits for writability on a poll of ``fd``. Ends as asyncio's native sendfile does:
         returns the bytes sent, the file position after them; an ``OSError`` before any byte
@@ -583,10 +654,11 @@ class NetMixin(SockMixin):
                 os.lseek(fileno, offset + total, os.SEEK_SET)
         return total
 
-    async def _sendfile_fallback(self, transport, file, offset, count) -> int:
+    async def _sendfile_fallback(self, transport: asyncio.WriteTransport, file: IO[bytes], offset: int,
+                                 count: Optional[int]) -> int:
         proto = _SendfileFallbackProtocol(transport)
 
-        async def send(data) -> None:
+        async def send(data: memoryview) -> None:
             await proto.drain()
             transport.write(data)
 
@@ -595,7 +667,8 @@ class NetMixin(SockMixin):
         finally:
             await proto.restore()
 
-    async def _read_and_send(self, file, offset, count, blocksize, send) -> int:
+    async def _read_and_send(self, file: IO[bytes], offset: int, count: Optional[int], blocksize: int,
+                             send: Callable[[memoryview], Awaitable[None]]) -> int:
         """The read-and-send fallback of ``sendfile`` and ``sock_sendfile``, as asyncio's:
         read ``file`` from ``offset`` (``count`` bytes, or up to EOF) in the default
         executor, ``blocksize`` at a time, and ``await send(block)`` each block. Returns the
@@ -612,7 +685,7 @@ class NetMixin(SockMixin):
                     if blocksize <= 0:
                         return total
                 view = memoryview(buf)[:blocksize]
-                read = await self.run_in_executor(None, file.readinto, view)
+                read = await self.run_in_executor(None, file.readinto, view)  # type: ignore[attr-defined]
                 if not read:
                     return total
                 await send(view[:read])
@@ -621,7 +694,8 @@ class NetMixin(SockMixin):
             if total > 0 and hasattr(file, "seek"):
                 file.seek(offset + total)
 
-    async def sock_sendfile(self, sock, file, offset=0, count=None, *, fallback=True):
+    async def sock_sendfile(self, sock: socket.socket, file: IO[bytes], offset: int = 0,
+                            count: Optional[int] = None, *, fallback: Optional[bool] = True) -> int:
         """Send ``file`` over non-blocking stream socket ``sock`` (``os.sendfile`` when the
         file is a regular file, else read-and-send if ``fallback``). Returns bytes sent."""
         if self._debug and sock.gettimeout() != 0:
@@ -635,7 +709,7 @@ class NetMixin(SockMixin):
             if not fallback:
                 raise
 
-        async def send(data) -> None:
+        async def send(data: memoryview) -> None:
             await self.sock_sendall(sock, data)
 
         return await self._read_and_send(file, offset, count,

@@ -17,7 +17,7 @@ from .loop import Loop
 __all__ = ["EventLoopPolicy", "install"]
 
 
-class EventLoopPolicy(_BasePolicy):  # type: ignore[misc, valid-type]
+class EventLoopPolicy(_BasePolicy):  # type: ignore[misc]
     """An asyncio event loop policy whose ``new_event_loop()`` makes uvcffi loops."""
 
     def new_event_loop(self) -> Loop:

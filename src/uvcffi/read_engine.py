@@ -33,15 +33,26 @@ from __future__ import annotations
 
 import contextvars
 from asyncio import Handle
-from typing import Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from ._binding import ffi, lib
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from .loop import Loop
+
+    class Reader(Protocol):
+        """What a key's reader is: a transport (or the signal wake-up), _Gone, _Statuses."""
+
+        def _on_batched_read(self, start: int, end: int, /) -> None: ...
+        def _on_status(self, status: int, /) -> None: ...
 
 __all__ = ["ReadEngine", "KEY_GONE", "KEY_STATUS", "STATUS_BITS", "status_event", "decode_status"]
 
 KEY_GONE = lib.UVCFFI_KEY_GONE  # the key of a closed (or no) reader's waiting events
 KEY_STATUS = lib.UVCFFI_KEY_STATUS  # the key of status events (EOF, errors)
-STATUS_BITS = lib.UVCFFI_STATUS_BITS  # a status event's x: (key << STATUS_BITS) | -status
+STATUS_BITS: int = lib.UVCFFI_STATUS_BITS  # a status event's x: (key << STATUS_BITS) | -status
 _STATUS_MASK = (1 << STATUS_BITS) - 1
 # Every read gets UVCFFI_READ_MAX bytes of the arena (C dispatches early rather than hand out
 # less), so a turn's reads batch up to at least that much; _EVENT_CAP events at most per
@@ -66,10 +77,10 @@ class _Gone:
 
     __slots__ = ()
 
-    def _on_batched_read(self, a, b) -> None:
+    def _on_batched_read(self, a: int, b: int) -> None:
         pass
 
-    def _on_status(self, status) -> None:
+    def _on_status(self, status: int) -> None:
         pass
 
 
@@ -82,11 +93,11 @@ class _Statuses:
 
     __slots__ = ("readers", "ctxs")
 
-    def __init__(self, readers, ctxs) -> None:
+    def __init__(self, readers: List[Reader], ctxs: List[Optional[contextvars.Context]]) -> None:
         self.readers = readers
         self.ctxs = ctxs
 
-    def _on_batched_read(self, a, x) -> None:
+    def _on_batched_read(self, a: int, x: int) -> None:
         key, status = decode_status(x)
         ctx = self.ctxs[key]
         if ctx is None:  # a closed stream's (_GONE)
@@ -124,7 +135,7 @@ class ReadEngine:
     transport (status events route to their stream's context themselves, ``_Statuses``).
     """
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         self._loop = loop
         self._mem = ffi.new("char[]", _ARENA_SIZE)
         self._ev = ffi.new("int64_t[]", 2 * _EVENT_CAP)
@@ -140,12 +151,13 @@ class ReadEngine:
         self._events = memoryview(ffi.buffer(self._ev)).cast("q")
         # key -> transport, and key -> data_received or None (see above); the first keys are
         # nobody's: status events' and closed streams'
-        self.readers: list = [_GONE] * (max(KEY_STATUS, KEY_GONE) + 1)
-        self.fast: list = [None] * len(self.readers)
-        self.ctxs: list = [None] * len(self.readers)
-        self.readers[KEY_STATUS] = _Statuses(self.readers, self.ctxs)
-        self._free: list = []  # keys of closed streams, reused first (they stay small)
-        self._python_buffer = None  # python_buffer(): made on first use
+        self.readers: List[Reader] = [_GONE] * (max(KEY_STATUS, KEY_GONE) + 1)
+        self.fast: List[Optional[Callable[[bytes], object]]] = [None] * len(self.readers)
+        self.ctxs: List[Optional[contextvars.Context]] = [None] * len(self.readers)
+        # (a router of status events: it is sent none itself)
+        self.readers[KEY_STATUS] = _Statuses(self.readers, self.ctxs)  # type: ignore[call-overload]
+        self._free: List[int] = []  # keys of closed streams, reused first (they stay small)
+        self._python_buffer: Optional[memoryview] = None  # python_buffer(): made on first use
         # Loop._run_once puts it in the ready queue behind the callbacks that were ready before
         # the poll, when there were any: the reads are dispatched from there, as asyncio runs its
         # I/O callbacks after those. (Each protocol still runs in its own context, ctxs.)
@@ -162,7 +174,7 @@ class ReadEngine:
             buf = self._python_buffer = memoryview(bytearray(size))
         return buf
 
-    def register(self, transport, ctx) -> int:
+    def register(self, transport: Reader, ctx: Optional[contextvars.Context]) -> int:
         """A new key for ``transport``, whose read callbacks run in the context ``ctx``
         (``BatchReadHandle.register_reads`` keeps it next to the handle C reads)."""
         if self._free:
@@ -176,12 +188,12 @@ class ReadEngine:
             self.ctxs.append(ctx)
         return key
 
-    def set_fast(self, key: int, data_received) -> None:
+    def set_fast(self, key: int, data_received: Optional[Callable[[bytes], object]]) -> None:
         """What ``dispatch`` calls straight for reader ``key``'s bytes: its protocol's
         ``data_received`` while bytes may go straight to it, else None (see the class)."""
         self.fast[key] = data_received
 
-    def set_context(self, key: int, ctx) -> None:
+    def set_context(self, key: int, ctx: Optional[contextvars.Context]) -> None:
         """The context reader ``key``'s callbacks run in from now on."""
         self.ctxs[key] = ctx
 
@@ -195,7 +207,7 @@ class ReadEngine:
             lib.uvcffi_reads_forget(self._rb, key)
         self._free.append(key)
 
-    def dispatch(self):
+    def dispatch(self) -> Optional[BaseException]:
         """Hand every waiting read to its transport; the arena is empty afterwards. Returns the
         first ``KeyboardInterrupt``/``SystemExit`` a protocol raised (the other transports still
         get their bytes; the caller re-raises it), else None."""
@@ -215,11 +227,12 @@ class ReadEngine:
                         data = view[start:end]
                         start = end
                         try:
-                            ctxs[key].run(data_received, data)
+                            ctxs[key].run(data_received, data)  # type: ignore[union-attr]
                         except (SystemExit, KeyboardInterrupt):
                             raise
                         except BaseException as exc:
-                            ctxs[key].run(readers[key]._data_received_failed, exc)
+                            # (a transport's: fast[key] is set for transports only)
+                            ctxs[key].run(readers[key]._data_received_failed, exc)  # type: ignore[union-attr, attr-defined]
                     else:
                         a = start
                         if key != KEY_STATUS:

@@ -15,11 +15,15 @@ import functools
 import signal
 import sys
 import threading
+from types import FrameType, TracebackType
+from typing import Any, Callable, Coroutine, Optional, Type, TypeVar
 
 from ._compat import _get_running_loop
 from .loop import Loop, new_event_loop
 
 __all__ = ["Runner", "run"]
+
+_T = TypeVar("_T")
 
 # How long close() waits for the default executor's threads (asyncio 3.12's constant).
 EXECUTOR_SHUTDOWN_TIMEOUT = 300
@@ -34,19 +38,22 @@ class _State(enum.Enum):
 class Runner:
     """A context manager that runs coroutines on one uvcffi loop (``loop_factory`` to change)."""
 
-    def __init__(self, *, debug=None, loop_factory=None) -> None:
+    def __init__(self, *, debug: Optional[bool] = None,
+                 loop_factory: Optional[Callable[[], asyncio.AbstractEventLoop]] = None) -> None:
         self._state = _State.CREATED
         self._debug = debug
-        self._loop_factory = loop_factory or new_event_loop
-        self._loop = None
-        self._context = None
+        self._loop_factory: Callable[[], asyncio.AbstractEventLoop] = loop_factory or new_event_loop
+        # None until the first use, and after close() (_state tells)
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
+        self._context: Optional[contextvars.Context] = None
         self._interrupt_count = 0
 
     def __enter__(self) -> Runner:
         self._lazy_init()
         return self
 
-    def __exit__(self, exc_type, exc_val, exc_tb) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc_val: Optional[BaseException],
+                 exc_tb: Optional[TracebackType]) -> None:
         self.close()
 
     def close(self) -> None:
@@ -58,20 +65,20 @@ class Runner:
             _cancel_all_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             try:
-                loop.run_until_complete(loop.shutdown_default_executor(EXECUTOR_SHUTDOWN_TIMEOUT))
+                loop.run_until_complete(loop.shutdown_default_executor(EXECUTOR_SHUTDOWN_TIMEOUT))  # type: ignore[call-arg]  # 3.12+
             except TypeError:  # a loop whose shutdown_default_executor takes no timeout
                 loop.run_until_complete(loop.shutdown_default_executor())
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-            self._loop = None
+            self._loop = None  # type: ignore[assignment]
             self._state = _State.CLOSED
 
-    def get_loop(self):
+    def get_loop(self) -> asyncio.AbstractEventLoop:
         self._lazy_init()
         return self._loop
 
-    def run(self, coro, *, context=None):
+    def run(self, coro: Coroutine[Any, Any, _T], *, context: Optional[contextvars.Context] = None) -> _T:
         """Run ``coro`` to completion on the runner's loop and return its result."""
         if not asyncio.iscoroutine(coro):
             raise ValueError(f"a coroutine was expected, got {coro!r}")
@@ -83,7 +90,7 @@ class Runner:
         if context is None:
             task = self._loop.create_task(coro)
         elif sys.version_info >= (3, 11) or isinstance(self._loop, Loop):
-            task = self._loop.create_task(coro, context=context)
+            task = self._loop.create_task(coro, context=context)  # type: ignore[call-arg]  # 3.11+, or ours
         else:  # asyncio's loops before 3.11 take no context=: the task starts from a copy of it
             task = context.run(self._loop.create_task, coro)
 
@@ -121,7 +128,7 @@ class Runner:
         self._context = contextvars.copy_context()
         self._state = _State.INITIALIZED
 
-    def _on_sigint(self, signum, frame, main_task) -> None:
+    def _on_sigint(self, signum: int, frame: Optional[FrameType], main_task: asyncio.Task[Any]) -> None:
         self._interrupt_count += 1
         if self._interrupt_count == 1 and not main_task.done():
             main_task.cancel()
@@ -130,7 +137,8 @@ class Runner:
         raise KeyboardInterrupt()
 
 
-def run(main, *, debug=None, loop_factory=None):
+def run(main: Coroutine[Any, Any, _T], *, debug: Optional[bool] = None,
+        loop_factory: Optional[Callable[[], asyncio.AbstractEventLoop]] = None) -> _T:
     """Run coroutine ``main`` on a new uvcffi loop and return its result, as ``asyncio.run``.
 
     ``RuntimeError`` if called while a loop is running in this thread; ``KeyboardInterrupt``
@@ -143,7 +151,7 @@ def run(main, *, debug=None, loop_factory=None):
         return runner.run(main)
 
 
-def _cancel_all_tasks(loop) -> None:
+def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
     to_cancel = asyncio.all_tasks(loop)
     if not to_cancel:
         return

@@ -18,11 +18,19 @@ from __future__ import annotations
 import contextvars
 import errno
 import logging
+import socket
 from asyncio import events, exceptions, tasks
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ._compat import ACCEPT_RETRY_DELAY, TransportSocket
 from .transports import started as _started
 from .transports.stream import StreamTransport
+
+if TYPE_CHECKING:
+    import asyncio
+    import ssl
+
+    from .loop import Loop, TimerHandle
 
 __all__ = ["Server"]
 
@@ -34,30 +42,33 @@ _RESOURCE_ERRNOS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 class Server(events.AbstractServer):
     """A listening server; ``async with server:`` closes it and waits for its clients."""
 
-    _sockets = None
+    _sockets: Optional[List[socket.socket]] = None
     _serving = False
-    _serving_forever_fut = None
+    _serving_forever_fut: Optional[asyncio.Future[None]] = None
 
-    def __init__(self, loop, sockets, protocol_factory, ssl_context, backlog,
-                 ssl_handshake_timeout, ssl_shutdown_timeout=None) -> None:
+    def __init__(self, loop: Loop, sockets: List[socket.socket],
+                 protocol_factory: Callable[[], asyncio.BaseProtocol],
+                 ssl_context: Optional[ssl.SSLContext], backlog: int,
+                 ssl_handshake_timeout: Optional[float],
+                 ssl_shutdown_timeout: Optional[float] = None) -> None:
         self._loop = loop
         self._sockets = sockets
-        self._clients: set = set()
-        self._waiters: list | None = []
+        self._clients: Set[asyncio.Transport] = set()
+        self._waiters: Optional[List[asyncio.Future[None]]] = []
         self._protocol_factory = protocol_factory
         self._backlog = backlog
         self._ssl_context = ssl_context
         self._ssl_handshake_timeout = ssl_handshake_timeout
         self._ssl_shutdown_timeout = ssl_shutdown_timeout
-        self._retry_handles: list = []
+        self._retry_handles: List[TimerHandle] = []
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__} sockets={self.sockets!r}>"
 
-    def _attach(self, transport) -> None:
+    def _attach(self, transport: asyncio.Transport) -> None:
         self._clients.add(transport)
 
-    def _detach(self, transport) -> None:
+    def _detach(self, transport: asyncio.Transport) -> None:
         self._clients.discard(transport)
         if not self._clients and self._sockets is None:
             self._wakeup()
@@ -73,16 +84,16 @@ class Server(events.AbstractServer):
         if self._serving:
             return
         self._serving = True
-        for sock in self._sockets:
+        for sock in self._sockets:  # type: ignore[union-attr]  # not closed: serving starts before
             sock.listen(self._backlog)
             self._watch(sock)
 
-    def _watch(self, sock) -> None:
+    def _watch(self, sock: socket.socket) -> None:
         if self._sockets is None or sock.fileno() < 0:
             return
         self._loop._fds.add(sock.fileno(), self._accept, (sock,), True)
 
-    def _accept(self, sock) -> None:
+    def _accept(self, sock: socket.socket) -> None:
         loop = self._loop
         for _ in range(self._backlog):
             try:
@@ -102,7 +113,7 @@ class Server(events.AbstractServer):
                 self._retry_handles.append(
                     loop.call_later(ACCEPT_RETRY_DELAY, self._retry, sock))
                 return
-            extra = {"peername": addr}
+            extra: Dict[str, Any] = {"peername": addr}
             if self._ssl_context is not None:
                 loop.create_task(self._accept_tls(conn, extra))
             else:
@@ -110,12 +121,12 @@ class Server(events.AbstractServer):
                 # the transport see a copy of the server's context, per connection
                 contextvars.copy_context().run(self._accept_plain, conn, extra)
 
-    def _retry(self, sock) -> None:
+    def _retry(self, sock: socket.socket) -> None:
         self._retry_handles = [h for h in self._retry_handles if not h.cancelled() and h._scheduled]
         if self._serving:
             self._watch(sock)
 
-    def _accept_plain(self, conn, extra) -> None:
+    def _accept_plain(self, conn: socket.socket, extra: Dict[str, Any]) -> None:
         protocol = None
         try:
             protocol = self._protocol_factory()
@@ -135,7 +146,7 @@ class Server(events.AbstractServer):
                     context["protocol"] = protocol
                 self._loop.call_exception_handler(context)
 
-    async def _accept_tls(self, conn, extra) -> None:
+    async def _accept_tls(self, conn: socket.socket, extra: Dict[str, Any]) -> None:
         loop = self._loop
         transport = None
         try:
@@ -158,14 +169,14 @@ class Server(events.AbstractServer):
                 })
 
     # -- public API -----------------------------------------------------------------------
-    def get_loop(self):
+    def get_loop(self) -> Loop:
         return self._loop
 
     def is_serving(self) -> bool:
         return self._serving
 
     @property
-    def sockets(self):
+    def sockets(self) -> Tuple[TransportSocket, ...]:
         if self._sockets is None:
             return ()
         return tuple(TransportSocket(s) for s in self._sockets)
@@ -232,10 +243,9 @@ class Server(events.AbstractServer):
         self._waiters.append(waiter)
         await waiter
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Server:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.close()
         await self.wait_closed()
-

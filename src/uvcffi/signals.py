@@ -58,18 +58,24 @@ import sys
 import threading
 import warnings
 from asyncio import events
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
 from ._binding import lib
 from .handles.pipe import Pipe
 from .handles.poll import Poll
 from .handles.signal import Signal
 
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from .loop import Loop
+
 __all__ = ["Signals"]
 
 logger = logging.getLogger("asyncio")
 
 
-def _sighandler_noop(signum, frame) -> None:
+def _sighandler_noop(signum: int, frame: Optional[FrameType]) -> None:
     """The Python-level handler of a signal the loop watches: Python's C-level handler has
     already written the number to the loop's wake-up socket, which is what the loop reads."""
 
@@ -83,12 +89,12 @@ class _SignalWakeup:
     batch; each byte is a signal number for ``Signals.handle``). ``close()`` closes both
     ends; the loop closes its libuv handles itself."""
 
-    _poll = None  # the draining poll, until read_numbers()
-    _pipe = None  # the reading pipe, after it
-    _rsock = None
-    _wsock = None
+    _poll: Optional[Poll] = None  # the draining poll, until read_numbers()
+    _pipe: Optional[Pipe] = None  # the reading pipe, after it
+    _rsock: socket.socket = None  # type: ignore[assignment]  # None only in a half-built object
+    _wsock: socket.socket = None  # type: ignore[assignment]  # None only in a half-built object
 
-    def __init__(self, loop, on_signal) -> None:
+    def __init__(self, loop: Loop, on_signal: Callable[[int], None]) -> None:
         self._loop = loop
         self._on_signal = on_signal  # Signals.handle
         rsock, wsock = socket.socketpair()
@@ -117,7 +123,7 @@ class _SignalWakeup:
         if self._pipe is not None:
             return
         loop = self._loop
-        self._poll.close()  # libuv forgets the descriptor at once: the pipe may take it
+        self._poll.close()  # type: ignore[union-attr]  # set until the pipe is; libuv forgets the descriptor at once: the pipe may take it
         self._poll = None
         fd = self._rsock.fileno()
         pipe = Pipe(loop, fd=fd)  # libuv owns the descriptor from here on
@@ -170,16 +176,17 @@ class Signals:
     are closed with the loop's)."""
 
     # sig -> asyncio Handle; SIGCHLD's Handle lives there too, its uv_signal_t in _sigchld
-    handlers: dict
-    _sigchld = None  # handles.signal.Signal while a SIGCHLD handler is set
-    _wakeup = None  # _SignalWakeup: made with the loop, as asyncio's self-pipe
+    handlers: Dict[int, events.Handle]
+    _sigchld: Optional[Signal] = None  # handles.signal.Signal while a SIGCHLD handler is set
+    # made with the loop, as asyncio's self-pipe (None only in a half-built object)
+    _wakeup: _SignalWakeup = None  # type: ignore[assignment]
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         self._loop = loop
         self.handlers = {}
         self._wakeup = _SignalWakeup(loop, self.handle)
 
-    def add(self, sig, callback, args) -> None:
+    def add(self, sig: int, callback: Callable[..., object], args: Sequence[Any]) -> None:
         """``Loop.add_signal_handler``: every way it ends is written there."""
         if asyncio.iscoroutine(callback) or asyncio.iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with add_signal_handler()")
@@ -212,7 +219,7 @@ class Signals:
                 raise RuntimeError(f"sig {sig:d} cannot be caught") from None
             raise
 
-    def remove(self, sig) -> bool:
+    def remove(self, sig: int) -> bool:
         """``Loop.remove_signal_handler``: every way it ends is written there."""
         _check_signal(sig)
         handlers = self.handlers
@@ -255,7 +262,7 @@ class Signals:
         except (ValueError, OSError) as exc:
             logger.info("set_wakeup_fd(-1) failed: %s", exc)
 
-    def handle(self, sig) -> None:
+    def handle(self, sig: int) -> None:
         """Signal ``sig`` arrived (a number read from the wake-up socket, or SIGCHLD's
         watcher): its handler joins the ready queue. Runs in the loop, after ``uv_run``."""
         handle = self.handlers.get(sig)
@@ -268,7 +275,7 @@ class Signals:
         loop._ready.append(handle)
 
     # -- a run of the loop -----------------------------------------------------------------
-    def run_starts(self):
+    def run_starts(self) -> Optional[int]:
         """In the main thread: point the wake-up fd at the loop's socket for this run; returns
         the one it replaced (None elsewhere, or if the interpreter refuses)."""
         if threading.current_thread() is not threading.main_thread():
@@ -278,7 +285,7 @@ class Signals:
         except (ValueError, OSError):
             return None
 
-    def run_ends(self, old_fd) -> None:
+    def run_ends(self, old_fd: Optional[int]) -> None:
         """The run ends: give back the wake-up fd it found -- unless signal handlers of this
         loop still need the socket (then it stays, as asyncio's add_signal_handler leaves it)."""
         if old_fd is None or self._wakeup_handlers():
@@ -310,7 +317,7 @@ class Signals:
             self._wakeup.close()  # its libuv handle is closed already: only the sockets
 
 
-def _check_signal(sig) -> None:
+def _check_signal(sig: int) -> None:
     if not isinstance(sig, int):
         raise TypeError(f"sig must be an int, not {sig!r}")
     if sig not in signal.valid_signals():

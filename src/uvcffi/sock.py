@@ -12,8 +12,25 @@ import logging
 import os
 import socket
 import stat
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, TypeVar, Union
+
+if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
+    from contextvars import Context
+    from socket import _Address, _RetAddress
+
+    from _typeshed import FileDescriptorLike, ReadableBuffer, WriteableBuffer
+    from typing_extensions import TypeVarTuple, Unpack
+
+    from .dns import Resolver
+    from .fds import FdWatches
+
+    _Ts = TypeVarTuple("_Ts")
 
 __all__ = ["SockMixin", "set_reuseport", "unlink_stale"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("asyncio")
 
@@ -21,7 +38,20 @@ logger = logging.getLogger("asyncio")
 class SockMixin:
     """``add_reader``/``add_writer`` and ``sock_*`` for ``uvcffi.Loop``."""
 
-    def add_reader(self, fd, callback, *args) -> None:
+    if TYPE_CHECKING:  # what the mixins use of Loop (loop.py)
+        _debug: bool
+        _fds: FdWatches
+        _resolver: Resolver
+
+        def get_debug(self) -> bool: ...
+        def create_future(self) -> asyncio.Future[Any]: ...
+        def call_soon(self, callback: Callable[..., object], *args: Any,
+                      context: Optional[Context] = None) -> asyncio.Handle: ...
+        def run_in_executor(self, executor: Optional[concurrent.futures.Executor],
+                            func: Callable[..., _T], *args: Any) -> asyncio.Future[_T]: ...
+
+    def add_reader(self, fd: FileDescriptorLike, callback: Callable[[Unpack[_Ts]], object],
+                   *args: Unpack[_Ts]) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is readable (replaces an earlier reader).
         ``RuntimeError`` if the loop is closed or a transport owns ``fd``; ``ValueError``
         for a bad descriptor; ``OSError`` if it cannot be watched."""
@@ -29,32 +59,33 @@ class SockMixin:
         fds.ensure_no_transport(fd)
         fds.add(fd, callback, args, True)
 
-    def remove_reader(self, fd) -> bool:
+    def remove_reader(self, fd: FileDescriptorLike) -> bool:
         """Stop watching ``fd`` for reading; True if a reader was registered."""
         fds = self._fds
         fds.ensure_no_transport(fd)
         return fds.remove(fd, True)
 
-    def add_writer(self, fd, callback, *args) -> None:
+    def add_writer(self, fd: FileDescriptorLike, callback: Callable[[Unpack[_Ts]], object],
+                   *args: Unpack[_Ts]) -> None:
         """Call ``callback(*args)`` whenever ``fd`` is writable (replaces an earlier writer);
         errors as ``add_reader``."""
         fds = self._fds
         fds.ensure_no_transport(fd)
         fds.add(fd, callback, args, False)
 
-    def remove_writer(self, fd) -> bool:
+    def remove_writer(self, fd: FileDescriptorLike) -> bool:
         """Stop watching ``fd`` for writing; True if a writer was registered."""
         fds = self._fds
         fds.ensure_no_transport(fd)
         return fds.remove(fd, False)
 
     # -- sock_* ------------------------------------------------------------------------------
-    def _check_sock(self, sock) -> None:
+    def _check_sock(self, sock: socket.socket) -> None:
         _check_ssl_socket(sock)
         if self.get_debug() and sock.gettimeout() != 0:
             raise ValueError("the socket must be non-blocking")
 
-    async def _sock_io(self, sock, attempt, read: bool):
+    async def _sock_io(self, sock: socket.socket, attempt: Callable[[], _T], read: bool) -> _T:
         """Call ``attempt()`` at once, and again on each readiness while it raises
         ``BlockingIOError`` (``_wait_ready``). Cancelled: the registration is removed and
         ``CancelledError`` propagates."""
@@ -66,7 +97,7 @@ class SockMixin:
         self._fds.ensure_no_transport(fd)
         return await self._wait_ready(fd, attempt, read)
 
-    async def _wait_ready(self, fd: int, attempt, read: bool):
+    async def _wait_ready(self, fd: int, attempt: Callable[[], _T], read: bool) -> _T:
         """Wait until ``fd`` is readable (``read``) or writable, then return ``attempt()``:
         the one wait for a descriptor of the loop's socket calls (``sock_*``,
         ``sock_connect``, ``sendfile``). While ``attempt()`` raises ``BlockingIOError``/
@@ -75,9 +106,9 @@ class SockMixin:
         retries its calls, so no turn passes between the event and the call. Cancelled: the
         registration is removed and ``CancelledError`` propagates."""
         fds = self._fds
-        fut = self.create_future()
+        fut: asyncio.Future[_T] = self.create_future()
 
-        def on_ready():
+        def on_ready() -> None:
             if fut.done():
                 return
             try:
@@ -96,36 +127,37 @@ class SockMixin:
             return await fut
         finally:
             fds.remove_handle(fd, handle, read)
-            fut = None  # break the cycle with an exception's traceback
+            fut = None  # type: ignore[assignment]  # break the cycle with an exception's traceback
 
-    async def sock_recv(self, sock, n):
+    async def sock_recv(self, sock: socket.socket, n: int) -> bytes:
         """Receive up to ``n`` bytes from non-blocking ``sock``; b"" at EOF."""
         self._check_sock(sock)
         return await self._sock_io(sock, lambda: sock.recv(n), True)
 
-    async def sock_recv_into(self, sock, buf):
+    async def sock_recv_into(self, sock: socket.socket, buf: WriteableBuffer) -> int:
         """Receive into ``buf``; returns the number of bytes received."""
         self._check_sock(sock)
         return await self._sock_io(sock, lambda: sock.recv_into(buf), True)
 
-    async def sock_recvfrom(self, sock, bufsize):
+    async def sock_recvfrom(self, sock: socket.socket, bufsize: int) -> Tuple[bytes, _RetAddress]:
         """Receive a datagram of up to ``bufsize`` bytes; returns ``(data, address)``."""
         self._check_sock(sock)
         return await self._sock_io(sock, lambda: sock.recvfrom(bufsize), True)
 
-    async def sock_recvfrom_into(self, sock, buf, nbytes=0):
+    async def sock_recvfrom_into(self, sock: socket.socket, buf: WriteableBuffer,
+                                 nbytes: int = 0) -> Tuple[int, _RetAddress]:
         """Receive a datagram into ``buf``; returns ``(nbytes, address)``."""
         self._check_sock(sock)
         if not nbytes:
-            nbytes = len(buf)
+            nbytes = len(buf)  # type: ignore[arg-type]  # as socket does
         return await self._sock_io(sock, lambda: sock.recvfrom_into(buf, nbytes), True)
 
-    async def sock_sendto(self, sock, data, address):
+    async def sock_sendto(self, sock: socket.socket, data: ReadableBuffer, address: _Address) -> int:
         """Send a datagram to ``address``; returns the number of bytes sent."""
         self._check_sock(sock)
         return await self._sock_io(sock, lambda: sock.sendto(data, address), False)
 
-    async def sock_sendall(self, sock, data):
+    async def sock_sendall(self, sock: socket.socket, data: ReadableBuffer) -> None:
         """Send all of ``data``; returns None. On error some data may have been sent."""
         self._check_sock(sock)
         view = memoryview(data)
@@ -136,15 +168,15 @@ class SockMixin:
         except (BlockingIOError, InterruptedError):
             pass
         while sent < total:
-            def attempt(start=sent):
+            def attempt(start: int = sent) -> int:
                 return sock.send(view[start:])
             sent += await self._sock_io(sock, attempt, False)
 
-    async def sock_connect(self, sock, address):
+    async def sock_connect(self, sock: socket.socket, address: _Address) -> None:
         """Connect ``sock`` to ``address`` (resolved first unless already numeric)."""
         self._check_sock(sock)
         if sock.family == socket.AF_INET or (hasattr(socket, "AF_INET6") and sock.family == socket.AF_INET6):
-            resolved = await self._resolver.ensure_resolved(address, family=sock.family,
+            resolved = await self._resolver.ensure_resolved(address, family=sock.family,  # type: ignore[arg-type]
                                                             type=sock.type, proto=sock.proto)
             _, _, _, _, address = resolved[0]
         try:
@@ -153,7 +185,7 @@ class SockMixin:
         except (BlockingIOError, InterruptedError):
             pass
 
-        def finish():
+        def finish() -> None:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err in (errno.EINPROGRESS, errno.EALREADY):
                 raise BlockingIOError(err, os.strerror(err))
@@ -164,11 +196,11 @@ class SockMixin:
         self._fds.ensure_no_transport(fd)
         return await self._wait_ready(fd, finish, False)
 
-    async def sock_accept(self, sock):
+    async def sock_accept(self, sock: socket.socket) -> Tuple[socket.socket, _RetAddress]:
         """Accept a connection on listening ``sock``; returns ``(conn, address)``, conn non-blocking."""
         self._check_sock(sock)
 
-        def attempt():
+        def attempt() -> Tuple[socket.socket, _RetAddress]:
             conn, address = sock.accept()
             conn.setblocking(False)
             return conn, address
@@ -176,7 +208,7 @@ class SockMixin:
         return await self._sock_io(sock, attempt, True)
 
 
-def _check_ssl_socket(sock) -> None:
+def _check_ssl_socket(sock: socket.socket) -> None:
     try:
         import ssl
     except ImportError:  # pragma: no cover
@@ -185,7 +217,7 @@ def _check_ssl_socket(sock) -> None:
         raise TypeError("Socket cannot be of type SSLSocket")
 
 
-def set_reuseport(sock) -> None:
+def set_reuseport(sock: socket.socket) -> None:
     """``SO_REUSEPORT`` on ``sock``, or asyncio's ``ValueError`` where it is missing
     (``create_server`` and ``create_datagram_endpoint``'s ``reuse_port``)."""
     if not hasattr(socket, "SO_REUSEPORT"):
@@ -197,7 +229,7 @@ def set_reuseport(sock) -> None:
                          "SO_REUSEPORT defined but not implemented.") from None
 
 
-def unlink_stale(path) -> None:
+def unlink_stale(path: Union[str, bytes]) -> None:
     """Remove a socket file left at ``path`` by an earlier process before a unix socket binds
     there (``create_unix_server``, ``create_datagram_endpoint``): only a socket, never a file
     of another kind; nothing for an abstract-namespace name (a leading NUL). A failure is

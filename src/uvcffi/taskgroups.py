@@ -54,7 +54,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from types import TracebackType
-from typing import Any, Optional, Type
+from typing import Any, List, Optional, Set, Type
 
 from . import tasks
 from .timeouts import _check_counting
@@ -73,7 +73,7 @@ else:
     try:
         from exceptiongroup import BaseExceptionGroup as _BaseExceptionGroup
     except ImportError:  # TaskGroup() says what to install
-        _BaseExceptionGroup = None
+        _BaseExceptionGroup = None  # type: ignore[misc, assignment]
 
 
 def _uncancel_drops_pending(task: Any) -> bool:
@@ -117,14 +117,14 @@ class TaskGroup:
     _parent: Any = None
     _fatal: Optional[BaseException] = None
     _all_done: Any = None
-    _errors: Optional[list] = None
+    _errors: Optional[List[BaseException]] = None
     _tasks: Any = frozenset()
 
     def __init__(self) -> None:
         if _BaseExceptionGroup is None:
             raise RuntimeError("uvcffi.TaskGroup needs the exceptiongroup package before Python 3.11: "
                                "pip install exceptiongroup")
-        self._tasks: set = set()
+        self._tasks: Set[asyncio.Task[Any]] = set()
         self._errors = []
 
     def __repr__(self) -> str:
@@ -187,7 +187,7 @@ class TaskGroup:
             if cancelled is not None and not errors:
                 raise cancelled
             if exc_type is not None and not issubclass(exc_type, CancelledError):
-                errors.append(exc)
+                errors.append(exc)  # type: ignore[union-attr, arg-type]  # a list until this exit ends; exc set with exc_type
             if errors:
                 if self._parent.cancelling() and _uncancel_drops_pending(self._parent):
                     # Cancelled from outside as well: the errors win here, but the outer request
@@ -248,7 +248,7 @@ class TaskGroup:
                 "task": task,
             })
             return
-        self._errors.append(error)
+        self._errors.append(error)  # type: ignore[union-attr]  # a list until __aexit__ ends, and the parent runs
         if isinstance(error, _FATAL) and self._fatal is None:
             self._fatal = error
         if not self._aborting and not self._cancelled_parent:

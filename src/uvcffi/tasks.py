@@ -58,7 +58,7 @@ import traceback
 import types
 import warnings
 from collections import deque
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Set, Tuple
 
 from ._compat import (
     _enter_task,
@@ -158,11 +158,11 @@ def _get_loop_any() -> Any:
 # so the deprecated decorator of the spec keeps working.
 _GENERATORS_ARE_COROUTINES = sys.version_info < (3, 12)
 if _GENERATORS_ARE_COROUTINES:
-    _COROUTINE_TYPES: tuple = (types.CoroutineType, types.GeneratorType, collections.abc.Coroutine)
+    _COROUTINE_TYPES: Tuple[type, ...] = (types.CoroutineType, types.GeneratorType, collections.abc.Coroutine)
 else:
     _COROUTINE_TYPES = (types.CoroutineType, collections.abc.Coroutine)
 _CO_ITERABLE_COROUTINE = inspect.CO_ITERABLE_COROUTINE
-_coroutine_types_seen: set = set()
+_coroutine_types_seen: Set[type] = set()
 
 
 def iscoroutine(obj: Any) -> bool:
@@ -209,7 +209,7 @@ def coroutine(func: Any) -> Any:
         def gen_func(*args: Any, **kwargs: Any) -> Any:
             res = func(*args, **kwargs)
             if isfuture(res) or inspect.isgenerator(res) or inspect.iscoroutine(res):
-                res = yield from res
+                res = yield from res  # type: ignore[misc]  # a future, generator or coroutine
             elif isinstance(res, collections.abc.Awaitable):
                 res = yield from res.__await__()
             return res
@@ -222,7 +222,8 @@ def coroutine(func: Any) -> Any:
 # -- the Task ------------------------------------------------------------------------------------
 
 
-class Task(_FutureCore, asyncio.Task):
+# (not generic for the type checker: asyncio.Task[Any], as futures.Future)
+class Task(_FutureCore, asyncio.Task):  # type: ignore[type-arg]
     """A coroutine wrapped in a Future. Not thread-safe.
 
     The coroutine is scheduled at creation (or started right away with ``eager_start=True`` when
@@ -258,6 +259,13 @@ class Task(_FutureCore, asyncio.Task):
     # CPython 3.11), in the collector's traversals and the stores of __init__.
     __slots__ = _FUTURE_SLOTS + ("_fut_waiter", "_coro", "_context", "_must_cancel", "_wake",
                                  "_wake_entry")
+    if TYPE_CHECKING:  # the slots above
+        _fut_waiter: Any  # a future: ours, asyncio's or any asyncio-compatible one
+        _coro: Any  # a coroutine, or a generator-based one
+        _context: contextvars.Context  # (None only before __init__ sets it)
+        _must_cancel: bool
+        _wake: Optional[_StepHandle]
+        _wake_entry: Optional[Tuple[Any, contextvars.Context]]
     _name: Optional[str] = None
     _num_cancels_requested: int = 0
     _log_destroy_pending: bool = True
@@ -277,8 +285,8 @@ class Task(_FutureCore, asyncio.Task):
         self._fut_waiter = None
         self._must_cancel = False
         self._wake = self._wake_entry = None
-        self._coro = self._context = None
-        ready = getattr(loop, "_step_ready", _FOREIGN)  # see below
+        self._coro = self._context = None  # type: ignore[assignment]
+        ready: Any = getattr(loop, "_step_ready", _FOREIGN)  # see below
         if loop.get_debug() if ready is _FOREIGN else loop._debug:
             self._source_traceback = extract_stack(sys._getframe(1))
         if coro.__class__ is not _CoroutineType and not iscoroutine(coro):
@@ -330,7 +338,7 @@ class Task(_FutureCore, asyncio.Task):
             else:
                 logger.report()
 
-    def _repr_info(self) -> list:
+    def _repr_info(self) -> List[str]:
         info = _FutureCore._repr_info(self)
         if self._num_cancels_requested and self._state is _PENDING:
             info[0] = "cancelling"
@@ -373,7 +381,7 @@ class Task(_FutureCore, asyncio.Task):
     def set_exception(self, exception: Any) -> None:
         raise RuntimeError("Task does not support set_exception operation")
 
-    def get_stack(self, *, limit: Optional[int] = None) -> list:
+    def get_stack(self, *, limit: Optional[int] = None) -> List[types.FrameType]:
         """Frames of the Task: where it is suspended (one frame), else its traceback.
 
         A pending coroutine gives its newest ``limit`` frames; a Task ended by an exception gives
@@ -385,7 +393,7 @@ class Task(_FutureCore, asyncio.Task):
             if hasattr(coro, attr):
                 frame = getattr(coro, attr)
                 break
-        frames: list = []
+        frames: List[types.FrameType] = []
         if frame is not None:
             while frame is not None and (limit is None or len(frames) < limit):
                 frames.append(frame)
@@ -458,7 +466,7 @@ class Task(_FutureCore, asyncio.Task):
         return self._num_cancels_requested
 
     @classmethod
-    def all_tasks(cls, loop: Any = None) -> set:
+    def all_tasks(cls, loop: Any = None) -> Set[asyncio.Task[Any]]:
         """Deprecated: use :func:`asyncio.all_tasks`."""
         warnings.warn(
             "Task.all_tasks() is deprecated, use asyncio.all_tasks() instead", DeprecationWarning,
@@ -487,7 +495,7 @@ class Task(_FutureCore, asyncio.Task):
             try:
                 self._context.run(self._step)
             finally:
-                _unregister_eager_task(self)
+                _unregister_eager_task(self)  # defined above if asyncio lacks it
         finally:
             _swap_current_task(loop, prev)
             if self._state is _PENDING:
@@ -503,7 +511,7 @@ class Task(_FutureCore, asyncio.Task):
         else:
             self._step()
         finally:
-            self = future = None  # noqa: F841 - break the frame <-> task cycle of a stored traceback
+            self = future = None  # type: ignore[assignment]  # noqa: F841 - break the frame <-> task cycle of a stored traceback
 
     def _step(self, exc: Any = None) -> None:
         # THE ONLY PLACE where the coroutine runs and where the Task hands control to the loop.
@@ -580,7 +588,7 @@ class Task(_FutureCore, asyncio.Task):
             _leave_task(loop, self)
             # A raised exception's traceback keeps this frame: drop what would close a cycle
             # through it (the Task, the exception thrown in, which may be the one stored).
-            self = exc = None  # noqa: F841
+            self = exc = None  # type: ignore[assignment]  # noqa: F841
 
     def _wait_foreign(self, result: Any) -> None:
         # Part of _step: the coroutine yielded something other than None or one of our pending
@@ -676,7 +684,7 @@ def create_task(coro: Any, *, name: Any = None, context: Any = None, **kwargs: A
             return Task(coro, loop=loop, name=name, **kwargs)
         task = factory(loop, coro, **kwargs)
         if name is not None:
-            task.set_name(name)
+            task.set_name(name)  # type: ignore[attr-defined]  # a Task, as asyncio assumes
     return task
 
 
@@ -758,7 +766,7 @@ class _GatheringFuture(Future):
 
     __slots__ = ("_children", "_cancel_requested")
 
-    def __init__(self, children: list, *, loop: Any) -> None:
+    def __init__(self, children: List[Any], *, loop: Any) -> None:
         Future.__init__(self, loop=loop)
         self._children = children
         self._cancel_requested = False  # a cancel() reached a child: end cancelled
@@ -792,10 +800,10 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
         outer.set_result([])
         return outer
 
-    children: list = []
+    children: List[Any] = []
     nchildren = 0
     nfinished = 0
-    outer: Any = None
+    outer: Any = None  # type: ignore[no-redef]  # (the early return's, above)
 
     def on_child_done(fut: Any) -> None:
         nonlocal nfinished
@@ -835,7 +843,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
             else:
                 outer.set_result(results)
 
-    seen: dict = {}
+    seen: Dict[Any, Any] = {}
     done_children = []
     fut_loop = loop
     for arg in aws:
@@ -848,7 +856,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
             if fut_loop is None:
                 fut_loop = _get_loop(fut)
             if fut is not arg:
-                fut._log_destroy_pending = False  # gather owns it
+                fut._log_destroy_pending = False  # type: ignore[union-attr]  # gather owns it
             nchildren += 1
             if arg.__hash__ is not None:
                 seen[arg] = fut
@@ -870,7 +878,7 @@ def gather(*aws: Any, loop: Any = None, return_exceptions: bool = False) -> Any:
 
 # -- shield --------------------------------------------------------------------------------------
 
-_shielded: set = set()  # inner tasks of shield() stay alive while their outer future is gone
+_shielded: Set[Any] = set()  # inner tasks of shield() stay alive while their outer future is gone
 
 
 def shield(arg: Any, *, loop: Any = None) -> Any:
@@ -985,7 +993,7 @@ async def wait_for(aw: Any, timeout: Optional[float], *, loop: Any = None) -> An
 
 async def wait(
     aws: Any, *, loop: Any = None, timeout: Optional[float] = None, return_when: str = ALL_COMPLETED
-) -> tuple:
+) -> Tuple[Set[Any], Set[Any]]:
     """Wait until ``return_when`` holds for the awaitables ``aws``; return ``(done, pending)``.
 
     Never raises TimeoutError: on timeout the unfinished ones are in ``pending``, not cancelled.
@@ -1013,7 +1021,8 @@ async def wait(
     return await _wait(fs, timeout, return_when, running)
 
 
-async def _wait(fs: set, timeout: Optional[float], return_when: str, loop: Any) -> tuple:
+async def _wait(fs: Set[Any], timeout: Optional[float], return_when: str,
+                loop: Any) -> Tuple[Set[Any], Set[Any]]:
     waiter = loop.create_future()
     timer = None if timeout is None else loop.call_later(timeout, _release_waiter, waiter)
     remaining = len(fs)
@@ -1040,6 +1049,8 @@ async def _wait(fs: set, timeout: Optional[float], return_when: str, loop: Any) 
             timer.cancel()
         for f in fs:
             f.remove_done_callback(on_done)
+    done: Set[Any]
+    pending: Set[Any]
     done, pending = set(), set()
     for f in fs:
         (done if f.done() else pending).add(f)
@@ -1056,10 +1067,10 @@ class _AsCompleted:
 
     def __init__(self, aws: Any, timeout: Optional[float], loop: Any) -> None:
         self._loop = loop
-        self._done: deque = deque()  # finished futures in completion order; None = timed out
-        self._getters: list = []  # futures of the coroutines waiting for _done to fill
+        self._done: Deque[Any] = deque()  # finished futures in completion order; None = timed out
+        self._getters: List[Any] = []  # futures of the coroutines waiting for _done to fill
         self._timer = None
-        self._todo: set = set()
+        self._todo: Set[Any] = set()
         self._todo_left = 0
         # Before 3.13 asyncio's as_completed() is a generator: nothing (argument check, loop
         # lookup, wrapping in tasks) happens until the first next(). _lazy holds the arguments
@@ -1158,7 +1169,7 @@ def as_completed(aws: Any, *, loop: Any = None, timeout: Optional[float] = None)
 # -- threads -------------------------------------------------------------------------------------
 
 
-def run_coroutine_threadsafe(coro: Any, loop: Any) -> concurrent.futures.Future:
+def run_coroutine_threadsafe(coro: Any, loop: Any) -> concurrent.futures.Future[Any]:
     """Submit ``coro`` to ``loop`` from another thread; return a ``concurrent.futures.Future``.
 
     The returned future gets the coroutine's result or exception; cancelling it cancels the
@@ -1166,7 +1177,7 @@ def run_coroutine_threadsafe(coro: Any, loop: Any) -> concurrent.futures.Future:
     """
     if not iscoroutine(coro):
         raise TypeError("A coroutine object is required")
-    future: concurrent.futures.Future = concurrent.futures.Future()
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
     def start() -> None:
         try:
@@ -1190,7 +1201,7 @@ def current_task(loop: Any = None) -> Any:
     return asyncio.current_task(loop)
 
 
-def all_tasks(loop: Any = None) -> set:
+def all_tasks(loop: Any = None) -> Set[asyncio.Task[Any]]:
     """The not yet done Tasks of ``loop`` (default: the running loop), ours and asyncio's."""
     return asyncio.all_tasks(loop)
 

@@ -56,7 +56,7 @@ else:
     try:
         from exceptiongroup import ExceptionGroup as _ExceptionGroup
     except ImportError:  # then no TaskGroup error group can reach a Timeout
-        _ExceptionGroup = None
+        _ExceptionGroup = None  # type: ignore[misc, assignment]
 
 # The states (see the module docstring); the strings are what repr() shows, as asyncio's.
 _CREATED = "created"
@@ -145,7 +145,7 @@ class Timeout:
             raise RuntimeError("Timeout should be used inside a task")
         _check_counting(task, "Timeout")
         self._task = task
-        self._cancelling = task.cancelling()
+        self._cancelling = task.cancelling()  # type: ignore[attr-defined]  # checked just above
         self._state = _ACTIVE
         self.reschedule(self._when)
         return self

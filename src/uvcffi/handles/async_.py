@@ -15,9 +15,13 @@ closed, or is racing with close).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from .._binding import NOOP_ASYNC_CB, lib
 from .base import UVHandle
+
+if TYPE_CHECKING:
+    from ..loop import Loop
 
 __all__ = ["Async"]
 
@@ -25,7 +29,7 @@ __all__ = ["Async"]
 class Async(UVHandle):
     CTYPE = "uv_async_t*"
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         super().__init__(loop)
         self._lock = threading.Lock()
         # Referenced: it keeps uv_run(UV_RUN_ONCE) blocking while nothing else is active.

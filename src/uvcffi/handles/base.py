@@ -21,7 +21,15 @@ pattern follows gevent's libuv backend notes on cffi object lifetimes, in our ow
 
 from __future__ import annotations
 
-from .._binding import check, ffi, lib
+from typing import TYPE_CHECKING, Optional
+
+from .._binding import CData, check, ffi, lib
+
+if TYPE_CHECKING:
+    import contextvars
+
+    from ..loop import Loop
+    from ..read_engine import Reader
 
 __all__ = ["UVHandle", "BatchReadHandle"]
 
@@ -32,14 +40,14 @@ class UVHandle:
     CTYPE = "uv_handle_t*"
 
     # Class attributes as defaults, so a half-built object still reprs and finalizes.
-    _loop = None
-    _ptr = None  # the handle's memory (CTYPE), owned by this object
-    _hptr = None  # the same memory as uv_handle_t*, for the generic calls
-    _cself = None  # ffi.new_handle(self), stored in handle->data
+    _loop: Loop = None  # type: ignore[assignment]  # None only in a half-built object
+    _ptr: CData = None  # the handle's memory (CTYPE), owned by this object
+    _hptr: CData = None  # the same memory as uv_handle_t*, for the generic calls
+    _cself: CData = None  # ffi.new_handle(self), stored in handle->data
     _closing = False  # uv_close has been called
     _closed = False  # libuv's close callback has run; memory may now be released
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         loop._check_closed()
         self._loop = loop
         self._ptr = self._new_memory()
@@ -47,7 +55,7 @@ class UVHandle:
         self._cself = ffi.new_handle(self)
         self._ptr.data = self._cself
 
-    def _new_memory(self):
+    def _new_memory(self) -> CData:
         """The handle's memory as ``CTYPE``, owned by this object."""
         return ffi.new(self.CTYPE)
 
@@ -85,7 +93,8 @@ class UVHandle:
     def fileno(self) -> int:
         fd = ffi.new("uv_os_fd_t*")
         check(lib.uv_fileno(self._hptr, fd))
-        return fd[0]
+        result: int = fd[0]
+        return result
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "closing" if self._closing else "open"
@@ -103,9 +112,9 @@ class BatchReadHandle(UVHandle):
     (``ReadEngine.forget``, which drops its waiting events), so no read reaches whoever reuses
     the key."""
 
-    _box = None  # the uvcffi_reader_t that owns the handle's memory
+    _box: CData = None  # the uvcffi_reader_t that owns the handle's memory
 
-    def _new_memory(self):
+    def _new_memory(self) -> CData:
         self._box = ffi.new("uvcffi_reader_t*")
         return ffi.cast(self.CTYPE, self._box)
 
@@ -115,7 +124,7 @@ class BatchReadHandle(UVHandle):
         box = self._box
         return 0 if box is None else box.key
 
-    def register_reads(self, reader, ctx) -> int:
+    def register_reads(self, reader: Reader, ctx: Optional[contextvars.Context]) -> int:
         """From now until this handle closes, the loop's read engine hands this handle's reads
         to ``reader`` (``_on_batched_read``, ``_on_status``), in the context ``ctx`` (None:
         the reader's calls run in the engine's). Returns the key; registers once."""

@@ -9,8 +9,13 @@ the user's descriptor), a child's stdio (``transports/subprocess.py``: the paren
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._binding import check, lib
 from .stream import Stream
+
+if TYPE_CHECKING:
+    from ..loop import Loop
 
 __all__ = ["Pipe"]
 
@@ -18,7 +23,7 @@ __all__ = ["Pipe"]
 class Pipe(Stream):
     CTYPE = "uv_pipe_t*"
 
-    def __init__(self, loop, fd: int) -> None:
+    def __init__(self, loop: Loop, fd: int) -> None:
         super().__init__(loop)
         self._registered(lib.uv_pipe_init(loop._uv, self._ptr, 0))
         status = lib.uv_pipe_open(self._ptr, fd)

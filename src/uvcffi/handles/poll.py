@@ -13,8 +13,13 @@ The callback is a field of the poll (``_callback``), written by ``start`` and ``
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 from .._binding import DGRAM_POLL_CB, DRAIN_POLL_CB, check, lib
 from .base import BatchReadHandle, UVHandle
+
+if TYPE_CHECKING:
+    from ..loop import Loop
 
 __all__ = ["Poll", "DatagramPoll"]
 
@@ -27,7 +32,7 @@ class Poll(UVHandle):
     CTYPE = "uv_poll_t*"
     _callback = staticmethod(_ignore)  # called as _callback(status, events) on readiness
 
-    def __init__(self, loop, fd: int) -> None:
+    def __init__(self, loop: Loop, fd: int) -> None:
         super().__init__(loop)
         self._fd = fd
         self._registered(lib.uv_poll_init(loop._uv, self._ptr, fd))
@@ -37,10 +42,10 @@ class Poll(UVHandle):
 
     _C_CALLBACK = lib._uvcffi_on_poll
 
-    def start(self, events: int, callback) -> None:
+    def start(self, events: int, callback: Callable[[int, int], None]) -> None:
         """Call ``callback(status, events)`` on readiness; status < 0 is a libuv error.
         ``OSError`` if libuv refuses."""
-        self._callback = callback
+        self._callback = callback  # type: ignore[assignment]  # any (status, events) callable
         check(lib.uv_poll_start(self._ptr, events, self._C_CALLBACK))
 
     def stop(self) -> None:
@@ -60,7 +65,7 @@ class DatagramPoll(BatchReadHandle, Poll):
 
     _C_CALLBACK = DGRAM_POLL_CB
 
-    def __init__(self, loop, fd: int, max_size: int) -> None:
+    def __init__(self, loop: Loop, fd: int, max_size: int) -> None:
         super().__init__(loop, fd)
         self._box.dgram_max = max_size
 

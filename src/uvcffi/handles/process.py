@@ -25,9 +25,13 @@ from __future__ import annotations
 import errno
 import os
 import threading
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
-from .._binding import ffi, lib
+from .._binding import CData, ffi, lib
 from .base import UVHandle
+
+if TYPE_CHECKING:
+    from ..loop import Loop
 
 __all__ = ["Process", "spawn_error"]
 
@@ -36,7 +40,7 @@ IGNORE = lib.UV_IGNORE
 DETACHED = lib.UV_PROCESS_DETACHED
 
 
-def spawn_error(status: int, filename) -> OSError:
+def spawn_error(status: int, filename: bytes) -> OSError:
     """``OSError`` for a failed ``uv_spawn`` as ``subprocess.Popen`` raises it (errno, filename)."""
     err = -status
     return OSError(err, os.strerror(err), filename)
@@ -49,12 +53,14 @@ class Process(UVHandle):
     """
 
     CTYPE = "uv_process_t*"
-    pid = None
-    returncode = None  # set by _on_exit
-    _on_exit_cb = None
+    pid: Optional[int] = None
+    returncode: Optional[int] = None  # set by _on_exit
+    _on_exit_cb: Optional[Callable[[int], object]] = None
 
-    def __init__(self, loop, args, *, executable=None, env=None, cwd=None, stdio_fds=(),
-                 detached=False, on_exit=None) -> None:
+    def __init__(self, loop: Loop, args: Sequence[bytes], *, executable: Optional[bytes] = None,
+                 env: Optional[Sequence[bytes]] = None, cwd: Optional[bytes] = None,
+                 stdio_fds: Sequence[Optional[int]] = (), detached: bool = False,
+                 on_exit: Optional[Callable[[int], object]] = None) -> None:
         """Spawn at once. ``args`` and ``env`` items are bytes (``env`` None: inherit);
         ``stdio_fds[i]`` is the parent fd that becomes the child's fd *i*, or None for
         ``/dev/null`` (fds 0-2) / nothing (3+). Raises ``OSError`` from the child's
@@ -62,9 +68,9 @@ class Process(UVHandle):
         already closing."""
         super().__init__(loop)
         self._on_exit_cb = on_exit
-        keep = []  # cdata that must outlive the uv_spawn call
+        keep: List[CData] = []  # cdata that must outlive the uv_spawn call
 
-        def cstr(b: bytes):
+        def cstr(b: bytes) -> CData:
             c = ffi.new("char[]", b)
             keep.append(c)
             return c
@@ -104,17 +110,18 @@ class Process(UVHandle):
         self.pid = self._ptr.pid
 
     def _on_exit(self, exit_status: int, term_signal: int) -> None:
-        self.returncode = -term_signal if term_signal else exit_status
+        self.returncode = returncode = -term_signal if term_signal else exit_status
         cb, self._on_exit_cb = self._on_exit_cb, None
         self.close()
         if cb is not None:
-            cb(self.returncode)
+            cb(returncode)
 
     def kill(self, signum: int) -> int:
         """Send ``signum``; returns libuv's status (0, or ``UV_ESRCH`` when already gone)."""
         if self._closing:
             return -errno.ESRCH  # reaped, or no longer ours to signal
-        return lib.uv_process_kill(self._ptr, signum)
+        status: int = lib.uv_process_kill(self._ptr, signum)
+        return status
 
     def close(self) -> None:
         if self._closing:

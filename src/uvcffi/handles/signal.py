@@ -15,8 +15,13 @@ The handle is unreferenced: like asyncio's signal handlers, it never keeps a loo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable, Optional
+
 from .._binding import check, lib
 from .base import UVHandle
+
+if TYPE_CHECKING:
+    from ..loop import Loop
 
 __all__ = ["Signal"]
 
@@ -25,9 +30,9 @@ class Signal(UVHandle):
     """Calls ``callback(signum)`` from the loop's turn each time ``signum`` arrives."""
 
     CTYPE = "uv_signal_t*"
-    _callback = None
+    _callback: Optional[Callable[[int], object]] = None
 
-    def __init__(self, loop, signum: int, callback) -> None:
+    def __init__(self, loop: Loop, signum: int, callback: Callable[[int], object]) -> None:
         super().__init__(loop)
         self._callback = callback
         self._registered(lib.uv_signal_init(loop._uv, self._ptr))

@@ -35,8 +35,15 @@ handle's own ``ffi.new_handle``, so a request costs no extra handle object.
 
 from __future__ import annotations
 
-from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, check, ffi, lib
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+
+from .._binding import STREAM_ALLOC_CB, STREAM_READ_CB, CData, check, ffi, lib
 from .base import BatchReadHandle
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+    from ..loop import Loop
 
 __all__ = ["Stream"]
 
@@ -51,18 +58,19 @@ class Stream(BatchReadHandle):
 
     CTYPE = "uv_stream_t*"
 
-    _sptr = None  # the handle as uv_stream_t*
-    _owner = None  # what attach() named: told of write completions and of the close
-    _write_req = None  # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
-    _shutdown_req = None  # uv_shutdown_t* while a shutdown is in flight
+    _sptr: CData = None  # the handle as uv_stream_t*
+    _owner: Any = None  # what attach() named: told of write completions and of the close
+    # (uv_write_t*, uv_buf_t[], [buffers]) while a write is in flight
+    _write_req: Optional[Tuple[CData, CData, List[CData], Sequence[ReadableBuffer]]] = None
+    _shutdown_req: CData = None  # uv_shutdown_t* while a shutdown is in flight
     _reading = False  # uv_read_start is in effect (libuv stops by itself at EOF: read_ended)
     _buffered = False  # reading for a BufferedProtocol: C's self_read stays 1 (start_reading)
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         super().__init__(loop)
         self._sptr = ffi.cast("uv_stream_t*", self._ptr)
 
-    def attach(self, owner) -> None:
+    def attach(self, owner: Any) -> None:
         """Report write completions and the close to ``owner`` (see the module docstring)."""
         self._owner = owner
 
@@ -108,10 +116,10 @@ class Stream(BatchReadHandle):
         ``UV_EBADF`` once closing, without asking libuv. (``_Writer.write`` inlines this: see
         the module docstring.)"""
         if self._closing:
-            return _UV_EBADF
-        return _try_write(self._sptr, data, len(data))
+            return _UV_EBADF  # type: ignore[no-any-return]
+        return _try_write(self._sptr, data, len(data))  # type: ignore[no-any-return]
 
-    def write(self, buffers: list, skip: int = 0) -> int:
+    def write(self, buffers: Sequence[ReadableBuffer], skip: int = 0) -> int:
         """Queue one vectored ``uv_write`` of ``buffers`` (bytes-like, kept alive until it
         completes), less the first ``skip`` bytes of the first one; the owner's
         ``_on_write_done(status)`` follows. Returns 0 or a negative libuv error. (``skip``
@@ -126,7 +134,7 @@ class Stream(BatchReadHandle):
         req = _new("uv_write_t*")
         req.data = self._cself
         bufs = _new("uv_buf_t[]", n)
-        keep = []
+        keep: List[CData] = []
         for i in range(n):
             b = buffers[i]
             c = _from_buffer(b)
@@ -136,12 +144,12 @@ class Stream(BatchReadHandle):
         if skip:
             bufs[0].base = keep[0] + skip
             bufs[0].len -= skip
-        status = lib.uv_write(req, self._sptr, bufs, n, lib._uvcffi_on_write)
+        status: int = lib.uv_write(req, self._sptr, bufs, n, lib._uvcffi_on_write)
         if status == 0:
             self._write_req = (req, bufs, keep, buffers)
         return status
 
-    def _on_write(self, req, status: int) -> None:
+    def _on_write(self, req: CData, status: int) -> None:
         self._write_req = None  # libuv is done with the request and its buffers
         owner = self._owner
         if owner is not None:
@@ -152,7 +160,7 @@ class Stream(BatchReadHandle):
         negative libuv error; the request is released when it completes (``_on_shutdown``)."""
         req = _new("uv_shutdown_t*")
         req.data = self._cself
-        status = lib.uv_shutdown(req, self._sptr, lib._uvcffi_on_shutdown)
+        status: int = lib.uv_shutdown(req, self._sptr, lib._uvcffi_on_shutdown)
         if status == 0:
             self._shutdown_req = req
         return status

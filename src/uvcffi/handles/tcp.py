@@ -10,8 +10,13 @@ descriptor number).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .._binding import check, lib
 from .stream import Stream
+
+if TYPE_CHECKING:
+    from ..loop import Loop
 
 __all__ = ["TCP"]
 
@@ -19,7 +24,7 @@ __all__ = ["TCP"]
 class TCP(Stream):
     CTYPE = "uv_tcp_t*"
 
-    def __init__(self, loop, fd: int) -> None:
+    def __init__(self, loop: Loop, fd: int) -> None:
         super().__init__(loop)
         self._registered(lib.uv_tcp_init(loop._uv, self._ptr))
         status = lib.uv_tcp_open(self._ptr, fd)

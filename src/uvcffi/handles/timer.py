@@ -8,8 +8,13 @@ return, after which the loop pops the due entries of its heap. See ``loop.py``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Tuple
+
 from .._binding import lib
 from .base import UVHandle
+
+if TYPE_CHECKING:
+    from ..loop import Loop, TimerHandle
 
 __all__ = ["LoopTimer"]
 
@@ -17,9 +22,9 @@ __all__ = ["LoopTimer"]
 class LoopTimer(UVHandle):
     CTYPE = "uv_timer_t*"
 
-    def __init__(self, loop) -> None:
+    def __init__(self, loop: Loop) -> None:
         super().__init__(loop)
         # The loop's sorted batch of timers, latest first, used instead of its heap while that
         # is empty (loop.py, "Timers"). Kept here: the loop's own attributes are at their limit.
-        self.run: list = []
+        self.run: list[Tuple[float, int, TimerHandle]] = []
         self._registered(lib.uv_timer_init(loop._uv, self._ptr))

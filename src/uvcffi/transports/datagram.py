@@ -52,6 +52,20 @@ import socket
 import sys
 import warnings
 from asyncio import transports
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from .._binding import convert_error, lib
 from .._compat import LOG_THRESHOLD_FOR_CONNLOST_WRITES as _LOG_THRESHOLD_FOR_CONNLOST_WRITES
@@ -61,7 +75,19 @@ from ..handles.poll import DatagramPoll, Poll
 from ..sock import set_reuseport, unlink_stale
 from . import started
 
+if TYPE_CHECKING:
+    import asyncio
+    from socket import _Address, _RetAddress
+
+    from ..dns import Sockaddr
+    from ..loop import Loop
+
+    # an address as create_datagram_endpoint takes it: (host, port), or a unix socket's path
+    _EndpointAddr = Union[Tuple[str, int], str, None]
+
 __all__ = ["DatagramTransport"]
+
+_ProtocolT = TypeVar("_ProtocolT", bound="asyncio.BaseProtocol")
 
 logger = logging.getLogger("asyncio")
 
@@ -89,7 +115,7 @@ _SENDS_EMPTY = sys.version_info >= (3, 13)
 _PAUSES_READING = sys.version_info >= (3, 11)
 
 
-class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
+class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):  # type: ignore[misc]  # (_compat's: Any to the checker)
     """``asyncio.DatagramTransport`` over a non-blocking datagram socket watched by libuv."""
 
     _max_size = _MAX_SIZE
@@ -102,7 +128,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         return self._max_size
 
     @max_size.setter
-    def max_size(self, value) -> None:
+    def max_size(self, value: int) -> None:
         value = operator.index(value)
         if value < 0:
             raise ValueError("max_size must be >= 0")  # recvfrom would refuse it at every read
@@ -112,10 +138,16 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
             poll.set_max_size(min(value, _IP_MAX_DATAGRAM))
 
     # Class attributes as defaults: a half-built transport still reprs and finalizes.
-    _sock = None  # the socket; None once connection_lost has run (closed)
-    _poll = None  # the uv_poll_t watching it; None once closing
-    _protocol = None
-    _address = None  # the connected peer (remote_addr), or None
+    # (_sock, _protocol and _loop: None in a half-built transport, and once closed)
+    _sock: socket.socket = None  # type: ignore[assignment]  # None once connection_lost has run
+    _poll: Optional[Poll] = None  # the uv_poll_t watching it; None once closing
+    _protocol: asyncio.DatagramProtocol = None  # type: ignore[assignment]
+    _loop: Loop = None  # type: ignore[assignment]  # (asyncio's _FlowControlMixin's slot)
+    _extra: Dict[str, Any]  # (asyncio's BaseTransport's slot: get_extra_info)
+    if TYPE_CHECKING:  # asyncio's _FlowControlMixin's, which typeshed leaves out
+        def _maybe_pause_protocol(self) -> None: ...
+        def _maybe_resume_protocol(self) -> None: ...
+    _address: Optional[_Address] = None  # the connected peer (remote_addr), or None
     _connected = False  # the socket is connect()ed: send() instead of sendto()
     _closing = False  # close()/abort() called
     _paused = False  # pause_reading() called (3.11+): the poll does not watch _READABLE
@@ -126,11 +158,13 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
     # reads (datagram_received, error_received of a read) in a copy of the constructor's
     # context; a queue's completion (resume_writing, error_received of a queued send) in a
     # copy of the context of the sendto() that found the socket full with nothing queued.
-    _read_ctx = None
-    _write_ctx = None
+    _read_ctx: contextvars.Context = None  # type: ignore[assignment]  # (None: half-built)
+    _write_ctx: Optional[contextvars.Context] = None
 
-    def __init__(self, loop, sock, protocol, address=None, waiter=None, extra=None) -> None:
-        super().__init__(extra, loop)
+    def __init__(self, loop: Loop, sock: socket.socket, protocol: asyncio.DatagramProtocol,
+                 address: Optional[_Address] = None, waiter: Optional[asyncio.Future[None]] = None,
+                 extra: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(extra, loop)  # type: ignore[call-arg]
         self._extra["socket"] = TransportSocket(sock)
         try:
             self._extra["sockname"] = sock.getsockname()
@@ -146,14 +180,15 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         self._sock_fd = sock.fileno()
         self._protocol = protocol
         self._address = address
-        self._buffer: collections.deque = collections.deque()  # (bytes, addr) waiting for POLLOUT
+        # (bytes, addr) waiting for POLLOUT
+        self._buffer: Deque[Tuple[bytes, Optional[_Address]]] = collections.deque()
         self._read_ctx = contextvars.copy_context()
         if sock.family in _BATCHED_FAMILIES:
             # C reads the datagrams into the loop's read engine (see the module docstring)
             self._poll = DatagramPoll(loop, self._sock_fd, min(self._max_size, _IP_MAX_DATAGRAM))
             self._poll.register_reads(self, self._read_ctx)  # until the poll closes
             self._arena = loop._reads.view
-            self._addrs: dict = {}
+            self._addrs: Dict[bytes, Sockaddr] = {}
         else:
             self._poll = Poll(loop, self._sock_fd)
         self._rview = loop._reads.python_buffer(_MAX_SIZE)
@@ -175,7 +210,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
             info.append(f"write=<{state}, bufsize={self._buffer_size}>")
         return f"<{' '.join(info)}>"
 
-    def __del__(self, _warn=warnings.warn) -> None:
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if self._sock is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             poll = self._poll
@@ -184,11 +219,11 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
             self._sock.close()
 
     # ------------------------------------------------------------------ public API
-    def get_protocol(self):
+    def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol
 
-    def set_protocol(self, protocol) -> None:
-        self._protocol = protocol
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self._protocol = protocol  # type: ignore[assignment]  # a DatagramProtocol
 
     def is_closing(self) -> bool:
         return self._closing
@@ -197,7 +232,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         """Bytes of datagrams queued because the socket's send buffer was full."""
         return self._buffer_size
 
-    def sendto(self, data, addr=None) -> None:
+    def sendto(self, data: Union[bytes, bytearray, memoryview], addr: Optional[_Address] = None) -> None:
         """Send one datagram to ``addr`` (or the connected peer). Never blocks; never raises
         for a failed send: an ``OSError`` goes to ``protocol.error_received``, as in asyncio.
         ``TypeError`` for a non-bytes-like ``data``; ``ValueError`` for an ``addr`` other than
@@ -220,7 +255,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
                 if self._connected:
                     self._sock.send(data)
                 else:
-                    self._sock.sendto(data, addr)
+                    self._sock.sendto(data, addr)  # type: ignore[arg-type]  # unconnected: given
                 return
             except (BlockingIOError, InterruptedError):
                 # queue it below and wait for POLLOUT
@@ -348,9 +383,9 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
             # arrives). The bytes are a copy, the context is the reader's own.
             self._loop.call_soon(self._deliver_datagram, arena[a:b], addr, context=self._read_ctx)
             return
-        self._protocol.datagram_received(arena[a:b], addr)
+        self._protocol.datagram_received(arena[a:b], addr)  # type: ignore[arg-type]  # an IPv6 sender: 4 items
 
-    def _deliver_datagram(self, data: bytes, addr) -> None:
+    def _deliver_datagram(self, data: bytes, addr: _RetAddress) -> None:
         if not self._closing:
             self._protocol.datagram_received(data, addr)
 
@@ -359,11 +394,12 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         if not self._closing:
             self._protocol.error_received(OSError(-status, os.strerror(-status)))
 
-    def _sender(self, raw: bytes):
+    def _sender(self, raw: bytes) -> Sockaddr:
         """The address tuple ``socket.recvfrom`` would give for the ``struct sockaddr`` ``raw``
         (remembered: a server hears from the same peers again and again)."""
         family = int.from_bytes(raw[:2], sys.byteorder)
         port = int.from_bytes(raw[2:4], "big")
+        addr: Sockaddr
         if family == socket.AF_INET:
             addr = (socket.inet_ntop(family, raw[4:8]), port)
         else:
@@ -414,7 +450,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
                 if self._connected:
                     self._sock.send(data)
                 else:
-                    self._sock.sendto(data, addr)
+                    self._sock.sendto(data, addr)  # type: ignore[arg-type]  # unconnected: given
             except (BlockingIOError, InterruptedError):
                 buffer.appendleft((data, addr))  # try again on the next POLLOUT
                 self._buffer_size += len(data) + _HEADER
@@ -435,7 +471,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
                 self._call_connection_lost(None)
 
     # ------------------------------------------------------------------ closing
-    def _fatal_error(self, exc, message="Fatal error on transport") -> None:
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
         if isinstance(exc, OSError):
             if self._loop.get_debug():
                 logger.debug("%r: %s", self, message, exc_info=True)
@@ -448,7 +484,7 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
             })
         self._force_close(exc)
 
-    def _force_close(self, exc) -> None:
+    def _force_close(self, exc: Optional[BaseException]) -> None:
         if self._conn_lost:
             return
         if self._buffer:
@@ -459,23 +495,25 @@ class DatagramTransport(_FlowControlMixin, transports.DatagramTransport):
         self._conn_lost += 1
         self._loop.call_soon(self._call_connection_lost, exc)
 
-    def _call_connection_lost(self, exc) -> None:
+    def _call_connection_lost(self, exc: Optional[BaseException]) -> None:
         try:
-            self._protocol.connection_lost(exc)
+            self._protocol.connection_lost(exc)  # type: ignore[arg-type]  # as asyncio's: any error
         finally:
             poll, self._poll = self._poll, None
             if poll is not None:
                 poll.close()  # takes the fd out of epoll now; memory freed on libuv's close cb
             self._events = 0
-            sock, self._sock = self._sock, None
+            sock, self._sock = self._sock, None  # type: ignore[assignment]
             if sock is not None:
                 sock.close()
-            self._protocol = None
-            self._loop = None
+            self._protocol = None  # type: ignore[assignment]
+            self._loop = None  # type: ignore[assignment]
 
 
-async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family, proto, flags,
-                        reuse_port, allow_broadcast, sock):
+async def open_endpoint(loop: Loop, protocol_factory: Callable[[], _ProtocolT], local_addr: _EndpointAddr,
+                        remote_addr: _EndpointAddr, family: int, proto: int, flags: int,
+                        reuse_port: Optional[bool], allow_broadcast: Optional[bool],
+                        sock: Optional[socket.socket]) -> Tuple[DatagramTransport, _ProtocolT]:
     """``Loop.create_datagram_endpoint`` once its ``reuse_address`` is judged: every way it
     ends is written there."""
     loop._check_closed()
@@ -492,7 +530,7 @@ async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family,
         sock.setblocking(False)
     else:
         pairs = await _address_pairs(loop, local_addr, remote_addr, family, proto, flags)
-        errors = []
+        errors: List[OSError] = []
         for (fam, pro), (local_address, remote_address) in pairs:
             sock = None
             try:
@@ -527,7 +565,7 @@ async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family,
         sock.close()
         raise
     waiter = loop.create_future()
-    transport = DatagramTransport(loop, sock, protocol, r_addr, waiter)
+    transport = DatagramTransport(loop, sock, protocol, r_addr, waiter)  # type: ignore[arg-type]  # a DatagramProtocol
     if loop._debug:
         logger.debug("Datagram endpoint local_addr=%r remote_addr=%r created: (%r, %r)",
                      local_addr, remote_addr, transport, protocol)
@@ -535,7 +573,9 @@ async def open_endpoint(loop, protocol_factory, local_addr, remote_addr, family,
     return transport, protocol
 
 
-async def _address_pairs(loop, local_addr, remote_addr, family, proto, flags):
+async def _address_pairs(
+        loop: Loop, local_addr: _EndpointAddr, remote_addr: _EndpointAddr, family: int, proto: int,
+        flags: int) -> Sequence[Tuple[Tuple[int, int], Sequence[Any]]]:
     """``[((family, proto), (local_address, remote_address)), ...]`` to try in order."""
     if not (local_addr or remote_addr):
         if family == 0:
@@ -546,9 +586,9 @@ async def _address_pairs(loop, local_addr, remote_addr, family, proto, flags):
             if addr is not None and not isinstance(addr, str):
                 raise TypeError("string is expected")
         if local_addr:
-            unlink_stale(local_addr)
+            unlink_stale(local_addr)  # type: ignore[arg-type]  # AF_UNIX: a path
         return [((family, proto), (local_addr, remote_addr))]
-    infos_by_key: dict = {}  # insertion-ordered: the resolver's preference
+    infos_by_key: Dict[Tuple[int, int], List[Any]] = {}  # insertion-ordered: the resolver's preference
     for idx, addr in ((0, local_addr), (1, remote_addr)):
         if addr is None:
             continue

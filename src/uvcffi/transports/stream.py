@@ -59,7 +59,7 @@ import stat
 import sys
 from asyncio import BufferedProtocol
 from asyncio import transports as _transports
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from .._binding import convert_error, lib
 from .._compat import (
@@ -73,6 +73,16 @@ from .._future_helpers import set_result_unless_cancelled as _set_result_unless_
 from ..handles.pipe import Pipe
 from ..handles.poll import Poll
 from ..handles.tcp import TCP
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from ..handles.stream import Stream
+    from ..loop import Loop
+    from ..read_engine import ReadEngine
+    from ..server import Server
+
+_Bytes = Union[bytes, bytearray, memoryview]  # what write() takes
 
 __all__ = ["StreamTransport", "ReadPipeTransport", "WritePipeTransport"]
 
@@ -105,10 +115,19 @@ class _Base:
     """State and closing logic shared by every stream transport."""
 
     _KIND = "socket"  # for asyncio's error messages
-    _loop = None
-    _handle = None  # handles.stream.Stream, until _call_connection_lost closed it
-    _protocol = None
-    _server = None
+    # (_loop: None in a half-built transport, and once connection_lost ran)
+    _loop: Loop = None  # type: ignore[assignment]
+    _handle: Stream = None  # type: ignore[assignment]  # until _call_connection_lost closed it (then None)
+    _protocol: Any = None  # an asyncio.Protocol or BufferedProtocol (None once lost)
+    _server: Optional[Server] = None
+    _extra: Dict[str, Any]  # (asyncio's BaseTransport's slot: get_extra_info)
+    _data_received: Optional[Callable[[bytes], object]]
+    if TYPE_CHECKING:  # _Reader's property; what the other classes use of the whole transport
+        _fast_dr: Optional[Callable[[bytes], object]]
+
+        def close(self) -> None: ...
+        def _maybe_pause_protocol(self) -> None: ...  # asyncio's _FlowControlMixin's
+        def _maybe_resume_protocol(self) -> None: ...
     _fd = -1
     _closing = False  # close()/abort()/fatal error: no more reads, no new writes accepted
     _conn_lost = 0  # asyncio's counter: >0 once the connection is gone; counts dropped writes
@@ -116,7 +135,8 @@ class _Base:
     _started = False  # the scheduled start (reading) has run
     _buffered = False  # the protocol is a BufferedProtocol
 
-    def _init_base(self, loop, handle, protocol, extra) -> None:
+    def _init_base(self, loop: Loop, handle: Stream, protocol: asyncio.BaseProtocol,
+                   extra: Dict[str, Any]) -> None:
         """Take ``handle`` over (a ``handles.stream.Stream``); ``_Reader`` extends this."""
         self._loop = loop
         self._handle = handle
@@ -138,11 +158,11 @@ class _Base:
             info.extend(self._watch_state())
         return "<{}>".format(" ".join(info))
 
-    def _watch_state(self) -> list:
+    def _watch_state(self) -> List[str]:
         """What the repr says of the reading and writing sides while the loop is open."""
         return []
 
-    def set_protocol(self, protocol) -> None:
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         self._protocol = protocol
         buffered = isinstance(protocol, BufferedProtocol)
         # getattr: a write-only transport's protocol may be a bare BaseProtocol
@@ -155,8 +175,8 @@ class _Base:
                 handle.stop_reading()
                 self._start_reading()
 
-    def get_protocol(self):
-        return self._protocol
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol  # type: ignore[no-any-return]
 
     def is_closing(self) -> bool:
         return self._closing
@@ -178,7 +198,7 @@ class _Base:
         self._closing = True
         self._set_fast()
 
-    def _fatal_error(self, exc, message="Fatal error on transport") -> None:
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on transport") -> None:
         """asyncio's rule for sockets: an ``OSError`` is the peer's business (debug log only),
         anything else reaches the exception handler. Then the transport is torn down."""
         if isinstance(exc, OSError):
@@ -188,7 +208,7 @@ class _Base:
             self._report(exc, message)
         self._force_close(exc)
 
-    def _report(self, exc, message) -> None:
+    def _report(self, exc: BaseException, message: str) -> None:
         self._loop.call_exception_handler({
             "message": message,
             "exception": exc,
@@ -200,7 +220,7 @@ class _Base:
         """Close now: queued writes are dropped; ``connection_lost(None)`` follows."""
         self._force_close(None)
 
-    def _force_close(self, exc) -> None:
+    def _force_close(self, exc: Optional[BaseException]) -> None:
         if self._lost_scheduled:
             return
         self._drop_writes()
@@ -209,7 +229,7 @@ class _Base:
             self._stop_reading()
         self._schedule_lost(exc)
 
-    def _schedule_lost(self, exc) -> None:
+    def _schedule_lost(self, exc: Optional[BaseException]) -> None:
         if self._lost_scheduled:
             return
         self._lost_scheduled = True
@@ -224,7 +244,7 @@ class _Base:
         if self._handle is not None:
             self._handle.stop_reading()
 
-    def _call_connection_lost(self, exc) -> None:
+    def _call_connection_lost(self, exc: Optional[BaseException]) -> None:
         try:
             self._protocol.connection_lost(exc)
         finally:
@@ -234,14 +254,14 @@ class _Base:
             self._protocol = self._data_received = None
             server = self._server
             if server is not None:
-                server._detach(self)
+                server._detach(self)  # type: ignore[arg-type]  # a StreamTransport
                 self._server = None
 
     def _release(self) -> None:
         """Close the libuv handle (and with it the descriptor it owns)."""
         handle = self._handle
         if handle is not None:
-            self._handle = None
+            self._handle = None  # type: ignore[assignment]
             self._set_wready()
             fds = self._loop._fds.transports
             if fds.get(self._fd) is self:
@@ -272,17 +292,18 @@ class _Reader(_Base):
 
     _paused = False  # pause_reading() by the user (or a flow-controlling protocol)
     # reads dispatched while paused (bytes, or an EOF/error code), oldest first; None if none
-    _stash = None
-    _reads = None  # the loop's read engine (read_engine.ReadEngine)
-    _rview = None  # its read arena (ReadEngine.view)
+    _stash: Any = None  # what waits while paused: bytes, a list of them, or _EOF markers
+    _reads: ReadEngine = None  # type: ignore[assignment]  # the loop's read engine (read_engine.ReadEngine)
+    _rview: Any = None  # its read arena (ReadEngine.view)
     # The context every read callback (data_received, get_buffer, buffer_updated,
     # eof_received, and what they schedule) runs in: asyncio's reader handle's. A copy of the
     # constructor's context, replaced by a copy of the caller's at every resume_reading (as
     # asyncio registers a new reader handle then). ReadEngine.ctxs holds it for dispatch.
-    _read_ctx = None
+    _read_ctx: contextvars.Context = None  # type: ignore[assignment]  # (None: not reading yet)
     _read_guess = 0  # the size _read_self reads next; 0 or -(a size to keep): ask FIONREAD
 
-    def _init_base(self, loop, handle, protocol, extra) -> None:
+    def _init_base(self, loop: Loop, handle: Stream, protocol: asyncio.BaseProtocol,
+                   extra: Dict[str, Any]) -> None:
         self._paused = False
         self._stash = None
         reads = self._reads = loop._reads
@@ -347,26 +368,26 @@ class _Reader(_Base):
         except OSError as exc:
             self._fatal_error(exc, f"Fatal read error on {self._KIND} transport")
 
-    def _read_ended(self, nread) -> None:
+    def _read_ended(self, nread: int) -> None:
         if nread == _UV_EOF:
             self._handle.read_ended()  # libuv stopped reading at EOF
             self._on_eof()
         else:
             self._fatal_error(convert_error(nread), f"Fatal read error on {self._KIND} transport")
 
-    def _data_received_failed(self, exc) -> None:
+    def _data_received_failed(self, exc: BaseException) -> None:
         """The protocol's ``data_received`` raised ``exc``: a socket transport closes, as
         asyncio's do."""
         self._fatal_error(exc, _DATA_RECEIVED_FAILED)
 
-    def _on_batched_read(self, a, b) -> None:
+    def _on_batched_read(self, a: int, b: int) -> None:
         """Bytes ``[a, b)`` of the loop's batch that ``ReadEngine.dispatch`` did not deliver
         itself: the transport is paused, closing or buffered now."""
         if self._closing or self._handle is None:
             return  # close() promises no more data_received
         self._hold_or_deliver(self._rview[a:b])
 
-    def _on_status(self, status) -> None:
+    def _on_status(self, status: int) -> None:
         """EOF or a read error (a libuv status) from the loop's batch; or UV_ENOBUFS: the
         stream is readable and C left the reading to Python (``_read_self``)."""
         if self._closing or self._handle is None:
@@ -463,15 +484,15 @@ class _Reader(_Base):
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
-    def _recv_into(self, buf) -> int:
+    def _recv_into(self, buf: memoryview) -> int:
         """Read what waits into ``buf``: a pipe's way (``StreamTransport`` has a socket)."""
         if _os_readv is not None:
-            return _os_readv(self._fd, (buf,))
+            return _os_readv(self._fd, (buf,))  # type: ignore[no-any-return]
         data = _os_read(self._fd, len(buf))
         memoryview(buf)[:len(data)] = data
         return len(data)
 
-    def _hold_or_deliver(self, item) -> None:
+    def _hold_or_deliver(self, item: Union[bytes, int]) -> None:
         """Bytes (or an EOF/error code) read before the protocol could take them at once."""
         if self._paused or self._stash is not None:
             if self._stash is None:
@@ -481,27 +502,27 @@ class _Reader(_Base):
             return
         self._deliver(item)
 
-    def _deliver(self, item) -> None:
+    def _deliver(self, item: Union[bytes, int]) -> None:
         """Bytes (or an EOF/error code) read earlier, to whichever protocol is set now."""
         if type(item) is int:
             self._read_ended(item)
             return
         if self._data_received is not None:
             try:
-                self._data_received(item)
+                self._data_received(item)  # type: ignore[arg-type]  # bytes: an int went above
             except (SystemExit, KeyboardInterrupt):
                 raise
             except BaseException as exc:
                 self._data_received_failed(exc)
             return
         try:
-            self._feed_buffered(item)
+            self._feed_buffered(item)  # type: ignore[arg-type]
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
             self._fatal_error(exc, "Fatal error: protocol.buffer_updated() call failed.")
 
-    def _feed_buffered(self, data) -> None:
+    def _feed_buffered(self, data: bytes) -> None:
         """Give ``data`` to the ``BufferedProtocol`` through as many ``get_buffer`` calls as it
         takes. Should ``buffer_updated`` pause or close the transport, or set another protocol,
         the rest waits for ``resume_reading``, is dropped, or goes to the new protocol."""
@@ -567,14 +588,14 @@ class _Writer(_Base):
     _shutdown_sent = False
     _inflight = 0  # bytes handed to the uv_write in flight (0: none in flight)
     _wbuf_size = 0
-    _empty_waiter = None  # loop.sendfile waits here for the queue to drain
+    _empty_waiter: Optional[asyncio.Future[None]] = None  # loop.sendfile waits here for the queue to drain
     # The one flag write() tests: nothing in flight, connection not lost, no EOF written, no
     # sendfile running. Recomputed (_set_wready) wherever one of those changes.
     _wready = False
     # The context a write's completion runs in (resume_writing, a write error, what they
     # schedule): asyncio's writer handle's, registered by the write() that left bytes behind
     # with nothing pending -- a copy of that caller's context, kept while writes are pending.
-    _write_ctx = None
+    _write_ctx: Optional[contextvars.Context] = None
     # How asyncio's writelines() takes its arguments here: joined (b"".join) by every
     # transport before 3.12 and by pipes always; a memoryview of each by sockets from 3.12.
     _WRITELINES_JOINS = sys.version_info < (3, 12)
@@ -582,9 +603,10 @@ class _Writer(_Base):
     _sptr = None  # the handle's pointer, for write()'s inline copy of Stream.try_write only
 
     def _init_writer(self) -> None:
-        self._wbuf: list = []
+        self._wbuf: List[_Bytes] = []
 
-    def _init_base(self, loop, handle, protocol, extra) -> None:
+    def _init_base(self, loop: Loop, handle: Stream, protocol: asyncio.BaseProtocol,
+                   extra: Dict[str, Any]) -> None:
         self._sptr = handle._sptr
         super()._init_base(loop, handle, protocol, extra)
 
@@ -602,7 +624,7 @@ class _Writer(_Base):
             n += self._handle.write_queue_size
         return n
 
-    def write(self, data) -> None:
+    def write(self, data: _Bytes) -> None:
         """Send ``data`` (bytes-like); never blocks. See the module docstring for the path taken."""
         if self._wready and type(data) is bytes:
             # Stream.try_write(data), inlined: the call costs ~500 instructions per write on
@@ -613,7 +635,7 @@ class _Writer(_Base):
             return
         self._write_slow(data)
 
-    def _check_write(self, data) -> bool:
+    def _check_write(self, data: object) -> bool:
         """asyncio's argument and state checks; False when the data is to be dropped."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"data argument must be a bytes-like object, not {type(data).__name__!r}")
@@ -630,7 +652,7 @@ class _Writer(_Base):
             return False
         return True
 
-    def _write_slow(self, data) -> None:
+    def _write_slow(self, data: _Bytes) -> None:
         if not self._check_write(data):
             return
         if self._gone():
@@ -646,7 +668,7 @@ class _Writer(_Base):
         if left:
             self._write_rest(data, left)
 
-    def _write_rest(self, data, left) -> None:
+    def _write_rest(self, data: _Bytes, left: int) -> None:
         """The kernel did not take the last ``left`` bytes of ``data`` (or failed: ``left < 0``);
         send them with one ``uv_write``."""
         if left < 0:
@@ -656,7 +678,7 @@ class _Writer(_Base):
         if self._start_write([data], left, len(data) - left):
             self._maybe_pause_protocol()
 
-    def _start_write(self, bufs, size, skip=0) -> bool:
+    def _start_write(self, bufs: List[_Bytes], size: int, skip: int = 0) -> bool:
         """One ``uv_write`` of ``bufs`` (``size`` bytes once the first ``skip`` are left out):
         True once it is in flight, False after a fatal error."""
         status = self._handle.write(bufs, skip)
@@ -667,7 +689,7 @@ class _Writer(_Base):
         self._set_wready()
         return True
 
-    def writelines(self, list_of_data) -> None:
+    def writelines(self, list_of_data: Iterable[_Bytes]) -> None:
         """Send every buffer of ``list_of_data`` as one write: joined into one ``write()``
         under ``_VECTOR_MIN`` bytes in all (copying that much costs less than a write request
         and its completion); from there on, with nothing in flight, one vectored ``uv_write``
@@ -760,7 +782,7 @@ class _Writer(_Base):
             raise convert_error(status)
 
     # -- loop.sendfile support -------------------------------------------------------------
-    def _make_empty_waiter(self):
+    def _make_empty_waiter(self) -> asyncio.Future[None]:
         if self._empty_waiter is not None:
             raise RuntimeError("Empty waiter is already set")
         self._empty_waiter = self._loop.create_future()
@@ -775,7 +797,7 @@ class _Writer(_Base):
 
 
 # --------------------------------------------------------------------------------- sockets
-class StreamTransport(_Reader, _Writer, _FlowControlMixin):
+class StreamTransport(_Reader, _Writer, _FlowControlMixin):  # type: ignore[misc]  # (_compat's mixin: Any to the checker)
     """A connected stream socket (TCP or unix) on a libuv stream handle.
 
     Built from a connected, non-blocking ``socket.socket``; libuv takes over its descriptor
@@ -784,9 +806,9 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
 
     _start_tls_compatible = True
     _sendfile_compatible = _SendfileMode.TRY_NATIVE
-    _sock = None
+    _sock: Optional[socket.socket] = None
 
-    def _watch_state(self) -> list:
+    def _watch_state(self) -> List[str]:
         # asyncio's socket transports: "polling" while the side waits on the descriptor;
         # nothing once closed (asyncio drops its loop with its socket)
         if self._handle is None:
@@ -795,7 +817,9 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
         return ["read=polling" if self.is_reading() else "read=idle",
                 f"write=<{'polling' if size else 'idle'}, bufsize={size}>"]
 
-    def __init__(self, loop, sock, protocol, waiter=None, extra=None, server=None) -> None:
+    def __init__(self, loop: Loop, sock: socket.socket, protocol: asyncio.BaseProtocol,
+                 waiter: Optional[asyncio.Future[Any]] = None, extra: Optional[Dict[str, Any]] = None,
+                 server: Optional[Server] = None) -> None:
         _FlowControlMixin.__init__(self, extra, loop)
         self._init_writer()
         extra = self._extra
@@ -811,7 +835,7 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
                 extra["peername"] = None
         fd = sock.fileno()
         if sock.family == socket.AF_UNIX:
-            handle = Pipe(loop, fd=fd)
+            handle: Union[Pipe, TCP] = Pipe(loop, fd=fd)
         else:
             handle = TCP(loop, fd)
             # asyncio's rule (base_events._set_nodelay): TCP sockets made as IPPROTO_TCP only
@@ -829,8 +853,8 @@ class StreamTransport(_Reader, _Writer, _FlowControlMixin):
         if waiter is not None:
             loop.call_soon(_set_result_unless_cancelled, waiter, None)
 
-    def _recv_into(self, buf) -> int:
-        return self._sock.recv_into(buf)
+    def _recv_into(self, buf: memoryview) -> int:
+        return self._sock.recv_into(buf)  # type: ignore[union-attr]  # open while reading
 
     def _detach_fd(self) -> None:
         self._set_wready()
@@ -874,7 +898,7 @@ def _epoll_refuses(fd: int) -> Optional[OSError]:
     return None
 
 
-def _check_pipe(pipe, message: str):
+def _check_pipe(pipe: Any, message: str) -> Tuple[int, int]:
     fd = pipe.fileno()
     mode = os.fstat(fd).st_mode
     if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)):
@@ -886,11 +910,11 @@ class _PipeMixin(_Base):
     """What asyncio's pipe transports do differently from its socket transports."""
 
     _KIND = "pipe"
-    _pipe = None  # the user's file object, closed with the transport (libuv has a dup)
+    _pipe: Any = None  # the user's file object, closed with the transport (libuv has a dup)
 
     # OSErrors kept out of the exception handler (a debug log only), as asyncio's pipe
     # transports do: None for every OSError (the write side), else these errnos (the read side).
-    _quiet_errnos: Optional[tuple] = None
+    _quiet_errnos: Optional[Tuple[int, ...]] = None
     _unpollable: Optional[OSError] = None  # why epoll cannot watch this descriptor, if it cannot
 
     def __repr__(self) -> str:
@@ -911,7 +935,7 @@ class _PipeMixin(_Base):
             info.extend(self._watch_state())
         return "<{}>".format(" ".join(info))
 
-    def _fatal_error(self, exc, message="Fatal error on pipe transport") -> None:
+    def _fatal_error(self, exc: BaseException, message: str = "Fatal error on pipe transport") -> None:
         if isinstance(exc, OSError) and (self._quiet_errnos is None or exc.errno in self._quiet_errnos):
             if self._loop.get_debug():
                 logger.debug("%r: %s", self, message, exc_info=True)
@@ -919,7 +943,7 @@ class _PipeMixin(_Base):
             self._report(exc, message)
         self._close(exc)
 
-    def _close(self, exc=None) -> None:
+    def _close(self, exc: Optional[BaseException] = None) -> None:
         if self._lost_scheduled:
             return
         self._begin_closing()
@@ -937,7 +961,8 @@ class _PipeMixin(_Base):
             pipe.close()
 
     @classmethod
-    def _open(cls, loop, pipe, protocol, waiter, extra, message):
+    def _open(cls, loop: Loop, pipe: Any, protocol: asyncio.BaseProtocol,
+              waiter: Optional[asyncio.Future[Any]], extra: Optional[Dict[str, Any]], message: str) -> Any:
         fd, mode = _check_pipe(pipe, message)
         # Some character devices (/dev/null) cannot be watched by epoll, and libuv aborts the
         # process when epoll refuses a descriptor it reads: ask epoll first, here.
@@ -951,7 +976,7 @@ class _PipeMixin(_Base):
             raise
         extra = dict(extra or {})
         extra["pipe"] = pipe
-        self = cls.from_handle(loop, handle, protocol, waiter, extra)
+        self = cls.from_handle(loop, handle, protocol, waiter, extra)  # type: ignore[attr-defined]  # each subclass's
         self._pipe = pipe
         if unpollable is not None:
             self._unpollable = unpollable
@@ -962,7 +987,9 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
     """The read end of a pipe (or a socket / character device used as one)."""
 
     @classmethod
-    def from_handle(cls, loop, handle, protocol, waiter=None, extra=None):
+    def from_handle(cls, loop: Loop, handle: Pipe, protocol: asyncio.BaseProtocol,
+                    waiter: Optional[asyncio.Future[Any]] = None,
+                    extra: Optional[Dict[str, Any]] = None) -> ReadPipeTransport:
         """Wrap an open ``handles.pipe.Pipe`` (e.g. a child's stdout after ``uv_spawn``)."""
         self = cls.__new__(cls)
         _transports.ReadTransport.__init__(self, extra)
@@ -975,10 +1002,10 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
 
     _quiet_errnos = (errno.EIO,)  # a pty whose other side closed: the end, not an error
 
-    def _watch_state(self) -> list:
+    def _watch_state(self) -> List[str]:
         return ["polling" if self.is_reading() else "idle"]
 
-    def _data_received_failed(self, exc) -> None:
+    def _data_received_failed(self, exc: BaseException) -> None:
         # asyncio's read pipe calls data_received from its reader callback unguarded: the error
         # reaches the exception handler as that callback's, and the pipe reads on.
         cb = _format_callback_source(self._data_received, ())
@@ -997,9 +1024,12 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
         super()._begin_reading()
 
     @classmethod
-    def open(cls, loop, pipe, protocol, waiter=None, extra=None):
+    def open(cls, loop: Loop, pipe: Any, protocol: asyncio.BaseProtocol,
+             waiter: Optional[asyncio.Future[Any]] = None,
+             extra: Optional[Dict[str, Any]] = None) -> ReadPipeTransport:
         """``loop.connect_read_pipe``'s transport; ``ValueError`` for a regular file."""
-        return cls._open(loop, pipe, protocol, waiter, extra, "Pipe transport is for pipes/sockets only.")
+        return cls._open(  # type: ignore[no-any-return]
+            loop, pipe, protocol, waiter, extra, "Pipe transport is for pipes/sockets only.")
 
     def _on_eof(self) -> None:
         # asyncio's pipe rule: eof_received's answer is ignored, the transport closes.
@@ -1014,18 +1044,21 @@ class ReadPipeTransport(_PipeMixin, _Reader, _transports.ReadTransport):
             self._close(None)
 
 
-class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.WriteTransport):
+class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.WriteTransport):  # type: ignore[misc]
     """The write end of a pipe. When the reader goes away, ``connection_lost`` follows (at once
     if nothing is queued, with ``BrokenPipeError`` otherwise), as asyncio does: a poll on a
     duplicate of the descriptor sees the hang-up."""
 
     _WRITELINES_JOINS = True  # asyncio's WriteTransport.writelines, on every version
-    _watch = None  # Poll on _watch_fd
+    _watch: Optional[Poll] = None  # Poll on _watch_fd
     _watch_fd = -1
-    _peer_ctx = None  # where the hang-up is handled: asyncio's reader handle's context
+    # where the hang-up is handled: asyncio's reader handle's context
+    _peer_ctx: Optional[contextvars.Context] = None
 
     @classmethod
-    def from_handle(cls, loop, handle, protocol, waiter=None, extra=None):
+    def from_handle(cls, loop: Loop, handle: Pipe, protocol: asyncio.BaseProtocol,
+                    waiter: Optional[asyncio.Future[Any]] = None,
+                    extra: Optional[Dict[str, Any]] = None) -> WritePipeTransport:
         """Wrap an open ``handles.pipe.Pipe`` (e.g. a child's stdin after ``uv_spawn``)."""
         self = cls.__new__(cls)
         _FlowControlMixin.__init__(self, extra, loop)
@@ -1041,9 +1074,11 @@ class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.Wri
         return self
 
     @classmethod
-    def open(cls, loop, pipe, protocol, waiter=None, extra=None):
+    def open(cls, loop: Loop, pipe: Any, protocol: asyncio.BaseProtocol,
+             waiter: Optional[asyncio.Future[Any]] = None,
+             extra: Optional[Dict[str, Any]] = None) -> WritePipeTransport:
         """``loop.connect_write_pipe``'s transport; ``ValueError`` for a regular file."""
-        return cls._open(loop, pipe, protocol, waiter, extra,
+        return cls._open(loop, pipe, protocol, waiter, extra,  # type: ignore[no-any-return]
                          "Pipe transport is only for pipes, sockets and character devices")
 
     def _watch_peer(self) -> None:
@@ -1084,7 +1119,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.Wri
         else:
             self._close(BrokenPipeError())
 
-    def _write_slow(self, data) -> None:
+    def _write_slow(self, data: _Bytes) -> None:
         # asyncio's pipe write() asserts the type (an AssertionError, not the sockets' TypeError)
         assert isinstance(data, (bytes, bytearray, memoryview)), repr(data)
         if data and self._closing:
@@ -1095,7 +1130,7 @@ class WritePipeTransport(_PipeMixin, _Writer, _FlowControlMixin, _transports.Wri
             return
         super()._write_slow(data)
 
-    def _watch_state(self) -> list:
+    def _watch_state(self) -> List[str]:
         size = self.get_write_buffer_size()
         return ["polling" if size else "idle", f"bufsize={size}"]
 

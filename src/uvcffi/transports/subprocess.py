@@ -53,6 +53,21 @@ import subprocess
 import sys
 import threading
 import warnings
+from typing import (
+    IO,
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from .._binding import check, lib
 from ..handles.pipe import Pipe
@@ -60,7 +75,19 @@ from ..handles.poll import Poll
 from ..handles.process import Process
 from .stream import ReadPipeTransport, WritePipeTransport
 
+if TYPE_CHECKING:
+    from _typeshed import StrOrBytesPath
+
+    from ..loop import Loop
+
+    # what stdin=/stdout=/stderr= take: PIPE, DEVNULL, STDOUT, a descriptor, a file, None
+    _Stdio = Union[int, IO[Any], None]
+    # a program and its arguments, or a shell command line
+    _Args = Union[StrOrBytesPath, Sequence[StrOrBytesPath]]
+
 __all__ = ["SubprocessTransport", "check_popen_args", "open_subprocess"]
+
+_SubprocessProtocolT = TypeVar("_SubprocessProtocolT", bound=asyncio.SubprocessProtocol)
 
 logger = logging.getLogger("asyncio")
 
@@ -76,22 +103,22 @@ _UV_KWARGS = {"cwd", "env", "start_new_session", "pass_fds", "close_fds", "execu
 class _PipeProto(asyncio.Protocol):
     """Forwards one stdio pipe's events to the subprocess transport (fd = 0, 1 or 2)."""
 
-    def __init__(self, proc, fd: int) -> None:
+    def __init__(self, proc: SubprocessTransport, fd: int) -> None:
         self.proc = proc
         self.fd = fd
-        self.pipe = None
+        self.pipe: Optional[asyncio.BaseTransport] = None
         self.disconnected = False
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.pipe = transport
 
-    def data_received(self, data) -> None:
+    def data_received(self, data: bytes) -> None:
         self.proc._pipe_data_received(self.fd, data)
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Optional[BaseException]) -> None:
         self.disconnected = True
         self.proc._pipe_connection_lost(self.fd, exc)
-        self.proc = None
+        self.proc = None  # type: ignore[assignment]  # no event comes after this one
 
     def pause_writing(self) -> None:
         self.proc._protocol.pause_writing()
@@ -107,24 +134,29 @@ class SubprocessTransport(asyncio.SubprocessTransport):
     """``asyncio.SubprocessTransport`` for one child of ``loop.subprocess_exec``/``_shell``."""
 
     # Class attributes as defaults: a half-built transport still reprs and finalizes.
-    _loop = None
-    _protocol = None
-    _child = None  # handles.process.Process, or _PopenChild; None after connection_lost
-    _pid = None
-    _returncode = None
+    # _loop and _protocol: None only in a half-built transport, and after connection_lost
+    _loop: Loop = None  # type: ignore[assignment]
+    _protocol: asyncio.SubprocessProtocol = None  # type: ignore[assignment]
+    _child: Union[Process, _PopenChild, None] = None  # None after connection_lost
+    _pid: Optional[int] = None
+    _returncode: Optional[int] = None
+    _extra: Dict[str, Any]  # asyncio's BaseTransport's: get_extra_info
     _closed = False  # close() called
     _finished = False  # connection_lost scheduled
-    _pending_calls = None  # protocol calls held back until connection_made; then None
+    # protocol calls held back until connection_made; then None
+    _pending_calls: Optional[List[Tuple[Callable[..., object], Tuple[Any, ...]]]] = None
 
-    def __init__(self, loop, protocol, args, shell, stdin, stdout, stderr, waiter=None,
-                 extra=None, **kwargs) -> None:
+    def __init__(self, loop: Loop, protocol: asyncio.SubprocessProtocol, args: _Args, shell: bool,
+                 stdin: _Stdio, stdout: _Stdio, stderr: _Stdio,
+                 waiter: Optional[asyncio.Future[None]] = None,
+                 extra: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
         super().__init__(extra)
         self._exit_ctx = _exit_context()
         self._loop = loop
         self._protocol = protocol
-        self._pipes: dict = {}
+        self._pipes: Dict[int, _PipeProto] = {}
         self._pending_calls = []
-        self._exit_waiters: list = []
+        self._exit_waiters: List[asyncio.Future[Optional[int]]] = []
         self._start(args, shell, stdin, stdout, stderr, kwargs)
         if loop.get_debug():
             logger.debug("process %r created: pid %s", args, self._pid)
@@ -147,11 +179,12 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         return f"<{' '.join(info)}>"
 
     # ------------------------------------------------------------------ spawning
-    def _start(self, args, shell, stdin, stdout, stderr, kwargs) -> None:
+    def _start(self, args: _Args, shell: bool, stdin: _Stdio, stdout: _Stdio, stderr: _Stdio,
+               kwargs: Dict[str, Any]) -> None:
         if shell:
-            args = ["/bin/sh", "-c", args]
+            args = ["/bin/sh", "-c", args]  # type: ignore[list-item]  # shell: one command line
         else:
-            args = list(args)
+            args = list(args)  # type: ignore[arg-type]  # exec: a sequence
         bargs = [_fsencode_arg(a) for a in args]
         executable = kwargs.get("executable")
         use_popen = any(k not in _UV_KWARGS and (k not in _POPEN_ONLY or v != _POPEN_ONLY[k])
@@ -172,8 +205,8 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         if bcwd is not None and b"\0" in bcwd:
             raise ValueError("embedded null byte")
 
-        child_ends: list = []  # our copies of the child's pipe ends: closed after the spawn
-        parent_ends: dict = {}  # stdio fd -> the parent's pipe end
+        child_ends: List[int] = []  # our copies of the child's pipe ends: closed after the spawn
+        parent_ends: Dict[int, int] = {}  # stdio fd -> the parent's pipe end
         try:
             stdio = self._stdio_fds(stdin, stdout, stderr, child_ends, parent_ends)
             if not use_popen and (_pidfds_work() or (
@@ -227,9 +260,10 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             self._pipes[fd] = proto
 
     @staticmethod
-    def _stdio_fds(stdin, stdout, stderr, child_ends, parent_ends) -> list:
+    def _stdio_fds(stdin: _Stdio, stdout: _Stdio, stderr: _Stdio, child_ends: List[int],
+                   parent_ends: Dict[int, int]) -> List[Optional[int]]:
         """The parent fds that become the child's 0, 1, 2 (None: /dev/null)."""
-        out = []
+        out: List[Optional[int]] = []
         for i, spec in enumerate((stdin, stdout, stderr)):
             if spec == PIPE:
                 r, w = os.pipe()
@@ -254,26 +288,26 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         return out
 
     # ------------------------------------------------------------------ public API
-    def get_pid(self):
-        return self._pid
+    def get_pid(self) -> int:
+        return self._pid  # type: ignore[return-value]  # set by __init__
 
-    def get_returncode(self):
+    def get_returncode(self) -> Optional[int]:
         return self._returncode
 
-    def get_pipe_transport(self, fd):
+    def get_pipe_transport(self, fd: int) -> Optional[asyncio.BaseTransport]:
         proto = self._pipes.get(fd)
         return proto.pipe if proto is not None else None
 
     def is_closing(self) -> bool:
         return self._closed
 
-    def send_signal(self, signal) -> None:
+    def send_signal(self, signal: int) -> None:
         """Send ``signal`` to the child. ``ProcessLookupError`` once the transport finished
         (after ``connection_lost``); a no-op if the child already exited, as Popen."""
         self._check_proc()
         if self._returncode is not None:
             return
-        status = self._child.kill(signal)
+        status = self._child.kill(signal)  # type: ignore[union-attr]  # _check_proc
         if status == -errno.ESRCH:
             return  # exited, not yet reaped: as Popen, nothing to signal
         check(status)
@@ -309,7 +343,7 @@ class SubprocessTransport(asyncio.SubprocessTransport):
                 except (ProcessLookupError, PermissionError):
                     pass
 
-    def __del__(self, _warn=warnings.warn) -> None:
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         if not self._closed and self._loop is not None:
             _warn(f"unclosed transport {self!r}", ResourceWarning, source=self)
             if not self._loop.is_closed():
@@ -320,34 +354,34 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             raise ProcessLookupError()
 
     # ------------------------------------------------------------------ events
-    def _connected(self, waiter) -> None:
+    def _connected(self, waiter: Optional[asyncio.Future[None]]) -> None:
         loop = self._loop
         if loop is None:
             return
         loop.call_soon(self._protocol.connection_made, self)
-        for cb, data in self._pending_calls:
+        for cb, data in self._pending_calls:  # type: ignore[union-attr]  # until now
             loop.call_soon(cb, *data)
         self._pending_calls = None
         if waiter is not None and not waiter.cancelled():
             waiter.set_result(None)
 
-    def _call(self, cb, *data) -> None:
+    def _call(self, cb: Callable[..., object], *data: Any) -> None:
         if self._pending_calls is not None:
             self._pending_calls.append((cb, data))
         else:
             self._loop.call_soon(cb, *data)
 
-    def _pipe_data_received(self, fd, data) -> None:
+    def _pipe_data_received(self, fd: int, data: bytes) -> None:
         self._call(self._protocol.pipe_data_received, fd, data)
 
-    def _pipe_connection_lost(self, fd, exc) -> None:
+    def _pipe_connection_lost(self, fd: int, exc: Optional[BaseException]) -> None:
         self._call(self._protocol.pipe_connection_lost, fd, exc)
         self._try_finish()
 
-    def _on_child_exit(self, returncode) -> None:
+    def _on_child_exit(self, returncode: int) -> None:
         self._exit_ctx.run(self._process_exited, returncode)
 
-    def _process_exited(self, returncode) -> None:
+    def _process_exited(self, returncode: int) -> None:
         if self._returncode is not None or self._loop is None:
             return
         if self._loop.get_debug():
@@ -356,11 +390,11 @@ class SubprocessTransport(asyncio.SubprocessTransport):
         self._call(self._protocol.process_exited)
         self._try_finish()
 
-    async def _wait(self):
+    async def _wait(self) -> Optional[int]:
         """The return code, once the child exited and the pipes closed (``Process.wait``)."""
         if self._returncode is not None:
             return self._returncode
-        waiter = self._loop.create_future()
+        waiter: asyncio.Future[Optional[int]] = self._loop.create_future()
         self._exit_waiters.append(waiter)
         return await waiter
 
@@ -371,30 +405,32 @@ class SubprocessTransport(asyncio.SubprocessTransport):
             self._finished = True
             self._call(self._call_connection_lost, None)
 
-    def _call_connection_lost(self, exc) -> None:
+    def _call_connection_lost(self, exc: Optional[Exception]) -> None:
         try:
             self._protocol.connection_lost(exc)
         finally:
             for waiter in self._exit_waiters:
                 if not waiter.cancelled():
                     waiter.set_result(self._returncode)
-            self._exit_waiters = None
-            self._loop = None
+            self._exit_waiters = None  # type: ignore[assignment]
+            self._loop = None  # type: ignore[assignment]
             self._child = None
-            self._protocol = None
+            self._protocol = None  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------- the Popen fallback
 class _PopenChild:
     """A child started by ``subprocess.Popen``; its exit is seen through a pidfd (or a thread)."""
 
-    popen = None
-    pid = None
-    _poll = None
+    popen: subprocess.Popen[bytes] = None  # type: ignore[assignment]  # None only in a half-built one
+    pid: Optional[int] = None
+    _poll: Optional[Poll] = None
     _pidfd = -1
 
-    def __init__(self, loop, args, stdin, stdout, stderr, stdio, kwargs, on_exit) -> None:
-        specs = []
+    def __init__(self, loop: Loop, args: _Args, stdin: _Stdio, stdout: _Stdio, stderr: _Stdio,
+                 stdio: Sequence[Optional[int]], kwargs: Dict[str, Any],
+                 on_exit: Callable[[int], None]) -> None:
+        specs: List[_Stdio] = []
         for i, spec in enumerate((stdin, stdout, stderr)):
             if spec == PIPE:
                 specs.append(stdio[i])  # the child's end of our pipe
@@ -403,7 +439,7 @@ class _PopenChild:
             else:
                 specs.append(spec)
         self._loop = loop
-        self._on_exit = on_exit
+        self._on_exit: Optional[Callable[[int], None]] = on_exit
         self.popen = subprocess.Popen(args, stdin=specs[0], stdout=specs[1], stderr=specs[2],
                                       **kwargs)
         self.pid = self.popen.pid
@@ -417,7 +453,7 @@ class _PopenChild:
         else:
             threading.Thread(target=self._wait_thread, daemon=True).start()
 
-    def _on_pidfd(self, status, events) -> None:
+    def _on_pidfd(self, status: int, events: int) -> None:
         if self.popen.poll() is None and status == 0:
             return  # spurious
         self._release()
@@ -466,15 +502,15 @@ def _exit_context() -> contextvars.Context:
     return contextvars.Context()
 
 
-def _fsencode_arg(arg) -> bytes:
+def _fsencode_arg(arg: StrOrBytesPath) -> bytes:
     b = os.fsencode(arg)
     if b"\0" in b:
         raise ValueError("embedded null byte")
     return b
 
 
-def _encode_env(env) -> list:
-    out = []
+def _encode_env(env: Mapping[Union[str, bytes], Union[str, bytes]]) -> List[bytes]:
+    out: List[bytes] = []
     for k, v in env.items():
         k = os.fsencode(k)
         if b"=" in k or not k:
@@ -486,15 +522,15 @@ def _encode_env(env) -> list:
     return out
 
 
-_pidfd_state = None  # None: not probed yet; then True/False for this process
+_pidfd_state: Optional[bool] = None  # None: not probed yet; then True/False for this process
 
 
 def _pidfd_open(pid: int) -> int:
     """``os.pidfd_open(pid)``; through the extension where the os module lacks it (PyPy 3.9)."""
-    pidfd_open = getattr(os, "pidfd_open", None)
+    pidfd_open: Optional[Callable[[int], int]] = getattr(os, "pidfd_open", None)
     if pidfd_open is not None:
         return pidfd_open(pid)
-    fd = lib.uvcffi_pidfd_open(pid)
+    fd: int = lib.uvcffi_pidfd_open(pid)
     if fd < 0:
         raise OSError(-fd, os.strerror(-fd))
     return fd
@@ -512,7 +548,7 @@ def _pidfds_work() -> bool:
     return _pidfd_state
 
 
-def _has_inheritable_fds(allowed) -> bool:
+def _has_inheritable_fds(allowed: Set[Optional[int]]) -> bool:
     """Whether this process holds an inheritable fd >= 3 outside ``allowed`` (one /proc scan)."""
     try:
         names = os.listdir("/proc/self/fd")
@@ -530,8 +566,8 @@ def _has_inheritable_fds(allowed) -> bool:
     return False
 
 
-def check_popen_args(universal_newlines, shell, want_shell: bool, bufsize, text, encoding,
-                     errors) -> None:
+def check_popen_args(universal_newlines: object, shell: object, want_shell: bool, bufsize: object,
+                     text: object, encoding: object, errors: object) -> None:
     """``ValueError``, as asyncio, for the Popen arguments ``subprocess_exec`` (``want_shell``
     False) and ``subprocess_shell`` (True) refuse, in asyncio's order."""
     if universal_newlines:
@@ -548,12 +584,14 @@ def check_popen_args(universal_newlines, shell, want_shell: bool, bufsize, text,
         raise ValueError("errors must be None")
 
 
-async def open_subprocess(loop, protocol, args, shell: bool, stdin, stdout, stderr, kwargs):
+async def open_subprocess(loop: Loop, protocol: _SubprocessProtocolT, args: _Args, shell: bool,
+                          stdin: _Stdio, stdout: _Stdio, stderr: _Stdio,
+                          kwargs: Dict[str, Any]) -> Tuple[SubprocessTransport, _SubprocessProtocolT]:
     """Start the child and wait until its pipes are connected; ``(transport, protocol)``.
     ``OSError`` from a failed spawn, with nothing left open; cancelled while connecting: the
     child is killed and reaped, then ``CancelledError``."""
     loop._check_closed()
-    waiter = loop.create_future()
+    waiter: asyncio.Future[None] = loop.create_future()
     transport = SubprocessTransport(loop, protocol, args, shell, stdin, stdout, stderr,
                                     waiter=waiter, **kwargs)
     try:
