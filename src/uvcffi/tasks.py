@@ -721,16 +721,19 @@ def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
     ValueError if a future of another loop than ``loop`` is given; TypeError for anything
     that is not awaitable.
     """
-    if isfuture(coro_or_future):
+    if coro_or_future.__class__ is _CoroutineType:  # the common case, decided by one test
+        is_coro = True
+    elif isfuture(coro_or_future):
         if loop is not None and loop is not _get_loop(coro_or_future):
             raise ValueError("The future belongs to a different loop than "
                              "the one specified as the loop argument")
         return coro_or_future
-    is_coro = iscoroutine(coro_or_future)
-    if not is_coro:
-        if not inspect.isawaitable(coro_or_future):
-            raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
-        coro_or_future = _await_it(coro_or_future)
+    else:
+        is_coro = iscoroutine(coro_or_future)
+        if not is_coro:
+            if not inspect.isawaitable(coro_or_future):
+                raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
+            coro_or_future = _await_it(coro_or_future)
     if loop is None:
         loop = _get_loop_any()
     try:
