@@ -25,10 +25,10 @@ the identity only; the behaviour is this module's. How the two agree:
   here and with ``asyncio.Task`` in ``tasks.py``: CPython cannot lay out a class deriving from
   both a slotted Future and the C Task, so ``uvcffi.Task`` is an ``asyncio.Task`` but not a
   ``uvcffi.Future``; inside uvcffi, "one of ours" is ``isinstance(x, _FutureCore)``.
-* The base's finalizer stays: the C one reads only its own ``fut_log_tb`` field (never set
-  here) and returns; PyPy's reads ``_Future__log_traceback`` (never set here) and returns. It
-  is what makes every future pay a finalizer call at deallocation on both interpreters; the
-  report of an unretrieved exception remains ours (below).
+* The base's finalizer stays on CPython: the C one reads only its own ``fut_log_tb`` field
+  (never set here) and returns, and every future pays that call at deallocation. On PyPy the
+  class is made over a stand-in (``_StandIn``, below) so that its instances get no finalizer
+  at all; the report of an unretrieved exception is ours on both (below).
 * asyncio's C Task recognizes a future by ``_asyncio_future_blocking``, ``get_loop()`` and
   ``add_done_callback()`` unless its type is exactly the C Future: our subclass takes that
   generic path, so asyncio's Task awaits our Future and ours awaits theirs.
@@ -272,7 +272,7 @@ class _FutureCore:
 
     def _setup(self, loop: Any) -> None:
         # The initial value of every slot: the one place they are written for a new future
-        # (and its copy in Loop.create_future, which says why).
+        # (and its copies in Loop.create_future and Task.__init__, which say why).
         self._state = _PENDING
         self._result = None
         if not _PYPY:

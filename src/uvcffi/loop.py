@@ -949,7 +949,9 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
             if context is not None:
                 kwargs["context"] = context
             task = _Task(coro, loop=self, name=name, **kwargs)
-            if task._source_traceback:
+            # A Task records a traceback in debug mode only; _debug, a loop attribute, is read
+            # faster than the Task's class default when there is none.
+            if self._debug and task._source_traceback:
                 del task._source_traceback[-1]
         else:
             if context is not None:

@@ -13,9 +13,10 @@ agree), so ``isinstance`` checks in libraries hold. Its bookkeeping with asyncio
 registration: each Task registers itself
 with asyncio (``asyncio.tasks._register_task``) and wraps every step in ``_enter_task`` /
 ``_leave_task``, so ``asyncio.current_task()``, ``asyncio.all_tasks()``, ``asyncio.timeout()``,
-``TaskGroup`` and libraries built on them see our tasks. We touch the loop through its public API
-only (``call_soon``, ``call_later``, ``create_future``, ``create_task``, ``get_debug``), so the
-Task runs on any asyncio loop (``loop.set_task_factory``), and asyncio's Task awaits our Future
+``TaskGroup`` and libraries built on them see our tasks. On any asyncio loop the Task uses the
+loop's public API only (``call_soon``, ``call_later``, ``create_future``, ``create_task``,
+``get_debug``), so it runs on any loop (``loop.set_task_factory``); on uvcffi's own loop it also
+appends its step Handle to ``loop._step_ready`` (below). asyncio's Task awaits our Future
 while ours awaits theirs: a foreign future is awaited through ``add_done_callback`` +
 ``result()`` exactly as asyncio does.
 
@@ -77,6 +78,7 @@ from .futures import (
     _FINISHED,
     _FUTURE_SLOTS,
     _PENDING,
+    _PYPY,
     CancelledError,
     Future,
     InvalidStateError,
@@ -89,7 +91,6 @@ from .futures import (
     _get_loop,
     _install_deferral,
     _schedule_callbacks,
-    _setup,
     _StepHandle,
     isfuture,
 )
@@ -281,15 +282,22 @@ class Task(_FutureCore, asyncio.Task):  # type: ignore[type-arg]
     ) -> None:
         if loop is None:
             loop = asyncio.get_event_loop()
-        _setup(self, loop)
+        # futures._setup inlined, as in Loop.create_future: a call and a frame less per Task.
+        self._state = _PENDING
+        self._result = None
+        if not _PYPY:  # a class default on PyPy (futures._FUTURE_SLOTS)
+            self._exception = None
+        self._loop = loop
+        self._callbacks = []
+        self._asyncio_future_blocking = False
         self._fut_waiter = None
         self._must_cancel = False
-        self._wake = self._wake_entry = None
-        self._coro = self._context = None  # type: ignore[assignment]
+        self._wake_entry = None
         ready: Any = getattr(loop, "_step_ready", _FOREIGN)  # see below
         if loop.get_debug() if ready is _FOREIGN else loop._debug:
             self._source_traceback = extract_stack(sys._getframe(1))
         if coro.__class__ is not _CoroutineType and not iscoroutine(coro):
+            self._coro = self._context = self._wake = None  # type: ignore[assignment]  # a half-built Task still reprs
             self._log_destroy_pending = False
             raise TypeError(f"a coroutine was expected, got {coro!r}")
         if name is not None:
@@ -312,6 +320,8 @@ class Task(_FutureCore, asyncio.Task):  # type: ignore[type-arg]
             wake._args = ()
             wake._cancelled = False
             wake._repr = wake._source_traceback = None
+        else:
+            self._wake = None
         if eager_start and loop.is_running():
             self._eager_start()
         else:
@@ -694,16 +704,19 @@ def ensure_future(coro_or_future: Any, *, loop: Any = None) -> Any:
     ValueError if a future of another loop than ``loop`` is given; TypeError for anything
     that is not awaitable.
     """
-    if isfuture(coro_or_future):
+    if coro_or_future.__class__ is _CoroutineType:  # the common case, decided by one test
+        is_coro = True
+    elif isfuture(coro_or_future):
         if loop is not None and loop is not _get_loop(coro_or_future):
             raise ValueError("The future belongs to a different loop than "
                              "the one specified as the loop argument")
         return coro_or_future
-    is_coro = iscoroutine(coro_or_future)
-    if not is_coro:
-        if not inspect.isawaitable(coro_or_future):
-            raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
-        coro_or_future = _await_it(coro_or_future)
+    else:
+        is_coro = iscoroutine(coro_or_future)
+        if not is_coro:
+            if not inspect.isawaitable(coro_or_future):
+                raise TypeError("An asyncio.Future, a coroutine or an awaitable is required")
+            coro_or_future = _await_it(coro_or_future)
     if loop is None:
         loop = _get_loop_any()
     try:
