@@ -256,12 +256,6 @@ KNOWN_WRITES = {
         "asyncio's run_until_complete does the same to the task it makes",
     ("uvcffi.tasks", "coroutine", "wrapper._is_coroutine"):
         "asyncio's @coroutine marker on the function it returns (deprecated API)",
-    ("uvcffi.tasks", "_step", "result._asyncio_future_blocking"):
-        "the await protocol of any asyncio future, as asyncio's Task writes it",
-    ("uvcffi.tasks", "_wait_foreign", "result._asyncio_future_blocking"):
-        "the await protocol of any asyncio future, as asyncio's Task writes it",
-    ("uvcffi.tasks", "_step", "result._callbacks"):
-        "Task._step appends its step handle to a uvcffi Future's callbacks (futures.py)",
     # the task layer's hand-inlined constructors (measured; the factory is named beside each)
     ("uvcffi.loop", "create_future", "fut._state"): "futures._FutureCore._setup inlined (perf)",
     ("uvcffi.loop", "create_future", "fut._result"): "futures._FutureCore._setup inlined (perf)",
@@ -273,8 +267,6 @@ KNOWN_WRITES = {
     ("uvcffi.tasks", "__init__", "wake._args"): "the Task's step Handle, built inline (perf)",
     ("uvcffi.tasks", "__init__", "wake._cancelled"): "the Task's step Handle, built inline (perf)",
     ("uvcffi.tasks", "__init__", "wake._repr"): "the Task's step Handle, built inline (perf)",
-    ("uvcffi.tasks", "_task_failed", "task._exception"):
-        "futures._FutureCore.set_exception inlined in Task._step's failure path (perf)",
     ("uvcffi.tasks", "_task_failed", "task._exception_tb"):
         "futures._FutureCore.set_exception inlined in Task._step's failure path (perf)",
     # components that put callbacks straight into the loop's ready queue
