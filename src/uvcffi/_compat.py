@@ -37,6 +37,8 @@ from typing import Any, Callable, Optional
 __all__ = [
     "_get_running_loop",
     "_set_running_loop",
+    "running_loop",
+    "set_running_loop",
     "_DefaultEventLoopPolicy",
     "HANDLE_FIELDS",
     "TIMER_HANDLE_FIELDS",
@@ -119,6 +121,18 @@ _get_running_loop = _take("_get_running_loop", events, _fallback_get_running_loo
 # Loop.run_forever: makes get_running_loop() return a uvcffi loop. 3.9-3.14: the same. No
 # fallback: there is no public way to set the running loop.
 _set_running_loop = _take("_set_running_loop", events)
+
+
+def running_loop() -> Any:
+    """``events._get_running_loop()``, looked up at each call rather than bound at import:
+    CPython's own tests (test_events.TestPyGetEventLoop) swap events' functions for the
+    pure-Python ones, and what uvcffi sets and reads must then be those. Cold paths only."""
+    return getattr(events, "_get_running_loop", _fallback_get_running_loop)()
+
+
+def set_running_loop(loop: Any) -> None:
+    """``events._set_running_loop(loop)``, looked up at each call (see ``running_loop``)."""
+    events._set_running_loop(loop)
 
 # policy.EventLoopPolicy's base. 3.9-3.13: the public asyncio.DefaultEventLoopPolicy (unix's);
 # 3.14 deprecates the policy system: the public name warns (removal planned for 3.16), the class

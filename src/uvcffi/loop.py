@@ -108,9 +108,9 @@ from ._binding import check, ffi, lib
 from ._compat import (
     DEBUG_STACK_DEPTH,
     _format_callback_source,
-    _get_running_loop,
-    _set_running_loop,
     extract_stack,
+    running_loop,
+    set_running_loop,
 )
 from .dns import Resolver
 from .fds import FdWatches
@@ -421,7 +421,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
     def _check_running(self) -> None:
         if self.is_running():
             raise RuntimeError("This event loop is already running")
-        if _get_running_loop() is not None:
+        if running_loop() is not None:
             raise RuntimeError("Cannot run the event loop while another loop is running")
 
     def _check_thread(self) -> None:
@@ -527,7 +527,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
         try:  # from here on, the finally below undoes whatever the start did
             self._set_coroutine_origin_tracking(self._debug)
             old_wakeup_fd = self._signals.run_starts()
-            _set_running_loop(self)
+            set_running_loop(self)
             sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook,
                                    finalizer=self._asyncgen_finalizer_hook)
             run_once = self._run_once
@@ -538,7 +538,7 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
         finally:
             self._stopping = False
             self._thread_id = None
-            _set_running_loop(None)
+            set_running_loop(None)
             self._set_coroutine_origin_tracking(False)
             sys.set_asyncgen_hooks(*old_agen_hooks)
             self._signals.run_ends(old_wakeup_fd)

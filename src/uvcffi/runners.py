@@ -18,7 +18,7 @@ import threading
 from types import FrameType, TracebackType
 from typing import Any, Callable, Coroutine, Optional, Type, TypeVar
 
-from ._compat import _get_running_loop
+from ._compat import running_loop
 from .loop import Loop, new_event_loop
 
 __all__ = ["Runner", "run"]
@@ -82,7 +82,7 @@ class Runner:
         """Run ``coro`` to completion on the runner's loop and return its result."""
         if not asyncio.iscoroutine(coro):
             raise ValueError(f"a coroutine was expected, got {coro!r}")
-        if _get_running_loop() is not None:
+        if running_loop() is not None:
             raise RuntimeError("Runner.run() cannot be called from a running event loop")
         self._lazy_init()
         if context is None:
@@ -145,7 +145,7 @@ def run(main: Coroutine[Any, Any, _T], *, debug: Optional[bool] = None,
     on Ctrl-C after the main task was cancelled; leftover tasks are cancelled before the
     loop closes.
     """
-    if _get_running_loop() is not None:
+    if running_loop() is not None:
         raise RuntimeError("asyncio.run() cannot be called from a running event loop")
     with Runner(debug=debug, loop_factory=loop_factory) as runner:
         return runner.run(main)
