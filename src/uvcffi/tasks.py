@@ -282,7 +282,8 @@ class Task(_FutureCore, asyncio.Task):  # type: ignore[type-arg]
     ) -> None:
         if loop is None:
             loop = asyncio.get_event_loop()
-        # futures._setup inlined, as in Loop.create_future: a call and a frame less per Task.
+        # futures._setup inlined, as in Loop.create_future: a call and a frame less per Task
+        # (task_create_gather 49,598 -> 48,860 instructions per task, CPython 3.11, bench.instructions).
         self._state = _PENDING
         self._result = None
         if not _PYPY:  # a class default on PyPy (futures._FUTURE_SLOTS)
