@@ -144,3 +144,35 @@ def default_sigint() -> None:
     """``preexec_fn`` of a child that must turn SIGINT into KeyboardInterrupt: a shell starts
     background jobs with SIGINT ignored, and a Python started so installs no handler for it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# Source text for the scripts of the Ctrl-C tests (run with ``python -c``): defines
+# ``ctrl_c_when_polling()``, which sends SIGINT to the main thread once it sleeps in its
+# event loop's poll, as a terminal's Ctrl-C lands on an idle loop. Sent while the main thread
+# runs Python, KeyboardInterrupt can land inside a pure-Python Task's step (PyPy's asyncio,
+# uvcffi's) and leave the task with no waiter: a later run of it never wakes, on asyncio's loop
+# as on uvcffi's. That race is not what these tests test, so the thread waits for the poll
+# (Linux names the kernel function a thread sleeps in: /proc/self/task/TID/wchan).
+CTRL_C_WHEN_POLLING = '''
+import signal as _signal, threading as _threading, time as _time
+
+def ctrl_c_when_polling():
+    main_thread = _threading.main_thread()
+    wchan = "/proc/self/task/%d/wchan" % main_thread.native_id
+
+    def polling():
+        try:
+            with open(wchan) as f:
+                return "epoll" in f.read()
+        except OSError:  # no /proc: a fixed pause instead
+            _time.sleep(0.2)
+            return True
+
+    def interrupt():
+        deadline = _time.monotonic() + 10
+        while not polling() and _time.monotonic() < deadline:
+            _time.sleep(0.001)
+        _signal.pthread_kill(main_thread.ident, _signal.SIGINT)
+
+    _threading.Thread(target=interrupt, daemon=True).start()
+'''

@@ -23,7 +23,7 @@ import textwrap
 import threading
 
 import pytest
-from _support import Recorder, default_sigint, wait
+from _support import CTRL_C_WHEN_POLLING, Recorder, default_sigint, wait
 
 PY = sys.executable
 
@@ -231,18 +231,13 @@ def test_signals_to_a_child_while_its_pipe_is_read(loop):
 
 def _run_script(loop_name, body):
     script = textwrap.dedent("""
-        import asyncio, os, signal, sys, threading
+        import asyncio, signal, sys
         if sys.argv[1] == "uvcffi":
             import uvcffi
             factory = uvcffi.new_event_loop
         else:
             factory = asyncio.new_event_loop
-
-        def ctrl_c_soon(loop):
-            # from another thread once the loop runs: the signal arrives while it waits
-            loop.call_soon(lambda: threading.Thread(
-                target=os.kill, args=(os.getpid(), signal.SIGINT)).start())
-    """) + textwrap.dedent(body)
+    """) + CTRL_C_WHEN_POLLING + textwrap.dedent(body)
     return subprocess.run([PY, "-c", script, loop_name], capture_output=True, text=True, timeout=60,
                           preexec_fn=default_sigint)
 
@@ -251,7 +246,7 @@ def test_sigint_during_run_until_complete(loop_name):
     # KeyboardInterrupt comes out of run_until_complete; the loop stays usable and closes clean.
     proc = _run_script(loop_name, """
         loop = factory()
-        ctrl_c_soon(loop)
+        ctrl_c_when_polling()
         main = loop.create_task(asyncio.sleep(30))
         try:
             loop.run_until_complete(main)
@@ -275,7 +270,7 @@ def test_sigint_during_runner(loop_name):
     # of run() and the same Runner runs again.
     proc = _run_script(loop_name, """
         async def main():
-            ctrl_c_soon(asyncio.get_running_loop())
+            ctrl_c_when_polling()
             try:
                 await asyncio.sleep(30)
             except asyncio.CancelledError:

@@ -17,7 +17,7 @@ import time
 import warnings
 
 import pytest
-from _support import default_sigint
+from _support import CTRL_C_WHEN_POLLING, default_sigint
 
 
 def test_call_soon_fifo(loop):
@@ -665,7 +665,7 @@ def _run_script(loop_name: str, body: str, env=None, timeout=60):
         else:
             new_loop = asyncio.new_event_loop
             run = asyncio.run
-    """) + textwrap.dedent(body)
+    """) + CTRL_C_WHEN_POLLING + textwrap.dedent(body)
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-c", script, loop_name], capture_output=True, text=True,
@@ -674,15 +674,10 @@ def _run_script(loop_name: str, body: str, env=None, timeout=60):
 
 def test_ctrl_c_during_run_until_complete(loop_name):
     proc = _run_script(loop_name, """
-        import signal, threading
         loop = new_loop()
-        def interrupt():
-            # at the main thread, as a terminal's Ctrl-C lands: os.kill(getpid()) from this
-            # thread may be taken by this thread on PyPy, and the poll would not wake up
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         async def main():
             # the loop is blocked in its poll for 30 s when the signal arrives
-            loop.call_later(0.1, lambda: threading.Thread(target=interrupt).start())
+            ctrl_c_when_polling()
             await asyncio.sleep(30)
         try:
             loop.run_until_complete(main())

@@ -11,7 +11,7 @@ import textwrap
 import threading
 
 import pytest
-from _support import default_sigint
+from _support import CTRL_C_WHEN_POLLING, default_sigint
 
 TIMEOUT = 10  # a bound, never a synchronization: every wait below ends by an event
 
@@ -224,7 +224,7 @@ def _run_script(loop_name, body):
             run = uvcffi.run
         else:
             run = asyncio.run
-    """) + textwrap.dedent(body)
+    """) + CTRL_C_WHEN_POLLING + textwrap.dedent(body)
     return subprocess.run([sys.executable, "-c", script, loop_name], capture_output=True, text=True,
                           timeout=60, preexec_fn=default_sigint)
 
@@ -478,11 +478,8 @@ def test_ctrl_c_while_the_loop_has_other_signal_handlers(loop_name):
         loop = asyncio.new_event_loop() if sys.argv[1] == "asyncio" else uvcffi.new_event_loop()
         got = []
         loop.add_signal_handler(signal.SIGUSR1, got.append, "usr1")
-        main_thread = threading.main_thread().ident
-        def interrupt():
-            signal.pthread_kill(main_thread, signal.SIGINT)
         async def main():
-            loop.call_later(0.1, lambda: threading.Thread(target=interrupt).start())
+            ctrl_c_when_polling()
             await asyncio.sleep(30)
         task = loop.create_task(main())
         try:
