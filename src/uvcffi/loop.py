@@ -575,64 +575,78 @@ class Loop(NetMixin, asyncio.AbstractEventLoop):  # type: ignore[misc]
         heap = self._scheduled
         run = self._timer.run  # a sorted batch, latest first: empty unless the heap is ("Timers")
 
-        if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
-                self._timer_cancelled_count * 2 > len(heap) + len(run):
-            self._sweep_cancelled_timers()
+        # One test for a turn without timers (most turns of a busy server): the timer work below
+        # is skipped whole (future_set_await, CPython 3.11: 27,347 -> 26,683 instructions per
+        # op with the flag below). ``timers`` is the heap or the batch itself where one holds a
+        # timer, so it turns false as they empty; the inbox's moves set it again.
+        timers = heap or run or self._timer_inbox
+        if timers:
+            if self._timer_cancelled_count > _MIN_CANCELLED_TO_CLEAN and \
+                    self._timer_cancelled_count * 2 > len(heap) + len(run):
+                self._sweep_cancelled_timers()
 
-        inbox = self._timer_inbox
-        if inbox:
-            # Timers scheduled since the last turn enter the heap now; those already
-            # cancelled (a timeout that did not expire) never touch it. A large batch goes in
-            # with one C-level heapify instead of a push per timer.
-            live = [entry for entry in inbox if not entry[2]._cancelled]
-            self._timer_cancelled_count -= len(inbox) - len(live)
-            inbox.clear()
-            if not heap and not run and len(live) > 16 and _in_order(live):
-                # already in deadline order (the same delay each time): no heap at all
-                live.reverse()
-                run += live
-                live = None  # type: ignore[assignment]
-            elif run:  # ascending again, a valid heap: the heap takes over (it was empty)
-                run.reverse()
-                heap += run if _entry_type is None else map(_entry_type, run)
-                run.clear()
-            if live is None:
-                pass
-            elif _entry_type is not None and len(live) > 16 and len(live) * 4 > len(heap):
-                heap += map(_entry_type, live)  # PyPy
-                heapq.heapify(heap)
-            elif _entry_type is not None:
-                for entry in live:
-                    _heappush(heap, _entry_type(entry))
-            elif len(live) > 16 and len(live) * 4 > len(heap):
-                heap.extend(live)
-                heapq.heapify(heap)
-            else:
-                for entry in live:
-                    _heappush(heap, entry)
+            inbox = self._timer_inbox
+            if inbox:
+                # Timers scheduled since the last turn enter the heap now; those already
+                # cancelled (a timeout that did not expire) never touch it. A large batch goes
+                # in with one C-level heapify instead of a push per timer.
+                live = [entry for entry in inbox if not entry[2]._cancelled]
+                self._timer_cancelled_count -= len(inbox) - len(live)
+                inbox.clear()
+                if not heap and not run and len(live) > 16 and _in_order(live):
+                    # already in deadline order (the same delay each time): no heap at all
+                    live.reverse()
+                    run += live
+                    live = None  # type: ignore[assignment]
+                elif run:  # ascending again, a valid heap: the heap takes over (it was empty)
+                    run.reverse()
+                    heap += run if _entry_type is None else map(_entry_type, run)
+                    run.clear()
+                if live is None:
+                    pass
+                elif _entry_type is not None and len(live) > 16 and len(live) * 4 > len(heap):
+                    heap += map(_entry_type, live)  # PyPy
+                    heapq.heapify(heap)
+                elif _entry_type is not None:
+                    for entry in live:
+                        _heappush(heap, _entry_type(entry))
+                elif len(live) > 16 and len(live) * 4 > len(heap):
+                    heap.extend(live)
+                    heapq.heapify(heap)
+                else:
+                    for entry in live:
+                        _heappush(heap, entry)
+                timers = heap or run
 
-        while heap and heap[0][2]._cancelled:
-            _heappop(heap)
-            self._timer_cancelled_count -= 1
-        while run and run[-1][2]._cancelled:
-            run.pop()
-            self._timer_cancelled_count -= 1
+            while heap and heap[0][2]._cancelled:
+                _heappop(heap)
+                self._timer_cancelled_count -= 1
+            while run and run[-1][2]._cancelled:
+                run.pop()
+                self._timer_cancelled_count -= 1
 
-        self._may_block = True
-        timeout_us, mode = -1, _RUN_ONCE
         n_before = len(ready)  # the callbacks ready before this turn's poll
         if n_before or self._stopping:
-            mode = _RUN_NOWAIT
-        elif heap or run:
-            delay = (heap[0] if heap else run[-1])[0] - _monotonic()
-            if delay > 0:
-                # as long as the head's deadline, capped: an infinite one (sleep(math.inf))
-                # sleeps until something wakes the loop
-                timeout_us = int(delay * 1e6) + 1 if delay < _MAX_TIMEOUT_S else _MAX_TIMEOUT_US
-            else:  # due, or a NaN deadline (see "Odd deadlines" above)
-                if _NAN_HEAD_RAISES and delay != delay:
-                    raise ValueError("cannot convert float NaN to integer")
+            timeout_us, mode = -1, _RUN_NOWAIT
+        else:
+            # The poll may block: from here another thread's call_soon_threadsafe sends the
+            # wake-up (and clears the flag). One it made between len(ready) and the flag sent
+            # none, so the queue is looked at again after the flag is set.
+            self._may_block = True
+            timeout_us, mode = -1, _RUN_ONCE
+            if ready:
                 mode = _RUN_NOWAIT
+            elif timers:
+                delay = (heap[0] if heap else run[-1])[0] - _monotonic()
+                if delay > 0:
+                    # as long as the head's deadline, capped: an infinite one (sleep(math.inf))
+                    # sleeps until something wakes the loop
+                    timeout_us = int(delay * 1e6) + 1 if delay < _MAX_TIMEOUT_S else _MAX_TIMEOUT_US
+                else:  # due, or a NaN deadline (see "Odd deadlines" above)
+                    if _NAN_HEAD_RAISES and delay != delay:
+                        self._may_block = False
+                        raise ValueError("cannot convert float NaN to integer")
+                    mode = _RUN_NOWAIT
         if self._fds.fresh:  # polls started since the last turn (fds.py)
             self._fds.check_fresh()
         nreads = _run_turn(self._uv, self._timer._ptr, timeout_us, mode)
