@@ -211,7 +211,24 @@ def test_name_resolves(name: str) -> None:
 
 def test_every_name_is_recorded() -> None:
     own = {"HANDLE_FIELDS", "TIMER_HANDLE_FIELDS", "running_loop", "set_running_loop"}
-    assert set(_compat.__all__) - own == set(_compat.ORIGINS)
+    assert set(_compat.__all__) - own == set(_compat.ORIGINS) - set(_compat.PER_CALL)
+
+
+@pytest.mark.parametrize("name", _compat.PER_CALL)
+def test_per_call_name_exists(name: str) -> None:
+    # looked up in asyncio.events at each call: this asyncio must have it (or its fallback)
+    assert _compat.ORIGINS[name] == ("asyncio.events", name)
+    assert hasattr(asyncio.events, name) or name in _compat.FALLBACKS
+
+
+def test_running_loop_follows_events_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what CPython's test_events.TestPyGetEventLoop does: events' functions swapped after import
+    calls = []
+    monkeypatch.setattr(asyncio.events, "_get_running_loop", lambda: calls.append("get") or "L")
+    monkeypatch.setattr(asyncio.events, "_set_running_loop", lambda loop: calls.append(("set", loop)))
+    assert _compat.running_loop() == "L"
+    _compat.set_running_loop(None)
+    assert calls == ["get", ("set", None)]
 
 
 def test_version_gates_match_the_interpreter() -> None:

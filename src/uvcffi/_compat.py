@@ -35,8 +35,6 @@ from asyncio import tasks as _atasks
 from typing import Any, Callable, Optional
 
 __all__ = [
-    "_get_running_loop",
-    "_set_running_loop",
     "running_loop",
     "set_running_loop",
     "_DefaultEventLoopPolicy",
@@ -114,24 +112,25 @@ def _fallback_get_running_loop() -> Any:
         return None
 
 
-# Loop._check_running, runners.run/Runner: "is a loop already running in this thread?" without
-# raising. 3.9-3.14: the same (C-accelerated on CPython); public get_running_loop() as fallback.
-_get_running_loop = _take("_get_running_loop", events, _fallback_get_running_loop)
-
-# Loop.run_forever: makes get_running_loop() return a uvcffi loop. 3.9-3.14: the same. No
-# fallback: there is no public way to set the running loop.
-_set_running_loop = _take("_set_running_loop", events)
+# The running loop: events' two functions are looked up at each call (running_loop and
+# set_running_loop below), never bound at import: CPython's own tests (test_events.
+# TestPyGetEventLoop) swap them for the pure-Python ones, and what uvcffi sets and reads must then
+# be those. Cold paths only (a run's start and end, Runner, run). Recorded and checked here:
+# 3.9-3.14 have both; _get_running_loop falls back to the public get_running_loop(), and
+# _set_running_loop has no fallback (there is no public way to set the running loop).
+PER_CALL = ("_get_running_loop", "_set_running_loop")
+_take("_get_running_loop", events, _fallback_get_running_loop)
+_take("_set_running_loop", events)
 
 
 def running_loop() -> Any:
-    """``events._get_running_loop()``, looked up at each call rather than bound at import:
-    CPython's own tests (test_events.TestPyGetEventLoop) swap events' functions for the
-    pure-Python ones, and what uvcffi sets and reads must then be those. Cold paths only."""
+    """``events._get_running_loop()`` as events has it now: "is a loop already running in this
+    thread?" without raising (Loop._check_running, runners.run/Runner)."""
     return getattr(events, "_get_running_loop", _fallback_get_running_loop)()
 
 
 def set_running_loop(loop: Any) -> None:
-    """``events._set_running_loop(loop)``, looked up at each call (see ``running_loop``)."""
+    """``events._set_running_loop(loop)`` as events has it now (Loop.run_forever)."""
     events._set_running_loop(loop)
 
 # policy.EventLoopPolicy's base. 3.9-3.13: the public asyncio.DefaultEventLoopPolicy (unix's);
