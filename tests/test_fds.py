@@ -300,3 +300,46 @@ def test_fd_numbers_are_closed_with_the_loop(loop_factory):
     lp.close()
     if before is not None:
         assert len(os.listdir("/proc/self/fd")) <= before
+
+
+async def _echo_once_on(loop, sock, srv):
+    """A connection on ``sock`` (a connected socket): the listener's side sends b"ping", the
+    transport's protocol must receive it (its reads watched on the number)."""
+    got = loop.create_future()
+
+    class P(asyncio.Protocol):
+        def data_received(self, data):
+            if not got.done():
+                got.set_result(data)
+
+    t, _ = await loop.create_connection(P, sock=sock)
+    peer, _ = srv.accept()
+    try:
+        peer.sendall(b"ping")
+        return await asyncio.wait_for(got, 5)
+    finally:
+        peer.close()
+        t.close()
+
+
+@pytest.mark.parametrize("side", ["reader", "writer"])
+def test_closed_without_remove_then_same_number_is_a_transport(loop, loop_name, side):
+    # A watch left on a descriptor closed without remove_reader (anyio does, the fuzz did), the
+    # number reused by a socket handed to a transport. uvcffi: FileExistsError (libuv still
+    # watched the number) — now the transport takes the number, the old handle cancelled.
+    a, b = _pair()
+    fd = a.fileno()
+    handle = getattr(loop, f"add_{side}")(a, lambda: None)
+    loop.run_until_complete(asyncio.sleep(0))
+    a.close()
+    b.close()
+    c, srv = _socket_on(fd)
+    try:
+        if loop_name == "asyncio":
+            pytest.skip("asyncio's selector keeps the stale key: the transport's reader only "
+                        "updates it, the new socket is never watched by epoll, no data arrives")
+        assert loop.run_until_complete(_echo_once_on(loop, c, srv)) == b"ping"
+    finally:
+        srv.close()
+    if loop_name == "uvcffi":
+        assert handle is None or handle.cancelled()  # replaced, as asyncio's transport replaces it

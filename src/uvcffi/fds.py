@@ -27,6 +27,11 @@ new one. The rules, asyncio's selector's where it has one:
   the same case.
 * A watch whose object is a closed socket (its ``fileno()`` is no longer the watched number)
   is stale: registering a new object on that number replaces it instead of inheriting it.
+* A transport or pipe that takes a number a watch still holds (its descriptor closed without
+  ``remove_reader``, then reused; or the very socket handed to ``create_connection(sock=)``)
+  gets it: libuv refuses the second handle (``UV_EEXIST``), so the handle's open releases the
+  watch (``FdWatches.release``, its handles cancelled, as asyncio's transport replaces a
+  registered reader) and tries once more (``handles/base.py``, ``UV_EEXIST``).
 
 ``FdWatches`` (``Loop._fds``) owns the watches, the polls started since the last turn and the
 table of descriptors that stream transports own; ``Loop.add_reader`` and friends, the
@@ -216,6 +221,22 @@ class FdWatches:
                 self.forget(w)
             raise
         return handle
+
+    def release(self, fd: int) -> bool:
+        """A libuv handle about to take ``fd`` found it registered (``UV_EEXIST``): the
+        ``add_reader``/``add_writer`` watch still on that number gives it up, its handles
+        cancelled, as asyncio's transport replaces a reader left on its descriptor. The number
+        is a new descriptor's when its old one was closed without ``remove_reader``.
+        True if there was a watch (the caller tries once more)."""
+        w = self.watches.get(fd)
+        if w is None:
+            return False
+        self.forget(w)
+        for handle in (w.reader, w.writer):
+            if handle is not None:
+                handle.cancel()
+        w.reader = w.writer = None
+        return True
 
     def forget(self, w: _FdWatch) -> None:
         """Drop ``w`` from the table and close its poll; its handles are left as they are

@@ -21,6 +21,7 @@ pattern follows gevent's libuv backend notes on cffi object lifetimes, in our ow
 
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Optional
 
 from .._binding import CData, check, ffi, lib
@@ -32,6 +33,13 @@ if TYPE_CHECKING:
     from ..read_engine import Reader
 
 __all__ = ["UVHandle", "BatchReadHandle"]
+
+
+# libuv's UV_EEXIST on unix: uv_tcp_open/uv_pipe_open/uv_poll_init refuse a number a handle of
+# the loop watches already, and change nothing. The callers then ask the loop's add_reader
+# watches to give the number up (FdWatches.release: a descriptor closed without remove_reader,
+# see fds.py) and try once more: two lines at each, so a connection's open costs one compare.
+UV_EEXIST = -errno.EEXIST
 
 
 class UVHandle:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._binding import check, lib
+from .base import UV_EEXIST
 from .stream import Stream
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Pipe(Stream):
         super().__init__(loop)
         self._registered(lib.uv_pipe_init(loop._uv, self._ptr, 0))
         status = lib.uv_pipe_open(self._ptr, fd)
+        if status == UV_EEXIST and loop._fds.release(fd):  # a watch left on the number (base.py)
+            status = lib.uv_pipe_open(self._ptr, fd)
         if status < 0:
             # libuv did not take the descriptor: the caller still owns it
             self.close()

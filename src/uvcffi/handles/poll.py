@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from .._binding import DGRAM_POLL_CB, DRAIN_POLL_CB, check, lib
-from .base import BatchReadHandle, UVHandle
+from .base import UV_EEXIST, BatchReadHandle, UVHandle
 
 if TYPE_CHECKING:
     from ..loop import Loop
@@ -32,10 +32,15 @@ class Poll(UVHandle):
     CTYPE = "uv_poll_t*"
     _callback = staticmethod(_ignore)  # called as _callback(status, events) on readiness
 
-    def __init__(self, loop: Loop, fd: int) -> None:
+    def __init__(self, loop: Loop, fd: int, *, claim: bool = False) -> None:
+        # claim: a transport's poll takes the number from a watch left on it (base.UV_EEXIST);
+        # the add_reader watches' own polls (fds.py) never do
         super().__init__(loop)
         self._fd = fd
-        self._registered(lib.uv_poll_init(loop._uv, self._ptr, fd))
+        status = lib.uv_poll_init(loop._uv, self._ptr, fd)
+        if claim and status == UV_EEXIST and loop._fds.release(fd):  # a watch left on the number
+            status = lib.uv_poll_init(loop._uv, self._ptr, fd)
+        self._registered(status)
 
     def start_drain(self) -> None:
         check(lib.uv_poll_start(self._ptr, lib.UV_READABLE, DRAIN_POLL_CB))
@@ -66,7 +71,7 @@ class DatagramPoll(BatchReadHandle, Poll):
     _C_CALLBACK = DGRAM_POLL_CB
 
     def __init__(self, loop: Loop, fd: int, max_size: int) -> None:
-        super().__init__(loop, fd)
+        super().__init__(loop, fd, claim=True)
         self._box.dgram_max = max_size
 
     def set_max_size(self, max_size: int) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._binding import check, lib
+from .base import UV_EEXIST
 from .stream import Stream
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ class TCP(Stream):
         super().__init__(loop)
         self._registered(lib.uv_tcp_init(loop._uv, self._ptr))
         status = lib.uv_tcp_open(self._ptr, fd)
+        if status == UV_EEXIST and loop._fds.release(fd):  # a watch left on the number (base.py)
+            status = lib.uv_tcp_open(self._ptr, fd)
         if status < 0:
             # libuv did not take the descriptor: the caller still owns it. Close the handle
             # without letting libuv close fd (uv_tcp_open failed, so it is not attached).
